@@ -1,0 +1,5 @@
+import sys
+
+from cdpkit.cli import main
+
+sys.exit(main())

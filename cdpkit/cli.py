@@ -1,0 +1,71 @@
+"""The ``cdpkit`` command: a thin table of subcommands, each implemented in the layer it belongs to.
+
+A subcommand module offers ``HELP`` (one line), ``DESCRIPTION`` (the --help text, with examples),
+``configure(parser)`` and ``run(args) -> int`` (the exit status).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+from typing import Sequence
+
+from cdpkit import __version__
+
+# name -> module; the order is the order --help lists them in.
+COMMANDS: dict[str, str] = {
+    "mock": "mockserver.cli",
+    "check": "suites.cli",
+    "gen": "generators.cli",
+    "openapi": "cdpkit.openapi_command",
+}
+
+EPILOG = """\
+examples:
+  cdpkit mock                                      all five mocks on http://127.0.0.1:8080
+  cdpkit openapi --vendor zebline --format yaml    print Zebline's OpenAPI document
+  cdpkit <command> --help                          what a command does and its options
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cdpkit",
+        description="Conformance suites and a stateful mock for five customer-data-platform HTTP APIs "
+        "(TTO CDP, Alibaba Cloud Quick Audience, Sensors Focus, GPTBots, Zebline).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"cdpkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        if importlib.util.find_spec(module_name) is None:  # a layer not built yet offers no command
+            continue
+        module = importlib.import_module(module_name)
+        child = sub.add_parser(
+            name,
+            help=module.HELP,
+            description=module.DESCRIPTION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.configure(child)
+        child.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Faker-based builders of valid and one-violation invalid payloads (built in a later step)."""

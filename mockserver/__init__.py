@@ -1,0 +1,1 @@
+"""The cdpkit mock: one aiohttp application serving the five vendor APIs and the /__mock/ control API."""

@@ -1,0 +1,81 @@
+"""Wiring: the aiohttp application that serves every vendor's operations and the control API.
+
+Each operation of ``schemas/<vendor>/operations.json`` is served at its documented path and again
+under ``/<vendor>`` for clients that want one base URL per vendor.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import AsyncIterator, Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from mockserver import control
+from mockserver.pipeline import make_route
+from mockserver.runtime import MOCK_KEY, Mock, MockConfig
+from schemas import operations
+
+log = logging.getLogger("cdpkit.mock")
+
+
+def base_paths(mock: Mock) -> dict[str, list[str]]:
+    """Per vendor, the operations it serves (``METHOD path``), for 404 bodies and the start-up banner."""
+    return {
+        name: [f"{op['method']} {op['path']}" for op in operations(name)] + [f"(also under /{name})"]
+        for name in mock.vendors
+    }
+
+
+def _json_error(status: int, body: dict) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+@web.middleware
+async def _unknown_routes(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Unknown paths and methods answer JSON that lists what exists, never aiohttp's HTML page."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return _json_error(
+            404,
+            {
+                "error": "not_found",
+                "message": f"no operation at {request.method} {request.path}",
+                "vendors": base_paths(request.app[MOCK_KEY]),
+                "control": "/__mock/",
+            },
+        )
+    except web.HTTPMethodNotAllowed as exc:
+        return _json_error(
+            405,
+            {
+                "error": "method_not_allowed",
+                "message": f"{request.method} is not allowed on {request.path}",
+                "allowed": sorted(exc.allowed_methods),
+            },
+        )
+
+
+def build_app(config: MockConfig | None = None, mock: Mock | None = None) -> web.Application:
+    """The application; give a ready :class:`Mock` to share its store with the caller (tests do)."""
+    mock = mock or Mock(config or MockConfig())
+    app = web.Application(client_max_size=mock.config.max_body_bytes, middlewares=[_unknown_routes])
+    app[MOCK_KEY] = mock
+    for name, vendor in mock.vendors.items():
+        for op in operations(name):
+            route = make_route(mock, vendor, op)
+            for prefix in ("", f"/{name}"):
+                app.router.add_route(op["method"], prefix + op["path"], route)
+    control.add_routes(app)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        mock.start()
+        yield
+        mock.store.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

@@ -1,0 +1,135 @@
+"""``cdpkit mock``: start the stateful mock of all five vendor APIs on one port."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from mockserver.app import build_app
+from mockserver.runtime import Mock, MockConfig, available_vendors
+
+HELP = "start the stateful mock of the five vendor APIs"
+DESCRIPTION = """\
+Start a faithful, stateful mock of the vendor APIs on one port. Every operation is served at the
+vendor's documented path and again under /<vendor>/ (e.g. /zebline/v1/accounts/LICENSE_CODE/users).
+Out of the box it holds demo data that reproduces every example of the vendor documents and accepts
+the documents' own placeholder credentials, so a curl example pasted with only the host changed gets
+the documented answer. GET /__mock/ lists the control API (journal, reset, seed, faults, state).
+
+examples:
+  cdpkit mock                                   all vendors on http://127.0.0.1:8080
+  cdpkit mock --vendors zebline,gptbots --port 9000
+  cdpkit mock --state sqlite:mock.sqlite        keep state and journal across restarts
+  cdpkit mock --seed tenants.yaml --no-demo     only your own tenants and data
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (default 8080; 0 picks a free one)")
+    parser.add_argument("--vendors", default=None, help="'all' or a comma list, e.g. tto,sensors (default all)")
+    parser.add_argument("--state", default=None, help="'memory' (default) or 'sqlite:PATH' to persist")
+    parser.add_argument("--seed", action="append", default=None, metavar="FILE",
+                        help="JSON or YAML {vendor: data} loaded after the demo data; repeatable")
+    parser.add_argument("--no-demo", action="store_true", default=None, help="start without the demo data")
+    parser.add_argument("--journal-limit", type=int, default=None, help="journal entries kept (default 10000)")
+    parser.add_argument("--max-body", type=int, default=None, help="largest request body in bytes (default 1 MiB)")
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help="TOML, JSON or YAML file with the same keys as these options (flags win)")
+    parser.add_argument("--quiet", action="store_true", help="print only the URL line")
+
+
+def _read_config(path: str) -> dict[str, Any]:
+    text = Path(path).read_text(encoding="utf-8")
+    if path.endswith(".toml"):
+        data = tomllib.loads(text)
+    else:
+        data = yaml.safe_load(text)  # YAML is a superset of JSON
+    if not isinstance(data, dict):
+        raise SystemExit(f"cdpkit mock: {path} must hold a mapping of option names to values")
+    return {k.replace("-", "_"): v for k, v in data.items()}
+
+
+def config_from_args(args: argparse.Namespace) -> MockConfig:
+    """Merge the --config file and the flags (flags win) into a validated MockConfig."""
+    raw: dict[str, Any] = _read_config(args.config) if args.config else {}
+    for key in ("host", "port", "vendors", "state", "seed", "journal_limit", "max_body"):
+        value = getattr(args, key)
+        if value is not None:
+            raw[key] = value
+    if args.no_demo:
+        raw["no_demo"] = True
+    known = {"host", "port", "vendors", "state", "seed", "no_demo", "journal_limit", "max_body"}
+    unknown = set(raw) - known
+    if unknown:
+        raise SystemExit(f"cdpkit mock: unknown option(s) in config: {sorted(unknown)}; known: {sorted(known)}")
+    served = available_vendors()
+    vendors = raw.get("vendors", "all")
+    names = served if vendors in ("all", None) else [v.strip() for v in str(vendors).split(",") if v.strip()]
+    bad = [v for v in names if v not in served]
+    if bad:
+        raise SystemExit(f"cdpkit mock: unknown vendor(s) {bad}; choose from {', '.join(served)} or 'all'")
+    seeds = raw.get("seed") or []
+    return MockConfig(
+        host=raw.get("host", "127.0.0.1"),
+        port=int(raw.get("port", 8080)),
+        vendors=names,
+        state=raw.get("state", "memory"),
+        seeds=[seeds] if isinstance(seeds, str) else list(seeds),
+        demo=not raw.get("no_demo", False),
+        journal_limit=int(raw.get("journal_limit", 10_000)),
+        max_body_bytes=int(raw.get("max_body", 1 << 20)),
+    )
+
+
+def banner(mock: Mock, url: str) -> str:
+    lines = [f"cdpkit mock listening on {url}", f"vendors: {', '.join(mock.vendors)}  state: {mock.config.state}"]
+    for name, vendor in mock.vendors.items():
+        creds = vendor.credentials(mock.scopes[name]).get("tenants", [])
+        if creds:
+            shown = "; ".join(", ".join(f"{k}={v}" for k, v in t.items()) for t in creds)
+            lines.append(f"  {name:<14} {shown}")
+    lines.append(f"control API: {url}/__mock/   stop with Ctrl-C")
+    return "\n".join(lines)
+
+
+async def serve(config: MockConfig, quiet: bool = False) -> None:
+    """Run until SIGINT/SIGTERM, then shut down cleanly (the store is closed by cleanup_ctx)."""
+    mock = Mock(config)
+    app = build_app(mock=mock)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    await site.start()
+    port = runner.addresses[0][1]
+    url = f"http://{config.host}:{port}"
+    print(url if quiet else banner(mock, url), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        config = config_from_args(args)
+        asyncio.run(serve(config, quiet=args.quiet))
+    except OSError as exc:
+        print(f"cdpkit mock: cannot listen: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"cdpkit mock: {exc}", file=sys.stderr)
+        return 2
+    return 0

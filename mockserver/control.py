@@ -1,0 +1,157 @@
+"""The control API under ``/__mock/``: plain verbs to look at and steer the mock, as Snowplow Micro's.
+
+GET  /__mock/requests?vendor=&verdict=&operation=&limit=   the journal, newest first
+GET  /__mock/summary                                       counts per vendor and verdict
+POST /__mock/reset                                         back to the start-up state
+POST /__mock/seed                                          load {vendor: data}
+GET  /__mock/state/{vendor}                                profiles, tags, channels, type locks …
+GET  /__mock/credentials                                   what works, per vendor and tenant
+GET|POST|DELETE /__mock/faults                             list, add, clear injected faults
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from mockserver.faults import FaultSpecError, parse_fault
+from mockserver.runtime import MOCK_KEY, Mock
+
+PREFIX = "/__mock"
+ENDPOINTS = {
+    "GET /__mock/requests": "the journal, newest first; filters vendor, verdict (good|bad), operation, limit",
+    "GET /__mock/summary": "request counts per vendor and verdict since the last reset",
+    "POST /__mock/reset": "forget everything and reload the start-up data",
+    "POST /__mock/seed": "load {vendor: data} (the --seed file format)",
+    "GET /__mock/state/{vendor}": "the vendor's state",
+    "GET /__mock/credentials": "credentials that work, per vendor and tenant, and the keys `cdpkit check` takes",
+    "GET /__mock/faults": "the active faults",
+    "POST /__mock/faults": "add a fault: {path, method?, latency_ms?, status?, drop?, count?, percent?}",
+    "DELETE /__mock/faults": "clear all faults",
+}
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_INDENT_2),
+        status=status,
+        content_type="application/json",
+    )
+
+
+def _error(status: int, message: str, **extra: Any) -> web.Response:
+    return _json({"error": message, **extra}, status)
+
+
+async def _json_body(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise web.HTTPBadRequest(
+            body=orjson.dumps({"error": f"body is not valid JSON: {exc}"}), content_type="application/json"
+        ) from None
+
+
+def _mock(request: web.Request) -> Mock:
+    return request.app[MOCK_KEY]
+
+
+async def index(request: web.Request) -> web.Response:
+    return _json({"endpoints": ENDPOINTS, "vendors": sorted(_mock(request).vendors)})
+
+
+async def requests_(request: web.Request) -> web.Response:
+    q = request.query
+    limit = q.get("limit")
+    if limit is not None and not limit.isdigit():
+        return _error(400, "limit must be a non-negative integer")
+    verdict = q.get("verdict")
+    if verdict not in (None, "good", "bad"):
+        return _error(400, "verdict must be good or bad")
+    entries = _mock(request).store.journal(
+        vendor=q.get("vendor"), verdict=verdict, operation=q.get("operation"), limit=int(limit) if limit else None
+    )
+    return _json({"count": len(entries), "requests": entries})
+
+
+async def summary(request: web.Request) -> web.Response:
+    mock = _mock(request)
+    per_vendor: dict[str, dict[str, int]] = {name: {"good": 0, "bad": 0, "total": 0} for name in mock.vendors}
+    for (vendor, verdict), n in mock.store.counts().items():
+        row = per_vendor.setdefault(vendor, {"good": 0, "bad": 0, "total": 0})
+        row[verdict] = row.get(verdict, 0) + n
+        row["total"] += n
+    total = {k: sum(r[k] for r in per_vendor.values()) for k in ("good", "bad", "total")}
+    return _json({"vendors": per_vendor, "total": total})
+
+
+async def reset(request: web.Request) -> web.Response:
+    _mock(request).reset()
+    return _json({"reset": True})
+
+
+async def seed(request: web.Request) -> web.Response:
+    data = await _json_body(request)
+    if not isinstance(data, dict):
+        return _error(400, "seed body must be a JSON object {vendor: data}")
+    try:
+        touched = _mock(request).apply_seed(data)
+    except (ValueError, KeyError, TypeError) as exc:
+        _mock(request).store.finish(None, keep_writes=False)
+        return _error(400, f"seed rejected: {exc}")
+    return _json({"seeded": touched})
+
+
+async def state(request: web.Request) -> web.Response:
+    mock = _mock(request)
+    name = request.match_info["vendor"]
+    if name not in mock.vendors:
+        return _error(404, f"vendor {name!r} is not served", vendors=sorted(mock.vendors))
+    vendor, scope = mock.vendors[name], mock.scopes[name]
+    return _json(vendor.state_view(scope) if vendor.state_view else scope.dump())
+
+
+async def credentials(request: web.Request) -> web.Response:
+    mock = _mock(request)
+    return _json({name: v.credentials(mock.scopes[name]) for name, v in mock.vendors.items()})
+
+
+async def faults_list(request: web.Request) -> web.Response:
+    return _json({"faults": _mock(request).faults.list()})
+
+
+async def faults_add(request: web.Request) -> web.Response:
+    try:
+        fault = _mock(request).faults.add(parse_fault(await _json_body(request)))
+    except (FaultSpecError, TypeError) as exc:
+        return _error(400, str(exc))
+    return _json({"added": fault.id, "faults": _mock(request).faults.list()}, 201)
+
+
+async def faults_clear(request: web.Request) -> web.Response:
+    _mock(request).faults.clear()
+    return _json({"faults": []})
+
+
+async def not_found(request: web.Request) -> web.Response:
+    return _error(404, f"no control endpoint {request.method} {request.path}", endpoints=ENDPOINTS)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get(PREFIX, index)
+    app.router.add_get(PREFIX + "/", index)
+    app.router.add_get(PREFIX + "/requests", requests_)
+    app.router.add_get(PREFIX + "/summary", summary)
+    app.router.add_post(PREFIX + "/reset", reset)
+    app.router.add_post(PREFIX + "/seed", seed)
+    app.router.add_get(PREFIX + "/state/{vendor}", state)
+    app.router.add_get(PREFIX + "/credentials", credentials)
+    app.router.add_get(PREFIX + "/faults", faults_list)
+    app.router.add_post(PREFIX + "/faults", faults_add)
+    app.router.add_delete(PREFIX + "/faults", faults_clear)
+    app.router.add_route("*", PREFIX + "/{tail:.*}", not_found)

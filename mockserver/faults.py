@@ -1,0 +1,115 @@
+"""Injected faults: latency, a status code, or a dropped connection, for a path pattern.
+
+Clients rehearse their retry paths against these; they are the only way the mock answers 5xx on
+purpose (besides a vendor 500 the catalog names precisely).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class FaultSpecError(ValueError):
+    pass
+
+
+@dataclass
+class Fault:
+    path: str = "*"  # glob over the request path, e.g. "/v1/*" or "*/users"
+    method: str | None = None
+    latency_ms: float | list[float] | None = None  # fixed, or [low, high]
+    status: int | None = None
+    drop: bool = False
+    count: int | None = None  # the next N matching calls; None: until cleared
+    percent: float = 100.0
+    id: int = 0
+    hits: int = field(default=0)
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method and self.method.upper() != method:
+            return False
+        return fnmatch.fnmatchcase(path, self.path)
+
+    def delay_seconds(self, rng: random.Random) -> float:
+        if self.latency_ms is None:
+            return 0.0
+        if isinstance(self.latency_ms, list):
+            low, high = self.latency_ms
+            return rng.uniform(low, high) / 1000
+        return float(self.latency_ms) / 1000
+
+
+_FIELDS = {"path", "method", "latency_ms", "status", "drop", "count", "percent"}
+
+
+def parse_fault(data: Any) -> Fault:
+    """Build a fault from the control API's JSON, with a message naming what is wrong."""
+    if not isinstance(data, dict):
+        raise FaultSpecError("a fault is a JSON object, e.g. {\"path\": \"/v1/*\", \"status\": 503, \"count\": 2}")
+    unknown = set(data) - _FIELDS
+    if unknown:
+        raise FaultSpecError(f"unknown fault fields {sorted(unknown)}; known: {sorted(_FIELDS)}")
+    fault = Fault(**data)
+    if not isinstance(fault.path, str):
+        raise FaultSpecError("path must be a glob string")
+    if fault.status is not None and (not isinstance(fault.status, int) or not 100 <= fault.status <= 599):
+        raise FaultSpecError("status must be an HTTP status code (100-599)")
+    latency = fault.latency_ms
+    if latency is not None:
+        ok = isinstance(latency, (int, float)) and latency >= 0
+        ok = ok or (
+            isinstance(latency, list)
+            and len(latency) == 2
+            and all(isinstance(v, (int, float)) and v >= 0 for v in latency)
+            and latency[0] <= latency[1]
+        )
+        if not ok or (isinstance(latency, (int, float)) and latency > 60_000):
+            raise FaultSpecError("latency_ms must be milliseconds (≤ 60000) or [low, high]")
+    if fault.count is not None and (not isinstance(fault.count, int) or fault.count < 1):
+        raise FaultSpecError("count must be a positive integer")
+    if not isinstance(fault.percent, (int, float)) or not 0 < fault.percent <= 100:
+        raise FaultSpecError("percent must be in (0, 100]")
+    if fault.status is None and not fault.drop and latency is None:
+        raise FaultSpecError("a fault needs at least one of status, drop, latency_ms")
+    return fault
+
+
+class Faults:
+    """The active faults, first match wins."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._faults: list[Fault] = []
+        self._next = 1
+        self._rng = random.Random(seed)
+
+    def add(self, fault: Fault) -> Fault:
+        fault.id = self._next
+        self._next += 1
+        self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        self._faults.clear()
+
+    def list(self) -> list[dict[str, Any]]:
+        return [asdict(f) for f in self._faults]
+
+    def take(self, method: str, path: str) -> Fault | None:
+        """The fault to apply to this call, if any, counting it against its budget."""
+        if not self._faults:
+            return None
+        for fault in self._faults:
+            if not fault.matches(method, path):
+                continue
+            if fault.percent < 100 and self._rng.uniform(0, 100) >= fault.percent:
+                continue
+            fault.hits += 1
+            if fault.count is not None:
+                fault.count -= 1
+                if fault.count <= 0:
+                    self._faults.remove(fault)
+            return fault
+        return None

@@ -1,0 +1,139 @@
+"""The running mock: configuration, the served vendors, the store, validators and faults."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+from aiohttp import web
+
+from mockserver.faults import Faults
+from mockserver.store import Scope, Store, open_store
+from mockserver.validation import Validators
+from mockserver.vendor import Reply, Vendor
+from schemas import VENDORS
+
+# vendor name -> module exporting VENDOR; a vendor is served once its module is listed here.
+VENDOR_MODULES: dict[str, str] = {vendor: f"mockserver.{vendor}" for vendor in VENDORS}
+
+_JOURNAL_TEXT_LIMIT = 4096
+
+
+@dataclass
+class MockConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    vendors: list[str] = field(default_factory=lambda: available_vendors())
+    state: str = "memory"
+    seeds: list[str] = field(default_factory=list)
+    demo: bool = True
+    journal_limit: int = 10_000
+    max_body_bytes: int = 1 << 20
+    max_depth: int = 64
+    fault_seed: int | None = None
+
+
+def available_vendors() -> list[str]:
+    """Vendors whose module is present, in the canonical order."""
+    return [v for v in VENDORS if importlib.util.find_spec(VENDOR_MODULES[v]) is not None]
+
+
+def load_vendor(name: str) -> Vendor:
+    if name not in VENDOR_MODULES:
+        raise ValueError(f"unknown vendor {name!r}; served: {', '.join(available_vendors())}")
+    return importlib.import_module(VENDOR_MODULES[name]).VENDOR
+
+
+def read_seed_file(path: str) -> dict[str, Any]:
+    """A seed file (JSON or YAML): ``{vendor: section}``, each section as the vendor's load_seed takes it."""
+    text = Path(path).read_text(encoding="utf-8")
+    data = orjson.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a seed file is a mapping of vendor name to its data")
+    return data
+
+
+class Mock:
+    """Everything a request handler or the control API needs, built once at start-up."""
+
+    def __init__(self, config: MockConfig, store: Store | None = None) -> None:
+        self.config = config
+        self.vendors: dict[str, Vendor] = {name: load_vendor(name) for name in config.vendors}
+        self.store = store or open_store(config.state, config.journal_limit)
+        self.scopes: dict[str, Scope] = {name: self.store.scope(name) for name in self.vendors}
+        self.validators = Validators(list(self.vendors))
+        self.faults = Faults(config.fault_seed)
+        self.seed_data = [read_seed_file(p) for p in config.seeds]
+        self.started = time.time()
+
+    def apply_seed(self, data: dict[str, Any]) -> list[str]:
+        """Load a ``{vendor: section}`` mapping; returns the vendors it touched. Unknown vendors are an error."""
+        unknown = set(data) - set(self.vendors)
+        if unknown:
+            raise ValueError(f"seed names vendors not served: {sorted(unknown)}; served: {sorted(self.vendors)}")
+        for name, section in data.items():
+            self.vendors[name].load_seed(self.scopes[name], section or {})
+        self.store.commit()
+        return list(data)
+
+    def start(self) -> None:
+        """Load the start-up data, unless a persistent store already holds state from an earlier run."""
+        if not self.store.namespaces():
+            self._load_startup_data()
+
+    def reset(self) -> None:
+        """Back to the start-up state: demo data (unless disabled) and the --seed files."""
+        self.store.reset()
+        self.faults.clear()
+        self._load_startup_data()
+
+    def _load_startup_data(self) -> None:
+        if self.config.demo:
+            self.apply_seed({name: vendor.demo() for name, vendor in self.vendors.items()})
+        for data in self.seed_data:
+            self.apply_seed(data)
+
+    def journal(
+        self,
+        vendor: str,
+        operation: str,
+        request: web.Request,
+        raw: bytes,
+        parsed: Any,
+        status: int,
+        violations: tuple[str, ...],
+        started: float,
+        reply: Reply | None = None,
+        keep: bool = False,
+    ) -> None:
+        """Commit (or drop) the handler's writes and record the exchange, in one step."""
+        if parsed is None and raw:
+            parsed = raw[:_JOURNAL_TEXT_LIMIT].decode("utf-8", "replace")
+        body = reply.body if reply is not None and reply.content_type == "application/json" else None
+        entry = {
+            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "vendor": vendor,
+            "operation": operation,
+            "request": {
+                "method": request.method,
+                "path": request.path,
+                "query": dict(request.query),
+                "headers": dict(request.headers),
+                "body": parsed,
+            },
+            "response": {"status": status, "body": body},
+            "verdict": "good" if status < 400 and not violations else "bad",
+            "violations": list(violations),
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+        }
+        self.store.finish(entry, keep)
+
+
+MOCK_KEY = web.AppKey("cdp_mock", Mock)

@@ -1,0 +1,248 @@
+"""State and journal storage, behind one interface with an in-memory and a SQLite implementation.
+
+Values are kept as JSON bytes in both, so a handler always gets its own copy and a value that
+cannot be stored is refused the same way whichever store runs. Writes a handler makes are held
+as pending until :meth:`Store.finish` commits them together with the journal entry (SQLite: in one
+transaction, on disk before the answer is sent) or drops them (a rejected request changes nothing).
+"""
+
+from __future__ import annotations
+
+import collections
+import sqlite3
+from typing import Any, Iterator
+
+import orjson
+
+_DELETED = object()
+
+
+def _dumps(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+
+
+class Store:
+    """In-memory store: the default, fast, gone at exit."""
+
+    def __init__(self, journal_limit: int = 10_000) -> None:
+        self.journal_limit = journal_limit
+        self._data: dict[str, dict[str, bytes]] = collections.defaultdict(dict)
+        self._pending: dict[tuple[str, str], Any] = {}
+        self._journal: collections.deque[dict[str, Any]] = collections.deque(maxlen=journal_limit)
+        self._counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._next_id = 1
+
+    # -- state ---------------------------------------------------------------------------------
+    def get(self, ns: str, key: str) -> Any | None:
+        raw = self._pending.get((ns, key))
+        if raw is _DELETED:
+            return None
+        if raw is None:
+            raw = self._data.get(ns, {}).get(key)
+        return None if raw is None else orjson.loads(raw)
+
+    def put(self, ns: str, key: str, value: Any) -> None:
+        self._pending[(ns, key)] = _dumps(value)
+
+    def delete(self, ns: str, key: str) -> bool:
+        existed = self.get(ns, key) is not None
+        self._pending[(ns, key)] = _DELETED
+        return existed
+
+    def keys(self, ns: str) -> list[str]:
+        found = set(self._data.get(ns, {}))
+        for (pns, key), raw in self._pending.items():
+            if pns == ns:
+                (found.discard if raw is _DELETED else found.add)(key)
+        return sorted(found)
+
+    def items(self, ns: str) -> Iterator[tuple[str, Any]]:
+        for key in self.keys(ns):
+            value = self.get(ns, key)
+            if value is not None:
+                yield key, value
+
+    def namespaces(self, prefix: str = "") -> list[str]:
+        names = {ns for ns, values in self._data.items() if values} | {ns for ns, _ in self._pending}
+        return sorted(n for n in names if n.startswith(prefix))
+
+    def scope(self, vendor: str) -> "Scope":
+        return Scope(self, vendor)
+
+    # -- transactions --------------------------------------------------------------------------
+    def finish(self, entry: dict[str, Any] | None, keep_writes: bool) -> None:
+        """Commit (or drop) the pending writes and append ``entry`` to the journal, together."""
+        pending, self._pending = self._pending, {}
+        if keep_writes:
+            self._apply(pending)
+        if entry is not None:
+            self._append(entry)
+
+    def commit(self) -> None:
+        self.finish(None, keep_writes=True)
+
+    def _apply(self, pending: dict[tuple[str, str], Any]) -> None:
+        for (ns, key), raw in pending.items():
+            if raw is _DELETED:
+                self._data[ns].pop(key, None)
+            else:
+                self._data[ns][key] = raw
+
+    # -- journal -------------------------------------------------------------------------------
+    def _append(self, entry: dict[str, Any]) -> None:
+        entry["id"] = self._next_id
+        self._next_id += 1
+        self._journal.append(entry)
+        self._counts[(entry["vendor"], entry["verdict"])] += 1
+
+    def journal(
+        self,
+        vendor: str | None = None,
+        verdict: str | None = None,
+        operation: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Journal entries, newest first, filtered."""
+        out = []
+        for entry in reversed(self._journal):
+            if vendor and entry["vendor"] != vendor:
+                continue
+            if verdict and entry["verdict"] != verdict:
+                continue
+            if operation and entry["operation"] != operation:
+                continue
+            out.append(entry)
+            if limit and len(out) >= limit:
+                break
+        return out
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """Requests per (vendor, verdict) since the last reset (not bounded by the journal limit)."""
+        return dict(self._counts)
+
+    def reset(self) -> None:
+        """Forget all state, the journal and the counts."""
+        self._data.clear()
+        self._pending.clear()
+        self._journal.clear()
+        self._counts.clear()
+
+    def close(self) -> None:
+        pass
+
+
+class SqliteStore(Store):
+    """SQLite store: state, journal and counts survive a restart.
+
+    Reads come from memory (loaded at start); every commit is written through in one transaction
+    before the pipeline sends its answer, so nothing acknowledged is lost.
+    """
+
+    def __init__(self, path: str, journal_limit: int = 10_000) -> None:
+        super().__init__(journal_limit)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.executescript(
+            """
+            PRAGMA journal_mode=WAL;
+            PRAGMA synchronous=FULL;
+            CREATE TABLE IF NOT EXISTS state (ns TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+                                              PRIMARY KEY (ns, key));
+            CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY, entry BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS counts (vendor TEXT NOT NULL, verdict TEXT NOT NULL, n INTEGER NOT NULL,
+                                               PRIMARY KEY (vendor, verdict));
+            """
+        )
+        for ns, key, value in self._db.execute("SELECT ns, key, value FROM state"):
+            self._data[ns][key] = bytes(value)
+        rows = self._db.execute("SELECT id, entry FROM journal ORDER BY id DESC LIMIT ?", (journal_limit,))
+        for row_id, raw in reversed(rows.fetchall()):
+            entry = orjson.loads(raw)
+            entry["id"] = row_id
+            self._journal.append(entry)
+            self._next_id = row_id + 1
+        for vendor, verdict, n in self._db.execute("SELECT vendor, verdict, n FROM counts"):
+            self._counts[(vendor, verdict)] = n
+
+    def finish(self, entry: dict[str, Any] | None, keep_writes: bool) -> None:
+        pending, self._pending = self._pending, {}
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            if keep_writes:
+                for (ns, key), raw in pending.items():
+                    if raw is _DELETED:
+                        db.execute("DELETE FROM state WHERE ns=? AND key=?", (ns, key))
+                    else:
+                        db.execute("INSERT OR REPLACE INTO state VALUES (?, ?, ?)", (ns, key, raw))
+            if entry is not None:
+                entry["id"] = self._next_id
+                db.execute("INSERT INTO journal VALUES (?, ?)", (entry["id"], _dumps(entry)))
+                db.execute(
+                    "INSERT INTO counts VALUES (?, ?, 1) ON CONFLICT(vendor, verdict) DO UPDATE SET n = n + 1",
+                    (entry["vendor"], entry["verdict"]),
+                )
+                if entry["id"] % 256 == 0:
+                    db.execute("DELETE FROM journal WHERE id <= ?", (entry["id"] - self.journal_limit,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        if keep_writes:
+            self._apply(pending)
+        if entry is not None:
+            self._journal.append(entry)
+            self._next_id += 1
+            self._counts[(entry["vendor"], entry["verdict"])] += 1
+
+    def reset(self) -> None:
+        super().reset()
+        self._db.executescript("BEGIN; DELETE FROM state; DELETE FROM journal; DELETE FROM counts; COMMIT;")
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def open_store(spec: str, journal_limit: int = 10_000) -> Store:
+    """``memory`` or ``sqlite:PATH``."""
+    if spec == "memory":
+        return Store(journal_limit)
+    if spec.startswith("sqlite:") and len(spec) > len("sqlite:"):
+        return SqliteStore(spec.removeprefix("sqlite:"), journal_limit)
+    raise ValueError(f"--state must be 'memory' or 'sqlite:PATH', not {spec!r}")
+
+
+class Scope:
+    """One vendor's view of the store: ``kind`` names a collection (``"profiles:LICENSE"``, …)."""
+
+    __slots__ = ("store", "vendor")
+
+    def __init__(self, store: Store, vendor: str) -> None:
+        self.store = store
+        self.vendor = vendor
+
+    def _ns(self, kind: str) -> str:
+        return f"{self.vendor}/{kind}"
+
+    def get(self, kind: str, key: str) -> Any | None:
+        return self.store.get(self._ns(kind), key)
+
+    def put(self, kind: str, key: str, value: Any) -> None:
+        self.store.put(self._ns(kind), key, value)
+
+    def delete(self, kind: str, key: str) -> bool:
+        return self.store.delete(self._ns(kind), key)
+
+    def keys(self, kind: str) -> list[str]:
+        return self.store.keys(self._ns(kind))
+
+    def items(self, kind: str) -> Iterator[tuple[str, Any]]:
+        return self.store.items(self._ns(kind))
+
+    def kinds(self) -> list[str]:
+        prefix = f"{self.vendor}/"
+        return [ns.removeprefix(prefix) for ns in self.store.namespaces(prefix)]
+
+    def dump(self) -> dict[str, dict[str, Any]]:
+        """Every collection of this vendor, for ``GET /__mock/state/<vendor>``."""
+        return {kind: dict(self.items(kind)) for kind in self.kinds()}

@@ -1,0 +1,122 @@
+"""The contract between the shared pipeline and a vendor module.
+
+A vendor module (``mockserver/<vendor>.py``) exports ``VENDOR = Vendor(...)``: a table of handlers
+keyed by the operationIds of ``schemas/<vendor>/operations.json``, the vendor's error envelope, its
+demo data and how to show its state. The pipeline (:mod:`mockserver.pipeline`) does everything
+that is the same for all vendors: routing, body parsing and limits, faults, the journal, commits.
+
+Handlers are plain synchronous functions ``(call: Call) -> Reply``. They read and write state only
+through ``call.state``; writes become visible (and durable, with SQLite) only when the pipeline
+commits after a successful reply, so a handler that raises :class:`Rejection` changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+if TYPE_CHECKING:
+    from aiohttp import web
+    from multidict import CIMultiDictProxy
+
+    from mockserver.store import Scope
+    from mockserver.validation import Validators, Violation
+
+
+@dataclass
+class Reply:
+    """What a handler answers. ``body`` is JSON-able, or ``str``/``bytes`` with another content type."""
+
+    status: int
+    body: Any = None
+    content_type: str = "application/json"
+    headers: Mapping[str, str] | None = None
+    violations: tuple[str, ...] = ()
+
+
+class Rejection(Exception):
+    """Raised by a handler (or the pipeline) to refuse a request; the vendor renders the body.
+
+    ``requirement_ids`` name the catalog entries the request violated; ``detail`` carries
+    vendor-specific data for the envelope (an error code, say).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        requirement_ids: tuple[str, ...] | list[str] = (),
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.requirement_ids = tuple(requirement_ids)
+        self.detail = dict(detail or {})
+
+
+@dataclass
+class Call:
+    """One request as a handler sees it."""
+
+    vendor: str
+    operation_id: str
+    request: "web.Request"
+    path_params: dict[str, str]
+    query: dict[str, str]
+    headers: "CIMultiDictProxy[str]"
+    body: Any
+    state: "Scope"
+    validators: "Validators"
+    now: float
+
+    def violations(self, part: str) -> "list[Violation]":
+        """Schema violations of one part (``"body"``, ``"query"``, ``"headers"``, ``"path_params"``)."""
+        instance = {
+            "body": self.body,
+            "query": self.query,
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+            "path_params": self.path_params,
+        }[part]
+        return self.validators.violations(self.vendor, self.operation_id, part, instance)
+
+    def require_valid(self, part: str, status: int = 400) -> None:
+        """Raise a :class:`Rejection` naming every violated requirement if ``part`` breaks its schema."""
+        found = self.violations(part)
+        if found:
+            raise Rejection(
+                status,
+                "; ".join(v.message for v in found),
+                tuple(dict.fromkeys(v.requirement_id for v in found)),
+                {"violations": [v.as_dict() for v in found]},
+            )
+
+
+Handler = Callable[[Call], Reply]
+ErrorRenderer = Callable[[Rejection, "Call | None"], Reply]
+
+
+@dataclass
+class InputErrors:
+    """Requirement IDs (and statuses) the pipeline uses for bad input before any handler runs."""
+
+    malformed_json: tuple[str, int]
+    wrong_content_type: tuple[str, int]
+    too_large: tuple[str, int]
+    too_deep: tuple[str, int]
+
+
+@dataclass
+class Vendor:
+    name: str
+    title: str
+    handlers: dict[str, Handler]
+    render_error: ErrorRenderer
+    input_errors: InputErrors
+    demo: Callable[[], dict[str, Any]]
+    load_seed: Callable[["Scope", dict[str, Any]], None]
+    credentials: Callable[["Scope"], dict[str, Any]]
+    state_view: Callable[["Scope"], dict[str, Any]] | None = None
+    # Documented 5xx answers a client may need to rehearse; reachable via the fault API.
+    documented_5xx: tuple[int, ...] = ()
+    notes: list[str] = field(default_factory=list)

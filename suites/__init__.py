@@ -1,0 +1,1 @@
+"""Pytest conformance suites that judge any implementation by URL (built in a later step)."""

@@ -45,6 +45,10 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
     return _json({"error": message, **extra}, status)
 
 
+class _BadBody(ValueError):
+    pass
+
+
 async def _json_body(request: web.Request) -> Any:
     raw = await request.read()
     if not raw:
@@ -52,9 +56,7 @@ async def _json_body(request: web.Request) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise web.HTTPBadRequest(
-            body=orjson.dumps({"error": f"body is not valid JSON: {exc}"}), content_type="application/json"
-        ) from None
+        raise _BadBody(f"body is not valid JSON: {exc}") from None
 
 
 def _mock(request: web.Request) -> Mock:
@@ -96,7 +98,10 @@ async def reset(request: web.Request) -> web.Response:
 
 
 async def seed(request: web.Request) -> web.Response:
-    data = await _json_body(request)
+    try:
+        data = await _json_body(request)
+    except _BadBody as exc:
+        return _error(400, str(exc))
     if not isinstance(data, dict):
         return _error(400, "seed body must be a JSON object {vendor: data}")
     try:
@@ -128,7 +133,7 @@ async def faults_list(request: web.Request) -> web.Response:
 async def faults_add(request: web.Request) -> web.Response:
     try:
         fault = _mock(request).faults.add(parse_fault(await _json_body(request)))
-    except (FaultSpecError, TypeError) as exc:
+    except (FaultSpecError, TypeError, _BadBody) as exc:
         return _error(400, str(exc))
     return _json({"added": fault.id, "faults": _mock(request).faults.list()}, 201)
 

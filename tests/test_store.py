@@ -1,0 +1,80 @@
+"""The store: pending writes commit or vanish together, the journal is bounded, SQLite survives restarts."""
+
+from __future__ import annotations
+
+import pytest
+
+from mockserver.store import SqliteStore, Store, open_store
+
+
+def entry(vendor="zebline", verdict="good", operation="op"):
+    return {"vendor": vendor, "verdict": verdict, "operation": operation}
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request, tmp_path):
+    s = Store(journal_limit=5) if request.param == "memory" else SqliteStore(str(tmp_path / "s.sqlite"), 5)
+    yield s
+    s.close()
+
+
+def test_rejected_writes_vanish(store):
+    store.put("v/a", "k", {"n": 1})
+    store.finish(entry(verdict="bad"), keep_writes=False)
+    assert store.get("v/a", "k") is None
+
+
+def test_kept_writes_are_visible_and_copied(store):
+    store.put("v/a", "k", {"n": 1})
+    store.finish(entry(), keep_writes=True)
+    value = store.get("v/a", "k")
+    value["n"] = 2
+    assert store.get("v/a", "k") == {"n": 1}
+
+
+def test_pending_reads_see_own_writes_and_deletes(store):
+    store.put("v/a", "k", 1)
+    store.commit()
+    store.delete("v/a", "k")
+    assert store.get("v/a", "k") is None
+    assert store.keys("v/a") == []
+    store.finish(None, keep_writes=False)
+    assert store.get("v/a", "k") == 1
+
+
+def test_journal_is_newest_first_filtered_and_bounded(store):
+    for i in range(8):
+        store.finish(entry(verdict="bad" if i % 2 else "good", operation=f"op{i}"), keep_writes=True)
+    ops = [e["operation"] for e in store.journal()]
+    assert ops == ["op7", "op6", "op5", "op4", "op3"]
+    assert [e["operation"] for e in store.journal(verdict="bad", limit=2)] == ["op7", "op5"]
+    assert store.counts() == {("zebline", "good"): 4, ("zebline", "bad"): 4}
+
+
+def test_values_that_are_not_json_are_refused(store):
+    with pytest.raises(TypeError):
+        store.put("v/a", "k", object())
+
+
+def test_sqlite_keeps_state_journal_and_counts_across_restart(tmp_path):
+    path = str(tmp_path / "state.sqlite")
+    first = SqliteStore(path)
+    first.put("zebline/profiles", "u1", {"city": "tehran"})
+    first.finish(entry(), keep_writes=True)
+    first.put("zebline/profiles", "u2", {"lost": True})
+    first.finish(entry(verdict="bad"), keep_writes=False)
+    first.close()
+    second = SqliteStore(path)
+    assert second.get("zebline/profiles", "u1") == {"city": "tehran"}
+    assert second.get("zebline/profiles", "u2") is None
+    assert [e["verdict"] for e in second.journal()] == ["bad", "good"]
+    assert second.counts()[("zebline", "good")] == 1
+    second.finish(entry(), keep_writes=True)
+    assert second.journal()[0]["id"] == 3
+    second.close()
+
+
+def test_open_store_names_the_accepted_forms():
+    assert type(open_store("memory")) is Store
+    with pytest.raises(ValueError, match="sqlite:PATH"):
+        open_store("redis://x")

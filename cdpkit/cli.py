@@ -20,12 +20,14 @@ COMMANDS: dict[str, str] = {
     "check": "suites.cli",
     "gen": "generators.cli",
     "openapi": "cdpkit.openapi_command",
+    "catalog": "cdpkit.catalog_command",
 }
 
 EPILOG = """\
 examples:
   cdpkit mock                                      all five mocks on http://127.0.0.1:8080
   cdpkit openapi --vendor zebline --format yaml    print Zebline's OpenAPI document
+  cdpkit catalog --kind assumption                 what cdpkit chose where the documents are silent
   cdpkit <command> --help                          what a command does and its options
 """
 

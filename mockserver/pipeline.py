@@ -46,7 +46,9 @@ def to_response(reply: Reply) -> web.Response:
         body = reply.body.encode()
     else:
         body = reply.body or b""
-    return web.Response(body=body, status=reply.status, content_type=reply.content_type, headers=reply.headers)
+    # A str body was encoded as UTF-8 above; say so, or clients decode text/html as Latin-1.
+    charset = "utf-8" if isinstance(reply.body, str) and reply.content_type != "application/json" else None
+    return web.Response(body=body, status=reply.status, content_type=reply.content_type, charset=charset, headers=reply.headers)
 
 
 async def _read_body(mock: "Mock", vendor: Vendor, op: dict[str, Any], request: web.Request) -> tuple[bytes, Any]:
@@ -111,6 +113,7 @@ def make_route(mock: "Mock", vendor: Vendor, op: dict[str, Any]) -> Callable[[we
                 state=mock.scopes[vendor.name],
                 validators=mock.validators,
                 now=time.time(),
+                raw_body=raw,
             )
             reply = handler(call)
             keep = reply.status < 400

@@ -69,6 +69,8 @@ class Call:
     state: "Scope"
     validators: "Validators"
     now: float
+    # The body exactly as received: what a signature over the body (Quick Audience) is computed on.
+    raw_body: bytes = b""
 
     def violations(self, part: str) -> "list[Violation]":
         """Schema violations of one part (``"body"``, ``"query"``, ``"headers"``, ``"path_params"``)."""

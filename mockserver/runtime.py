@@ -16,7 +16,7 @@ from aiohttp import web
 
 from mockserver.faults import Faults
 from mockserver.store import Scope, Store, open_store
-from mockserver.validation import Validators
+from schemas.validation import Validators
 from mockserver.vendor import Reply, Vendor
 from schemas import VENDORS
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
 
     from mockserver.store import Scope
-    from mockserver.validation import Validators, Violation
+    from schemas.validation import Validators, Violation
 
 
 @dataclass

@@ -24,7 +24,7 @@ from generators.draw import Draw, pool
 from generators.send import TokenBucket
 from mockserver.pytest_plugin import MockServer
 from mockserver.runtime import MockConfig
-from mockserver.validation import Validators
+from schemas.validation import Validators
 
 VALID_SEEDS = 2000
 INVALID_SEEDS = 500

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import jsonschema
 import pytest
 
-from mockserver.validation import Validators
+from schemas.validation import Validators
 from schemas import bundle, load, schema_files
 
 V = "sensors"

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from schemas import bundle, catalog, load, operation, schema_files
-from mockserver.validation import Validators
+from schemas.validation import Validators
 
 VENDOR = "tto"
 TRACK = load(VENDOR, "track_request.json")["examples"][0]

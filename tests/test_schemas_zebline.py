@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from mockserver.validation import Validators
+from schemas.validation import Validators
 from schemas import bundle, load, schema_files
 
 VENDOR = "zebline"

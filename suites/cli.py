@@ -1,0 +1,178 @@
+"""``cdpkit check``: run a vendor's conformance suite against a URL; exit 0 pass, 1 fail, 2 usage error.
+
+It is ``pytest --pyargs suites`` with the cdpkit plugin, run in-process, with cdpkit's own output: a
+live progress line, the summary table by requirement, JUnit XML and an optional Markdown/HTML report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, Sequence
+
+import pytest
+
+from schemas import VENDORS
+from suites.plugin import DEFAULT_MAX_EXAMPLES, DEFAULT_SEED, registered_by_entry_point
+from suites.report import REPORT_FORMATS, Results
+
+HELP = "check an implementation of a vendor API against its conformance suite"
+DESCRIPTION = """\
+Run the conformance suite of one vendor API against any implementation's base URL: one check per
+requirement of the vendor document (catalog IDs such as GPT-AUTH-BEARER), plus a bounded, seeded
+schemathesis run over the vendor's OpenAPI document (no 5xx, documented answers match their schemas,
+requests that break a documented rule are refused).
+
+Credentials (--cred KEY=VALUE, repeatable; optional keys enable more checks, and a skipped check
+names the key that would enable it):
+  tto            api_key
+  zebline        license_code, access_token [other_license_code, other_access_token: a second tenant]
+  gptbots        token [user_id + anonymous_id: a known user and one of its anonymous ids;
+                 other_token: an agent other than the token's]
+  sensors        api_key, organization_id, project [tag_name: a tag it may start and stop;
+                 disposable_tag_name: one it may delete; distinct_id: an existing user]
+  quickaudience  the keys its suite lists (an unknown key is a usage error that lists them)
+Against a cdpkit mock with no --cred, the credentials come from GET /__mock/credentials and checks
+may seed fresh fixtures through the control API. Against anything else only the documented API is
+used, with fresh unique ids, and nothing is deleted unless a key names it as disposable.
+
+Only checks of `documented` requirements run by default. Where the document is silent the suite
+accepts every reasonable answer (any 2xx for an accepted call, any 4xx for a refused one); checks of
+the mock's `assumption`s (its choices where the document is silent) run only with --strict.
+
+Reading the output: the progress line counts checks as they run; the table lists every requirement
+with pass, FAIL or skip (and why). Each failure shows the request as sent (credential values
+replaced by ${key}), what was Received and what is Documented, and the catalog entry with the
+document's own sentence. --junit-xml names every test case after its requirement ID
+(test_x[GPT-AUTH-BEARER]) for CI; --report writes the same as Markdown (.md) or HTML (.html).
+
+Exit status: 0 every check that ran passed (skips allowed), 1 a check failed, 2 a usage error.
+
+examples:
+  cdpkit mock --port 8080 &  cdpkit check --vendor gptbots --target http://127.0.0.1:8080
+  cdpkit check --vendor gptbots --target https://api-sg.gptbots.ai \\
+      --cred token=$GPTBOTS_KEY --cred user_id=u-42 --cred anonymous_id=a-42 \\
+      --cred other_token=$OTHER_AGENT_KEY --junit-xml gptbots.xml --report gptbots.md
+  cdpkit check --profile staging.toml --strict      keys as below, from a TOML or JSON file
+      # staging.toml:  vendor = "zebline"   target = "https://staging.example"
+      #                seed = 7   [cred]  license_code = "…"  access_token = "…"
+  pytest --pyargs suites --cdp-target URL --cdp-vendor gptbots --cdp-cred token=…   (pytest's own options)
+"""
+
+PROFILE_KEYS = {"vendor", "target", "cred", "strict", "junit_xml", "report", "seed", "max_examples"}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--vendor", choices=VENDORS, default=None, help="which vendor API the target implements")
+    parser.add_argument("--target", metavar="URL", default=None, help="base URL of the implementation under test")
+    parser.add_argument("--cred", metavar="KEY=VALUE", action="append", default=None, help="a credential (repeatable)")
+    parser.add_argument("--profile", metavar="FILE", default=None, help="TOML or JSON file with the same keys (flags win)")
+    parser.add_argument("--strict", action="store_true", default=None, help="also check the mock's assumptions")
+    parser.add_argument("--junit-xml", metavar="PATH", default=None, help="write JUnit XML for CI")
+    parser.add_argument("--report", metavar="PATH", default=None, help="write a report: .md (Markdown) or .html")
+    parser.add_argument("--seed", type=int, default=None, help=f"seed of the schemathesis run (default {DEFAULT_SEED})")
+    parser.add_argument("--max-examples", type=int, default=None,
+                        help=f"schemathesis examples per operation and mode (default {DEFAULT_MAX_EXAMPLES})")
+
+
+class UsageProblem(ValueError):
+    pass
+
+
+def _read_profile(path: str) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        data = tomllib.loads(text) if path.endswith(".toml") else json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise UsageProblem(f"--profile {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageProblem(f"--profile {path}: expected a table/object of option names")
+    data = {k.replace("-", "_"): v for k, v in data.items()}
+    if "creds" in data:
+        data["cred"] = data.pop("creds")
+    unknown = set(data) - PROFILE_KEYS
+    if unknown:
+        raise UsageProblem(f"--profile {path}: unknown keys {sorted(unknown)}; known: {sorted(PROFILE_KEYS)}")
+    if not isinstance(data.get("cred", {}), dict):
+        raise UsageProblem(f"--profile {path}: cred must be a table of KEY = VALUE")
+    return data
+
+
+def settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The profile file merged with the flags (flags win), validated."""
+    merged: dict[str, Any] = _read_profile(args.profile) if args.profile else {}
+    creds = {str(k): str(v) for k, v in merged.get("cred", {}).items()}
+    for text in args.cred or []:
+        key, sep, value = text.partition("=")
+        if not sep or not key:
+            raise UsageProblem(f"--cred takes KEY=VALUE, not {text!r}")
+        creds[key] = value
+    merged["cred"] = creds
+    for key in PROFILE_KEYS - {"cred"}:
+        if getattr(args, key, None) is not None:
+            merged[key] = getattr(args, key)
+    if merged.get("vendor") not in VENDORS:
+        raise UsageProblem(f"--vendor is required: one of {', '.join(VENDORS)}")
+    if not merged.get("target"):
+        raise UsageProblem("--target URL is required (the implementation's base URL)")
+    report = merged.get("report")
+    if report and Path(report).suffix.lower() not in REPORT_FORMATS:
+        raise UsageProblem(f"--report {report}: the extension picks the format: .md or .html")
+    if int(merged.get("max_examples", DEFAULT_MAX_EXAMPLES)) < 1:
+        raise UsageProblem("--max-examples must be at least 1")
+    return merged
+
+
+def pytest_args(opts: dict[str, Any]) -> list[str]:
+    # Our own plugin, no conftest and no ini file: the user's project configuration must not change the verdict.
+    plugin = [] if registered_by_entry_point() else ["-p", "suites.plugin"]
+    out = ["--pyargs", "suites", *plugin, "--noconftest", "-p", "no:terminal", "-p", "no:cacheprovider", "-c", os.devnull,
+           "--cdp-target", opts["target"], "--cdp-vendor", opts["vendor"],
+           "--cdp-seed", str(opts.get("seed", DEFAULT_SEED)), "--cdp-max-examples", str(opts.get("max_examples", DEFAULT_MAX_EXAMPLES))]
+    for key, value in opts["cred"].items():
+        out += ["--cdp-cred", f"{key}={value}"]
+    if opts.get("strict"):
+        out.append("--cdp-strict")
+    if opts.get("junit_xml"):
+        out += [f"--junitxml={opts['junit_xml']}", "-o", "junit_family=xunit1"]
+    return out
+
+
+# pytest exit codes -> cdpkit check's: usage errors and "no tests collected" are usage errors (2).
+EXIT_CODES = {pytest.ExitCode.OK: 0, pytest.ExitCode.TESTS_FAILED: 1, pytest.ExitCode.USAGE_ERROR: 2, pytest.ExitCode.NO_TESTS_COLLECTED: 2}
+
+
+def main(argv: Sequence[str] | None = None, extra_pytest_args: Sequence[str] = (), live: Any = None) -> int:
+    """Programmatic entry (tests use it): parse ``argv`` as ``cdpkit check`` does and run."""
+    parser = argparse.ArgumentParser(prog="cdpkit check", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    configure(parser)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return 2 if exc.code else 0
+    return run(args, extra_pytest_args=extra_pytest_args, live=live)
+
+
+def run(args: argparse.Namespace, extra_pytest_args: Sequence[str] = (), live: Any = None) -> int:
+    try:
+        opts = settings(args)
+    except UsageProblem as exc:
+        print(f"cdpkit check: {exc}", file=sys.stderr)
+        return 2
+    results = Results(None, live=live if live is not None else sys.stderr)
+    code = pytest.main(pytest_args(opts) + list(extra_pytest_args), plugins=[results])
+    status = EXIT_CODES.get(code, 1)
+    if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
+        if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+            print(f"cdpkit check: no checks collected for {opts['vendor']}", file=sys.stderr)
+        return status
+    sys.stdout.write(results.summary())
+    if code not in EXIT_CODES:
+        print(f"cdpkit check: the run stopped early (pytest exit code {int(code)})", file=sys.stderr)
+    if opts.get("report"):
+        results.write_report(opts["report"])
+    return status

@@ -1,0 +1,148 @@
+"""The property-based run: schemathesis over the vendor's OpenAPI document (``schemas.openapi.build``).
+
+Per operation and generation mode (positive: requests the OpenAPI document allows; negative: requests
+it does not), a bounded, seeded number of cases is sent with the target's credentials. Each answer is
+judged by:
+
+* ``not_a_server_error`` — no 5xx, ever, for any input;
+* ``response_schema_conformance`` — an answer whose status the document describes matches its schema;
+* our own rejection rule — a request *as it went over the wire* that breaks a documented server
+  requirement of the request schemas (the ``x-requirement`` annotations name which) must be refused
+  (the vendor's idea of a rejection: any 4xx unless its profile says more). Assumption entries count
+  only with ``--strict``.
+
+Not run, on purpose: schemathesis' ``negative_data_rejection`` and ``positive_data_acceptance`` judge
+by the OpenAPI document alone, which cannot say that a constraint is an assumption (an empty
+``user_id`` is refused by the mock, but the document never says so) nor express rules across
+parameters (GPTBots' "at least one of user_id, anonymous_id"); ``status_code_conformance`` would fail
+an implementation for a reasonable status the document never lists (a 404 for an unknown user);
+``ignored_auth`` presumes a 401/403, while a vendor may signal errors in the body.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hypothesis_seed
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from schemas.validation import Validators
+from schemas import operations
+from schemas.openapi import build
+from suites.checks import CheckFailure, Exchange
+from suites.registry import lookup
+from suites.target import Target
+
+MODES = ("positive", "negative")
+
+
+@functools.lru_cache(maxsize=None)
+def openapi_schema(vendor: str) -> Any:
+    return schemathesis.openapi.from_dict(build(vendor))
+
+
+@functools.lru_cache(maxsize=None)
+def _validators(vendor: str) -> Validators:
+    return Validators([vendor])
+
+
+def operation_ids(vendor: str) -> list[str]:
+    return [op["operationId"] for op in operations(vendor)]
+
+
+def _api_operation(vendor: str, operation_id: str) -> Any:
+    schema = openapi_schema(vendor)
+    for result in schema.get_all_operations():
+        op = result.ok()
+        if schema.get_operation_id(op) == operation_id:
+            return op
+    raise KeyError(f"{vendor} OpenAPI document has no operation {operation_id!r}")
+
+
+def wire_parts(request: Any, path_params: dict[str, Any]) -> dict[str, Any]:
+    """What the server received, part by part, as the mock's request schemas describe it."""
+    query: dict[str, str] = {}
+    for key, value in parse_qsl(urlsplit(request.url).query, keep_blank_values=True):
+        query.setdefault(key, value)
+    body: Any = None
+    raw = request.body
+    if raw:
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            body = _UNREADABLE
+    return {
+        "query": query,
+        "headers": {k.lower(): v for k, v in request.headers.items()},
+        "path_params": {k: str(v) for k, v in (path_params or {}).items()},
+        "body": body,
+    }
+
+
+_UNREADABLE = object()
+
+
+def must_reject(target: Target, operation_id: str, parts: dict[str, Any]) -> list[tuple[str, str]]:
+    """(requirement ID, message) for every rule the sent request breaks that obliges a rejection."""
+    found = []
+    for part, instance in parts.items():
+        if part == "body" and (instance is None or instance is _UNREADABLE):
+            continue
+        for violation in _validators(target.vendor).violations(target.vendor, operation_id, part, instance):
+            entry = lookup(violation.requirement_id)
+            if entry is not None and entry.applies_to == "server" and (entry.documented or target.strict):
+                found.append((entry.id, f"{violation.location}: {violation.message}"))
+    return found
+
+
+def run(target: Target, operation_id: str, mode: str, *, max_examples: int, seed: int) -> int:
+    """Run one operation in one mode; raises on the first failure. Returns the number of cases sent."""
+    operation = _api_operation(target.vendor, operation_id)
+    auth = target.profile.fuzz_auth(target.creds)
+    strategy = operation.as_strategy(
+        generation_mode=GenerationMode(mode),
+        path_parameters=auth.path_parameters or None,
+        query=auth.query or None,
+    )
+    sent = 0
+
+    @settings(max_examples=max_examples, database=None, deadline=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck), print_blob=False)
+    @hypothesis_seed(seed)
+    @given(case=strategy)
+    def one(case: Any) -> None:
+        nonlocal sent
+        sent += 1
+        response = case.call(base_url=target.url, session=target.session, headers=auth.headers or None, timeout=target.timeout)
+        case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+        broken = must_reject(target, operation_id, wire_parts(response.request, case.path_parameters or {}))
+        exchange = _exchange(response, target)
+        if broken and not target.profile.is_rejection(exchange):
+            rid, message = broken[0]
+            raise CheckFailure(rid, exchange.describe_response(),
+                               f"a rejection: the request breaks {rid} ({message})", exchange.describe_request())
+
+    one()
+    return sent
+
+
+def _exchange(response: Any, target: Target) -> Exchange:
+    try:
+        body = json.loads(response.content) if response.content else None
+    except ValueError:
+        body = None
+    request = response.request
+    raw = request.body
+    return Exchange(
+        method=request.method, url=request.url, request_headers=dict(request.headers),
+        request_body=raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw,
+        status=response.status_code, headers=dict(response.headers),
+        text=response.content.decode("utf-8", "replace") if response.content else "", body=body, secrets=target.creds,
+    )

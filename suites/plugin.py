@@ -1,0 +1,151 @@
+"""The pytest plugin behind ``pytest --pyargs suites --cdp-target URL --cdp-vendor V`` and ``cdpkit check``.
+
+It adds the ``--cdp-*`` options, resolves the target once (credentials from ``--cdp-cred``, or, with
+none given, from a cdpkit mock's ``GET /__mock/credentials``), gives checks the ``cdp`` fixture,
+deselects checks of other vendors, skips assumption checks unless ``--cdp-strict``, names every
+check's node after its requirement ID (``test_x[GPT-AUTH-BEARER]``) and collects the results for the
+summary table and report. Without ``--cdp-target`` it does nothing, so it is safe to load globally.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Iterator
+
+import pytest
+
+from schemas import VENDORS
+from suites.registry import MARK_ASSUMPTION, MARK_FUZZ, MARK_REQUIREMENT, MARK_VENDOR
+from suites.report import Results
+from suites.target import Target, control_url, load_profile, mock_credentials, parse_cred
+
+TARGET_KEY = pytest.StashKey[Target]()
+DEFAULT_MAX_EXAMPLES = 20
+DEFAULT_SEED = 0
+
+
+def registered_by_entry_point() -> bool:
+    """Whether pytest loads this plugin by itself (the ``pytest11`` entry point ``cdp_suites``)."""
+    return any(ep.value == __name__ for ep in entry_points(group="pytest11"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("cdpkit", "cdpkit conformance suites")
+    group.addoption("--cdp-target", metavar="URL", default=None, help="base URL of the implementation under test")
+    group.addoption("--cdp-vendor", choices=VENDORS, default=None, help="which vendor API the target implements")
+    group.addoption("--cdp-cred", metavar="KEY=VALUE", action="append", default=[], help="a credential (repeatable)")
+    group.addoption("--cdp-strict", action="store_true", default=False, help="also run checks of assumption entries")
+    group.addoption("--cdp-seed", type=int, default=DEFAULT_SEED, help="seed of the schemathesis run")
+    group.addoption("--cdp-max-examples", type=int, default=DEFAULT_MAX_EXAMPLES, help="schemathesis examples per operation and mode")
+    group.addoption("--cdp-report", metavar="PATH", default=None, help="write a Markdown (.md) or HTML (.html) report")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in (
+        f"{MARK_REQUIREMENT}(id): the catalog requirement a conformance check proves",
+        f"{MARK_VENDOR}(name): the vendor whose suite a check belongs to",
+        f"{MARK_ASSUMPTION}: checks an assumption entry; runs only with --cdp-strict",
+        f"{MARK_FUZZ}: the schemathesis property-based run",
+    ):
+        config.addinivalue_line("markers", line)
+    url = config.getoption("--cdp-target")
+    if not url:
+        return
+    target = config.stash[TARGET_KEY] = resolve_target(config)
+    given = [p for p in config.pluginmanager.get_plugins() if isinstance(p, Results)]
+    for results in given:  # `cdpkit check` brings its own collector
+        results.target = target
+    if not given:
+        report = config.getoption("--cdp-report")
+        config.pluginmanager.register(Results(target, report_path=report, print_summary=True), "cdp_results")
+
+
+def resolve_target(config: pytest.Config) -> Target:
+    """Build the Target from the options; every problem is a usage error naming what to pass."""
+    url: str = config.getoption("--cdp-target")
+    vendor = config.getoption("--cdp-vendor")
+    if not vendor:
+        raise pytest.UsageError("--cdp-target needs --cdp-vendor (one of: " + ", ".join(VENDORS) + ")")
+    if not url.startswith(("http://", "https://")):
+        raise pytest.UsageError(f"--cdp-target must be an http(s) URL, not {url!r}")
+    if config.getoption("--cdp-max-examples") < 1:
+        raise pytest.UsageError("--cdp-max-examples must be at least 1")
+    try:
+        profile = load_profile(vendor)
+    except LookupError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    try:
+        creds = dict(parse_cred(c) for c in config.getoption("--cdp-cred"))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    control = None
+    if not creds:
+        control = control_url(url, vendor)
+        if control is None:
+            required = ", ".join(f"--cred {k.name}=…" for k in profile.keys if k.required)
+            raise pytest.UsageError(f"{url} is not a cdpkit mock (or does not answer): give the credentials ({required})")
+        creds = mock_credentials(control, vendor)
+    from_mock = control is not None
+    problems = profile.check_creds(creds)
+    if problems:
+        source = "the mock's /__mock/credentials" if from_mock else "--cred"
+        raise pytest.UsageError(f"credentials from {source}: " + "; ".join(problems))
+    return Target(url, profile, creds, strict=config.getoption("--cdp-strict"), control=control)
+
+
+def _requirement_ids(item: pytest.Item) -> list[str]:
+    return [m.args[0] for m in item.iter_markers(MARK_REQUIREMENT)]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Name each check's node after its requirement ID, so the JUnit test name carries it."""
+    ids = [m.args[0] for m in metafunc.definition.iter_markers(MARK_REQUIREMENT)]
+    if ids and "cdp_requirement_id" in metafunc.fixturenames:
+        label = "+".join(reversed(ids))
+        metafunc.parametrize("cdp_requirement_id", [label], ids=[label])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    ours = [i for i in items if i.get_closest_marker(MARK_VENDOR) or i.get_closest_marker(MARK_FUZZ)]
+    if not ours:
+        return
+    target = config.stash.get(TARGET_KEY, None)
+    if target is None:
+        raise pytest.UsageError("the cdpkit suites need --cdp-target URL and --cdp-vendor V (or run `cdpkit check`)")
+    keep, drop = [], []
+    for item in items:
+        vendor_mark = item.get_closest_marker(MARK_VENDOR)
+        if vendor_mark is not None and vendor_mark.args[0] != target.vendor:
+            drop.append(item)
+            continue
+        keep.append(item)
+        for rid in _requirement_ids(item):
+            item.user_properties.append(("requirement", rid))
+        if item.get_closest_marker(MARK_ASSUMPTION) and not target.strict:
+            item.add_marker(pytest.mark.skip(reason="checks an assumption (the documents leave this open): runs only with --strict"))
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture
+def cdp_requirement_id() -> str | None:
+    """The requirement ID of the running check (parametrized per check; None for the fuzz run)."""
+    return None
+
+
+@pytest.fixture(scope="session")
+def cdp_target(pytestconfig: pytest.Config) -> Target:
+    target = pytestconfig.stash.get(TARGET_KEY, None)
+    if target is None:
+        raise pytest.UsageError("the cdpkit suites need --cdp-target URL and --cdp-vendor V")
+    return target
+
+
+@pytest.fixture
+def cdp(cdp_target: Target, cdp_requirement_id: str | None) -> Iterator[Target]:
+    """The target under test, bound to the running check's requirement for failure messages."""
+    cdp_target.requirement_id = cdp_requirement_id.split("+")[-1] if cdp_requirement_id else None
+    cdp_target.exchanges = []
+    yield cdp_target
+    cdp_target.requirement_id = None

@@ -1,0 +1,97 @@
+"""The one registry of conformance checks, keyed by catalog requirement ID.
+
+A check is a pytest test function decorated with :func:`requirement`. The decorator refuses IDs the
+catalog does not know (so a typo cannot silently prove nothing), refuses entries no black-box test
+can see (``observable: false``, ``applies_to: sender``), and marks the test with what the plugin and
+the report need: the ID, the vendor (tests of other vendors are deselected) and, for an
+``assumption`` entry, ``assumption`` (such checks run only with ``--strict``, because the documents
+leave the behaviour open and an implementation may choose differently).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable, TypeVar
+
+import pytest
+
+from schemas import catalog
+
+F = TypeVar("F", bound=Callable[..., object])
+
+MARK_REQUIREMENT = "cdp_requirement"
+MARK_VENDOR = "cdp_vendor"
+MARK_ASSUMPTION = "cdp_assumption"
+MARK_FUZZ = "fuzz"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One registered check: the function and the catalog entry it proves."""
+
+    requirement_id: str
+    vendor: str
+    kind: str
+    function_name: str
+    module: str
+
+
+_REGISTRY: dict[str, list[Check]] = defaultdict(list)
+
+
+# Catalog ID prefix -> vendor (docs/ARCHITECTURE.md); lets a lookup read one vendor's catalog only.
+PREFIXES = {"TTO-": "tto", "QA-": "quickaudience", "SF-": "sensors", "GPT-": "gptbots", "ZEB-": "zebline"}
+
+
+def lookup(requirement_id: str) -> catalog.Requirement | None:
+    """The catalog entry for an ID, or None; reads only the vendor's own catalog (others may be absent)."""
+    vendor = next((v for p, v in PREFIXES.items() if requirement_id.startswith(p)), None)
+    if vendor is None:
+        return None
+    try:
+        entries = catalog.requirements(vendor)
+    except FileNotFoundError:
+        return None
+    return next((r for r in entries if r.id == requirement_id), None)
+
+
+def requirement(requirement_id: str) -> Callable[[F], F]:
+    """Register a test function as the check of ``requirement_id`` and mark it for the plugin."""
+    entry = lookup(requirement_id)
+    if entry is None:
+        raise KeyError(f"@requirement({requirement_id!r}): no such catalog entry (see schemas/<vendor>/catalog.json)")
+    if entry.applies_to != "server" or not entry.observable:
+        raise ValueError(
+            f"@requirement({requirement_id!r}): the entry is applies_to={entry.applies_to}, "
+            f"observable={entry.observable}; only server behaviour seen over HTTP can be checked"
+        )
+
+    def decorate(func: F) -> F:
+        marks = [getattr(pytest.mark, MARK_REQUIREMENT)(requirement_id), getattr(pytest.mark, MARK_VENDOR)(entry.vendor)]
+        if entry.kind == "assumption":
+            marks.append(getattr(pytest.mark, MARK_ASSUMPTION))
+        for mark in marks:
+            func = mark(func)
+        check = Check(requirement_id, entry.vendor, entry.kind, func.__name__, func.__module__)
+        if check not in _REGISTRY[requirement_id]:
+            _REGISTRY[requirement_id].append(check)
+        return func
+
+    return decorate
+
+
+def checks(vendor: str | None = None) -> dict[str, list[Check]]:
+    """Registered checks by requirement ID (only those whose suite module has been imported)."""
+    return {rid: list(found) for rid, found in _REGISTRY.items() if vendor is None or found[0].vendor == vendor}
+
+
+def checkable(vendor: str) -> list[catalog.Requirement]:
+    """The catalog entries a suite must check: documented or assumed server behaviour seen over HTTP."""
+    return [r for r in catalog.requirements(vendor) if r.applies_to == "server" and r.observable]
+
+
+def missing(vendor: str) -> list[str]:
+    """Documented, observable server entries of ``vendor`` with no registered check."""
+    have = checks(vendor)
+    return [r.id for r in checkable(vendor) if r.documented and r.id not in have]

@@ -1,0 +1,118 @@
+"""Deliberately broken (and deliberately different) variants of the mock, to prove the suites have teeth.
+
+A :class:`Mutant` takes the mock's ``Vendor`` object and returns a modified copy with one defect (an
+auth check skipped, a required field not enforced, …). :func:`run_check` serves it on a free port and
+runs ``cdpkit check`` in-process against it. A defect must make the check exit 1 with a failing test
+that names one of ``expected_ids``; an over-specification variant (``expected_ids == ()``: another
+reasonable choice where the document is silent) must still exit 0.
+
+Adding a vendor: ``tests/mutants/<vendor>.py`` exporting ``MUTANTS`` and ``VARIANTS`` lists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import io
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from mockserver.pytest_plugin import MockServer
+from mockserver.runtime import MockConfig
+from mockserver.vendor import Call, Handler, Rejection, Reply, Vendor
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    vendor: str
+    expected_ids: tuple[str, ...]  # empty: an over-specification variant that must still pass
+    patch: Callable[[Vendor], Vendor]
+    description: str = ""
+    fuzz_only: bool = False  # a defect only the schemathesis run is meant to find
+
+
+def wrap_handler(vendor: Vendor, operation_id: str, wrap: Callable[[Handler], Handler]) -> Vendor:
+    """A copy of ``vendor`` whose handler for ``operation_id`` is ``wrap(original)``."""
+    handlers = dict(vendor.handlers)
+    handlers[operation_id] = wrap(handlers[operation_id])
+    return dataclasses.replace(vendor, handlers=handlers)
+
+
+def map_reply(vendor: Vendor, operation_id: str, change: Callable[[Call, Reply], Reply]) -> Vendor:
+    """A copy whose successful replies for ``operation_id`` pass through ``change``."""
+    return wrap_handler(vendor, operation_id, lambda original: lambda call: change(call, original(call)))
+
+
+def map_error(vendor: Vendor, change: Callable[[Rejection, Reply], Reply]) -> Vendor:
+    """A copy whose error envelope passes through ``change``."""
+    original = vendor.render_error
+    return dataclasses.replace(vendor, render_error=lambda rejection, call: change(rejection, original(rejection, call)))
+
+
+def with_headers(call: Call, **headers: str) -> Call:
+    merged = CIMultiDict(call.headers)
+    for name, value in headers.items():
+        merged[name] = value
+    return dataclasses.replace(call, headers=CIMultiDictProxy(merged))
+
+
+def with_query(call: Call, query: dict[str, str]) -> Call:
+    return dataclasses.replace(call, query=query)
+
+
+def load(vendor: str) -> Any:
+    """The vendor's mutants module (``tests/mutants/<vendor>.py``)."""
+    return importlib.import_module(f"tests.mutants.{vendor}")
+
+
+@dataclass
+class CheckRun:
+    exit_code: int
+    failed: list[dict[str, str]]  # {name, requirements, message} per failing JUnit test case
+
+    def names(self, requirement_id: str) -> bool:
+        """Whether a failing test case carries ``requirement_id`` (name, property or failure message)."""
+        return any(requirement_id in f["name"] or requirement_id in f["requirements"] or f["message"].startswith(f"[{requirement_id}]")
+                   or requirement_id in f["message"].splitlines()[0] for f in self.failed)
+
+
+def _failures(junit: Path) -> list[dict[str, str]]:
+    if not junit.exists():
+        return []
+    out = []
+    for case in ET.parse(junit).iter("testcase"):
+        failure = case.find("failure")
+        if failure is None:
+            failure = case.find("error")
+        if failure is None:
+            continue
+        props = " ".join(p.get("value", "") for p in case.iter("property") if p.get("name") == "requirement")
+        message = (failure.get("message") or "") + "\n" + (failure.text or "")
+        out.append({"name": case.get("name", ""), "requirements": props, "message": message.strip()})
+    return out
+
+
+def run_check(mutant: Mutant | None, vendor: str, workdir: Path, *, fuzz: bool | None = None, max_examples: int = 10) -> CheckRun:
+    """Serve the (mutated) mock and run ``cdpkit check`` against it; fuzz: None all, True only, False none."""
+    from suites import cli
+
+    server = MockServer(MockConfig(port=0, vendors=[vendor]))
+    if mutant is not None:
+        server.mock.vendors[vendor] = mutant.patch(server.mock.vendors[vendor])  # routes bind at start
+    server.start()
+    junit = workdir / f"{mutant.name if mutant else 'mock'}.xml"
+    select = {None: [], True: ["-m", "fuzz"], False: ["-m", "not fuzz"]}[fuzz]
+    try:
+        code = cli.main(
+            ["--vendor", vendor, "--target", server.url, "--junit-xml", str(junit), "--max-examples", str(max_examples)],
+            extra_pytest_args=select,
+            live=io.StringIO(),
+        )
+    finally:
+        server.stop()
+    return CheckRun(code, _failures(junit))

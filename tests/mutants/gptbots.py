@@ -1,0 +1,181 @@
+"""GPTBots mutants (one defect each, caught by the named requirement) and over-spec variants (pass)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mockserver import gptbots
+from mockserver.vendor import Call, Handler, Rejection, Reply
+from tests.mutants import Mutant, map_error, map_reply, with_headers, with_query, wrap_handler
+
+OP = "get_user_cdp"
+
+
+def _token(call: Call) -> str | None:
+    auth = call.headers.get("Authorization", "")
+    return auth.split(" ", 1)[1].strip() if auth.startswith("Bearer ") else None
+
+
+def _skip_auth(original: Handler) -> Handler:
+    """No or malformed Authorization: served as the demo agent."""
+    return lambda call: original(call if _token(call) else with_headers(call, Authorization=f"Bearer {gptbots.DEMO_TOKEN}"))
+
+
+def _accept_unknown_tokens(original: Handler) -> Handler:
+    def handler(call: Call) -> Reply:
+        token = _token(call)
+        if token and call.state.get("tokens", token) is None:
+            call = with_headers(call, Authorization=f"Bearer {gptbots.DEMO_TOKEN}")
+        return original(call)
+    return handler
+
+
+def _one_agent(original: Handler) -> Handler:
+    """Every known, permitted token reads the demo agent: per-agent isolation broken."""
+    def handler(call: Call) -> Reply:
+        token = _token(call)
+        record = call.state.get("tokens", token) if token else None
+        if record and gptbots.PERMISSION in record.get("permissions", []):
+            call = with_headers(call, Authorization=f"Bearer {gptbots.DEMO_TOKEN}")
+        return original(call)
+    return handler
+
+
+def _no_query_ok(original: Handler) -> Handler:
+    def handler(call: Call) -> Reply:
+        if not call.query.get("user_id") and not call.query.get("anonymous_id"):
+            gptbots._agent_for(call)
+            return Reply(200, {"code": 0, "message": "OK", "data": {}})
+        return original(call)
+    return handler
+
+
+def _precise_ignores_anon(original: Handler) -> Handler:
+    def handler(call: Call) -> Reply:
+        if call.query.get("user_id") and call.query.get("anonymous_id"):
+            call = with_query(call, {"user_id": call.query["user_id"]})
+        return original(call)
+    return handler
+
+
+def _crash_on_unknown_user(original: Handler) -> Handler:
+    """A realistic bug: the handler assumes every user_id exists (an unknown one makes the pipeline answer 500)."""
+    def handler(call: Call) -> Reply:
+        user_id = call.query.get("user_id")
+        if user_id:
+            agent, _ = gptbots._agent_for(call)
+            record: dict[str, Any] = call.state.get(f"users:{agent}", user_id)  # None for an unknown user
+            record["anonymous_ids"]  # noqa: B018  (the defect: dereferences None)
+        return original(call)
+    return handler
+
+
+def _no_permission_is_401(original: Handler) -> Handler:
+    def handler(call: Call) -> Reply:
+        try:
+            return original(call)
+        except Rejection as rejection:
+            if rejection.status == 403:
+                raise Rejection(401, rejection.message, ("GPT-STATUS-401",)) from None
+            raise
+    return handler
+
+
+def _drop_message(call: Call, reply: Reply) -> Reply:
+    if reply.status == 200:
+        reply.body.pop("message", None)
+    return reply
+
+
+def _first_entry_only(call: Call, reply: Reply) -> Reply:
+    if reply.status == 200 and "anonymous_id" not in call.query:
+        for user in reply.body["data"].values():
+            user["anonymous_ids"] = user["anonymous_ids"][:1]
+    return reply
+
+
+def _keyed_by_anonymous_id(call: Call, reply: Reply) -> Reply:
+    if reply.status == 200:
+        data = {}
+        for user in reply.body["data"].values():
+            key = user["anonymous_ids"][0]["anonymous_id"] if user["anonymous_ids"] else user["user_id"]
+            data[key] = user
+        reply.body["data"] = data
+    return reply
+
+
+def _error_without_code(rejection: Rejection, reply: Reply) -> Reply:
+    return Reply(reply.status, {"message": rejection.message})
+
+
+# Over-specification variants: other reasonable choices where the document is silent.
+def _extra_fields(call: Call, reply: Reply) -> Reply:
+    if reply.status == 200:
+        reply.body["request_id"] = "req-1"
+        for user in reply.body["data"].values():
+            user["updated_at"] = "2024-01-01T00:00:00Z"
+            for entry in user["anonymous_ids"]:
+                entry["first_seen"] = 1700000000
+    return reply
+
+
+def _other_error_body(rejection: Rejection, reply: Reply) -> Reply:
+    return Reply(reply.status, {"code": reply.status * 10 + 1, "message": f"error: {rejection.message}", "error": {"type": "invalid"}})
+
+
+def _unknown_user_404(call: Call, reply: Reply) -> Reply:
+    if reply.status == 200 and not reply.body["data"]:
+        raise Rejection(404, "user not found", ("GPT-UNKNOWN-USER-EMPTY",))
+    if reply.status == 200:
+        reply.body["message"] = "success"
+    return reply
+
+
+def _unfiltered_entries(original: Handler) -> Handler:
+    """An anonymous_id query lists every entry of each matching user (GPT-ANON-ENTRIES-FILTERED is an assumption)."""
+    def handler(call: Call) -> Reply:
+        reply = original(call)
+        if reply.status == 200 and call.query.get("anonymous_id"):
+            agent, _ = gptbots._agent_for(call)
+            for user_id, user in reply.body["data"].items():
+                user["anonymous_ids"] = call.state.get(f"users:{agent}", user_id)["anonymous_ids"]
+        return reply
+    return handler
+
+
+def _reply(change: Any) -> Any:
+    return lambda vendor: map_reply(vendor, OP, change)
+
+
+def _wrap(wrap: Any) -> Any:
+    return lambda vendor: wrap_handler(vendor, OP, wrap)
+
+
+def _errors(change: Any) -> Any:
+    return lambda vendor: map_error(vendor, change)
+
+
+MUTANTS = [
+    Mutant("auth-skipped", "gptbots", ("GPT-AUTH-BEARER",), _wrap(_skip_auth), "no Authorization header is served"),
+    Mutant("unknown-token-accepted", "gptbots", ("GPT-STATUS-401",), _wrap(_accept_unknown_tokens), "any token reads the demo agent"),
+    Mutant("no-query-accepted", "gptbots", ("GPT-QUERY-ONE-REQUIRED",), _wrap(_no_query_ok), "neither user_id nor anonymous_id: 200"),
+    Mutant("isolation-broken", "gptbots", ("GPT-PER-AGENT",), _wrap(_one_agent), "every token reads one agent"),
+    Mutant("envelope-without-message", "gptbots", ("GPT-RESP-ENVELOPE",), _reply(_drop_message), "success body lacks message"),
+    Mutant("precise-query-ignores-anonymous-id", "gptbots", ("GPT-QUERY-BOTH",), _wrap(_precise_ignores_anon),
+           "user_id + anonymous_id answers as user_id alone"),
+    Mutant("user-query-drops-entries", "gptbots", ("GPT-QUERY-USER-ONLY",), _reply(_first_entry_only), "user_id alone lists one anonymous id"),
+    Mutant("keyed-by-anonymous-id", "gptbots", ("GPT-RESP-KEYED-BY-USER",), _reply(_keyed_by_anonymous_id), "data keyed by anonymous id"),
+    Mutant("error-without-code", "gptbots", ("GPT-ERROR-BODY",), _errors(_error_without_code), "error body lacks code"),
+    Mutant("forbidden-as-401", "gptbots", ("GPT-STATUS-403",), _wrap(_no_permission_is_401), "a key without access answers 401"),
+    Mutant("crash-on-unknown-user", "gptbots", ("test_schemathesis",), _wrap(_crash_on_unknown_user),
+           "an unknown user_id answers 500", fuzz_only=True),
+]
+
+VARIANTS = [
+    Mutant("extra-fields", "gptbots", (), _reply(_extra_fields), "extra fields in the success body, users and entries"),
+    Mutant("other-error-body", "gptbots", (), _errors(_other_error_body), "other error codes, messages and an extra field"),
+    Mutant("unknown-user-404-message-success", "gptbots", (), _reply(_unknown_user_404),
+           "an unknown user answers 404; success says 'success'"),
+    Mutant("unfiltered-anonymous-entries", "gptbots", (), _wrap(_unfiltered_entries), "anonymous_id query lists all entries"),
+]
+

@@ -1,0 +1,139 @@
+"""The conformance-suite framework: registry, coverage of the catalog, `cdpkit check` usage, output."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from cdpkit.cli import main as cdpkit_main
+from mockserver.pytest_plugin import MockServer
+from mockserver.runtime import MockConfig
+from schemas import VENDORS
+from suites import cli, registry
+from suites.checks import CheckFailure, Exchange
+from suites.target import has_suite, load_profile
+
+
+@pytest.fixture(scope="module")
+def gptbots_mock() -> Iterator[MockServer]:
+    server = MockServer(MockConfig(port=0, vendors=["gptbots"])).start()
+    yield server
+    server.stop()
+
+
+def check(*argv: str) -> int:
+    return cli.main(list(argv), extra_pytest_args=["-m", "not fuzz"], live=io.StringIO())
+
+
+def test_registry_refuses_unknown_ids() -> None:
+    with pytest.raises(KeyError, match="GPT-NO-SUCH-THING"):
+        registry.requirement("GPT-NO-SUCH-THING")
+    with pytest.raises(KeyError):
+        registry.requirement("NOPE-1")
+
+
+@pytest.mark.parametrize("rid", ["GPT-STATUS-500", "GPT-ANON-ID-ORIGIN"])
+def test_registry_refuses_what_no_black_box_test_can_see(rid: str) -> None:
+    with pytest.raises(ValueError, match="observable"):
+        registry.requirement(rid)
+
+
+def test_assumption_checks_are_marked_strict_only() -> None:
+    @registry.requirement("GPT-QUERY-EMPTY-VALUE")
+    def probe() -> None: ...
+
+    names = {m.name for m in probe.pytestmark}
+    assert {registry.MARK_REQUIREMENT, registry.MARK_VENDOR, registry.MARK_ASSUMPTION} <= names
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_every_documented_observable_entry_has_a_check(vendor: str) -> None:
+    if not has_suite(vendor):
+        pytest.skip(f"suites/test_{vendor}.py not written yet")
+    load_profile(vendor)  # imports the suite module, which registers its checks
+    assert registry.missing(vendor) == []
+    assert all(c.vendor == vendor for found in registry.checks(vendor).values() for c in found)
+
+
+def test_failure_message_shows_request_received_documented_and_hides_credentials() -> None:
+    exchange = Exchange("GET", "http://x/v1/user/get-user-cdp", {"Authorization": "Bearer s3cr3t-token"}, None,
+                        200, {}, "", {"code": 0}, secrets={"token": "s3cr3t-token"})
+    failure = CheckFailure("GPT-QUERY-ONE-REQUIRED", exchange.describe_response(), "400", exchange.describe_request())
+    text = str(failure)
+    assert "Received:   200" in text and "Documented: 400" in text and "[GPT-QUERY-ONE-REQUIRED]" in text
+    assert "s3cr3t-token" not in text and "Bearer ${token}" in text
+
+
+def test_help_teaches_credentials_exit_codes_and_report() -> None:
+    for needle in ("--cred token=", "Exit status", "Received", "--report", "--strict", "/__mock/credentials"):
+        assert needle in cli.DESCRIPTION
+
+
+def _free_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--vendor", "gptbots"],  # no target
+        ["--target", "http://127.0.0.1:1"],  # no vendor
+        ["--vendor", "nope", "--target", "http://127.0.0.1:1"],
+        ["--vendor", "gptbots", "--target", "http://127.0.0.1:1", "--report", "out.pdf"],
+        ["--vendor", "gptbots", "--target", "http://127.0.0.1:1", "--cred", "novalue"],
+        ["--vendor", "gptbots", "--target", "http://127.0.0.1:1", "--max-examples", "0"],
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str]) -> None:
+    assert check(*argv) == 2
+
+
+def test_not_a_mock_without_credentials_is_a_usage_error() -> None:
+    assert check("--vendor", "gptbots", "--target", _free_port_url()) == 2
+
+
+def test_unknown_and_missing_credential_keys_are_usage_errors(gptbots_mock: MockServer) -> None:
+    assert check("--vendor", "gptbots", "--target", gptbots_mock.url, "--cred", "bogus=1") == 2
+
+
+def test_profile_file_and_reports(gptbots_mock: MockServer, tmp_path: Path) -> None:
+    creds = gptbots_mock.credentials()["gptbots"]["check"]
+    profile = tmp_path / "p.toml"
+    lines = ['vendor = "gptbots"', f'target = "{gptbots_mock.url}"', "[cred]"] + [f'{k} = {json.dumps(v)}' for k, v in creds.items()]
+    profile.write_text("\n".join(lines) + "\n")
+    junit, md = tmp_path / "j.xml", tmp_path / "r.md"
+    assert check("--profile", str(profile), "--junit-xml", str(junit), "--report", str(md)) == 0
+    names = [c.get("name") for c in ET.parse(junit).iter("testcase")]
+    assert "test_no_query_parameter_is_400[GPT-QUERY-ONE-REQUIRED]" in names
+    text = md.read_text()
+    assert "| GPT-QUERY-ONE-REQUIRED | documented | pass |" in text
+    # with keys given (not seeded through the control API), the mock-only check says why it skips
+    assert "| GPT-STATUS-403 | documented | skip | needs a fixture" in text
+
+
+def test_html_report_and_failure_detail(gptbots_mock: MockServer, tmp_path: Path) -> None:
+    report = tmp_path / "r.html"
+    # a token of another agent as `token`, and the first agent's user: every user check sees no such user
+    creds = gptbots_mock.credentials()["gptbots"]["check"]
+    code = check("--vendor", "gptbots", "--target", gptbots_mock.url, "--cred", f"token={creds['other_token']}",
+                 "--cred", f"user_id={creds['user_id']}", "--cred", f"anonymous_id={creds['anonymous_id']}", "--report", str(report))
+    assert code == 1
+    text = report.read_text()
+    assert "<table>" in text and "FAIL" in text and "Received:" in text and "Documented:" in text
+
+
+def test_cdpkit_command_table_runs_check(gptbots_mock: MockServer) -> None:
+    assert cdpkit_main(["check", "--vendor", "gptbots", "--target", gptbots_mock.url, "--max-examples", "2"]) == 0
+
+
+def test_pytest_entry_rejects_suites_without_target(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_inprocess("--pyargs", "suites", "--noconftest", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR

@@ -92,13 +92,13 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
 
 
 def banner(mock: Mock, url: str) -> str:
+    """The start-up text: where, what, and the credentials that work (the ones `cdpkit check` uses)."""
     lines = [f"cdpkit mock listening on {url}", f"vendors: {', '.join(mock.vendors)}  state: {mock.config.state}"]
     for name, vendor in mock.vendors.items():
-        creds = vendor.credentials(mock.scopes[name]).get("tenants", [])
-        if creds:
-            shown = "; ".join(", ".join(f"{k}={v}" for k, v in t.items()) for t in creds)
-            lines.append(f"  {name:<14} {shown}")
-    lines.append(f"control API: {url}/__mock/   stop with Ctrl-C")
+        creds = vendor.credentials(mock.scopes[name])
+        shown = "  ".join(f"{k}={v}" for k, v in creds.get("check", {}).items())
+        lines.append(f"  {name:<14} {shown}  ({len(creds.get('tenants', []))} tenants)")
+    lines.append(f"control API: {url}/__mock/  (all tenants: {url}/__mock/credentials)   stop with Ctrl-C")
     return "\n".join(lines)
 
 

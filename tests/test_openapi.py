@@ -13,6 +13,7 @@ from openapi_spec_validator import validate
 
 from schemas import operations
 from schemas.openapi import build
+from tests.test_schemas import _refs
 
 
 def test_document_is_valid_openapi_31(vendor):
@@ -33,25 +34,12 @@ def test_every_operation_is_present_with_its_method(vendor):
 
 def test_components_hold_no_dangling_refs(vendor):
     doc = build(vendor)
-    refs = [r for r in _refs(doc) if r.startswith("#/")]
+    refs = [r for r in _refs(doc, []) if r.startswith("#/")]
     assert refs, "operations reference their schemas through components"
     for ref in refs:
         node = doc
         for part in ref[2:].split("/"):
             node = node[part]
-
-
-def _refs(node, found=None):
-    found = [] if found is None else found
-    if isinstance(node, dict):
-        if isinstance(node.get("$ref"), str):
-            found.append(node["$ref"])
-        for value in node.values():
-            _refs(value, found)
-    elif isinstance(node, list):
-        for value in node:
-            _refs(value, found)
-    return found
 
 
 @pytest.mark.parametrize("fmt", ["json", "yaml"])

@@ -43,6 +43,8 @@ from schemas import catalog
 Payload = dict[str, Any]
 Builder = Callable[[Draw], Payload]
 Breaker = Callable[[Draw, Payload], Payload]
+# (base URL, the vendor's check credentials, one payload) -> extra credentials / path parameters.
+Fixture = Callable[[str, Mapping[str, Any], Payload], dict[str, str]]
 
 # vendor -> generator module; a vendor gets generators once its module exists.
 VENDOR_MODULES: dict[str, str] = {vendor: f"generators.{vendor}" for vendor in schemas.VENDORS}
@@ -59,7 +61,10 @@ class Operation:
     covers only a part (traits, one event), give the convention file a ``$defs`` entry for the
     whole payload that refers to it. ``state_only`` lists invalid IDs that the request schema cannot
     see because only the server's state or handler logic rejects them (the tests then check them
-    through the mock alone).
+    through the mock alone). ``fixture`` is for operations whose requests name stored state (a
+    record's id, its own keys) that the vendor's check credentials do not: given a base URL, those
+    credentials and one payload, it creates fitting state through the vendor's documented API and
+    returns the extra credentials the request needs (the generic HTTP tests call it per payload).
     """
 
     operation_id: str
@@ -69,6 +74,7 @@ class Operation:
     conventions: tuple[str, ...] = ()
     state_only: frozenset[str] = frozenset()
     summary: str = ""
+    fixture: "Fixture | None" = None
 
 
 @dataclass(frozen=True)

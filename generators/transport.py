@@ -69,13 +69,70 @@ def _gptbots(op: dict[str, Any], request: PreparedRequest, creds: Mapping[str, A
     return replace(request, headers={**request.headers, "Authorization": f"Bearer {need(creds, 'gptbots', 'token')}"})
 
 
+def _zebline(op: dict[str, Any], request: PreparedRequest, creds: Mapping[str, Any]) -> PreparedRequest:
+    """ZEB-AUTH-TOKEN, ZEB-AUTH-RAW-TOKEN: ``authorization: ACCESS_TOKEN`` (raw, no scheme); the license is in the path."""
+    return replace(request, headers={**request.headers, "authorization": need(creds, "zebline", "access_token")})
+
+
+def _tto(op: dict[str, Any], request: PreparedRequest, creds: Mapping[str, Any]) -> PreparedRequest:
+    """TTO-API-KEY-BODY / TTO-SETTINGS-QUERY-KEY: ``api_key`` in the JSON body, or ``?api_key=`` for settings.
+
+    Payloads hold the document's placeholder (``your_api_key_here``) where the key goes and only that
+    value is replaced, so a payload built without a key, with an empty or an unknown one is sent as built.
+    """
+    from generators.tto import API_KEY_PLACEHOLDER
+
+    if isinstance(request.json, dict) and request.json.get("api_key") == API_KEY_PLACEHOLDER:
+        return replace(request, json={**request.json, "api_key": need(creds, "tto", "api_key")})
+    if request.query.get("api_key") == API_KEY_PLACEHOLDER:
+        return replace(request, query={**request.query, "api_key": need(creds, "tto", "api_key")})
+    return request
+
+
+def _quickaudience(op: dict[str, Any], request: PreparedRequest, creds: Mapping[str, Any]) -> PreparedRequest:
+    """QA-MGMT-AUTH: ``Authorization: Bearer <console_token>`` for the management API. QA-SIGNATURE for
+    collection: the body's ``${app_key}`` stand-in becomes ``app_key``, the exact body bytes are signed with
+    ``access_key_secret`` into ``?accessKeyId=&signature=``, and ``origin`` (a WEB channel's domain) is sent."""
+    from generators.quickaudience import APPKEY_PLACEHOLDER
+    from schemas import qa_signing
+
+    if op["operationId"] != "collect_event":
+        return replace(request, headers={**request.headers, "Authorization": f"Bearer {need(creds, 'quickaudience', 'console_token')}"})
+    body = request.json
+    if isinstance(body, dict) and body.get("appkey") == APPKEY_PLACEHOLDER:
+        body = {**body, "appkey": need(creds, "quickaudience", "app_key")}
+    data = orjson.dumps(body)
+    query = qa_signing.signed_query(need(creds, "quickaudience", "access_key_id"),
+                                    need(creds, "quickaudience", "access_key_secret"), data, request.query)
+    headers = {**request.headers, **({"Origin": str(creds["origin"])} if creds.get("origin") else {})}
+    return replace(request, headers=headers, query=query, json=body, data=data)
+
+
+def _sensors(op: dict[str, Any], request: PreparedRequest, creds: Mapping[str, Any]) -> PreparedRequest:
+    """SF-HEADERS-REQUIRED: ``api-key``, ``X-Organization-Id``, ``sensorsdata-project`` on every API call.
+    The H5 page and its modeled save declare no headers (a login cookie stands behind them)."""
+    if not op.get("headers"):
+        return request
+    return replace(request, headers={**request.headers, "api-key": need(creds, "sensors", "api_key"),
+                                     "X-Organization-Id": need(creds, "sensors", "organization_id"),
+                                     "sensorsdata-project": need(creds, "sensors", "project")})
+
+
 # vendor -> how its credentials enter a request. Vendors not listed get the payload only.
 AUTH: dict[str, Auth] = {
+    "tto": _tto,
     "gptbots": _gptbots,
+    "quickaudience": _quickaudience,
+    "zebline": _zebline,
+    "sensors": _sensors,
 }
 # vendor -> the credential keys its AUTH entry reads (documentation for --help and error messages).
 CRED_KEYS: dict[str, tuple[str, ...]] = {
+    "tto": ("api_key",),
     "gptbots": ("token",),
+    "quickaudience": ("console_token", "apiId", "access_key_id", "access_key_secret", "app_key", "origin"),
+    "zebline": ("license_code", "access_token"),
+    "sensors": ("api_key", "organization_id", "project"),
 }
 
 

@@ -29,13 +29,13 @@ requests that break a documented rule are refused).
 
 Credentials (--cred KEY=VALUE, repeatable; optional keys enable more checks, and a skipped check
 names the key that would enable it):
-  tto            api_key
+  tto            api_key [other_api_key: a second source: isolation]
   zebline        license_code, access_token [other_license_code, other_access_token: a second tenant]
   gptbots        token [user_id + anonymous_id: a known user and one of its anonymous ids;
                  other_token: an agent other than the token's]
   sensors        api_key, organization_id, project [tag_name: a tag it may start and stop;
                  disposable_tag_name: one it may delete; distinct_id: an existing user]
-  quickaudience  the keys its suite lists (an unknown key is a usage error that lists them)
+  quickaudience  console_token [other_console_token: another organization: isolation]
 Against a cdpkit mock with no --cred, the credentials come from GET /__mock/credentials and checks
 may seed fresh fixtures through the control API. Against anything else only the documented API is
 used, with fresh unique ids, and nothing is deleted unless a key names it as disposable.

@@ -56,12 +56,17 @@ def lookup(requirement_id: str) -> catalog.Requirement | None:
     return next((r for r in entries if r.id == requirement_id), None)
 
 
-def requirement(requirement_id: str) -> Callable[[F], F]:
-    """Register a test function as the check of ``requirement_id`` and mark it for the plugin."""
+def requirement(requirement_id: str, *, via_control_api: bool = False) -> Callable[[F], F]:
+    """Register a test function as the check of ``requirement_id`` and mark it for the plugin.
+
+    ``via_control_api=True`` admits an ``observable: false`` server entry (state no documented call can
+    read back, such as TTO's dedup and identity merges) for a check that reads the state through the
+    cdpkit mock's control API (``cdp.mock()``), so it runs against a mock only and skips elsewhere.
+    """
     entry = lookup(requirement_id)
     if entry is None:
         raise KeyError(f"@requirement({requirement_id!r}): no such catalog entry (see schemas/<vendor>/catalog.json)")
-    if entry.applies_to != "server" or not entry.observable:
+    if entry.applies_to != "server" or not (entry.observable or via_control_api):
         raise ValueError(
             f"@requirement({requirement_id!r}): the entry is applies_to={entry.applies_to}, "
             f"observable={entry.observable}; only server behaviour seen over HTTP can be checked"

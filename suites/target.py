@@ -34,6 +34,11 @@ class FuzzAuth:
     headers: dict[str, str] = field(default_factory=dict)
     path_parameters: dict[str, str] = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)
+    # Credentials that are request fields the document defines (TTO's api_key, in the JSON body and in
+    # settings' query): each replaces the value generated for a body or query field of that name when
+    # that value is a non-empty string; a missing field, another type or "" is sent as generated, so
+    # negative cases still test the rule.
+    fill: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

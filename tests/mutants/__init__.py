@@ -97,8 +97,12 @@ def _failures(junit: Path) -> list[dict[str, str]]:
     return out
 
 
-def run_check(mutant: Mutant | None, vendor: str, workdir: Path, *, fuzz: bool | None = None, max_examples: int = 10) -> CheckRun:
-    """Serve the (mutated) mock and run ``cdpkit check`` against it; fuzz: None all, True only, False none."""
+def run_check(mutant: Mutant | None, vendor: str, workdir: Path, *, fuzz: bool | None = None, max_examples: int = 10,
+              keyword: str | None = None) -> CheckRun:
+    """Serve the (mutated) mock and run ``cdpkit check`` against it; fuzz: None all, True only, False none.
+
+    ``keyword`` (a pytest ``-k`` expression, e.g. the mutant's requirement IDs) runs only the matching
+    checks, which keeps a vendor's mutant table fast when its suite is long."""
     from suites import cli
 
     server = MockServer(MockConfig(port=0, vendors=[vendor]))
@@ -106,7 +110,7 @@ def run_check(mutant: Mutant | None, vendor: str, workdir: Path, *, fuzz: bool |
         server.mock.vendors[vendor] = mutant.patch(server.mock.vendors[vendor])  # routes bind at start
     server.start()
     junit = workdir / f"{mutant.name if mutant else 'mock'}.xml"
-    select = {None: [], True: ["-m", "fuzz"], False: ["-m", "not fuzz"]}[fuzz]
+    select = {None: [], True: ["-m", "fuzz"], False: ["-m", "not fuzz"]}[fuzz] + (["-k", keyword] if keyword else [])
     try:
         code = cli.main(
             ["--vendor", vendor, "--target", server.url, "--junit-xml", str(junit), "--max-examples", str(max_examples)],

@@ -1,0 +1,296 @@
+"""Sensors Focus: checks of the mock's assumption entries (run only with ``--strict``).
+
+Split from :mod:`suites.test_sensors` (the documented checks, the profile and the request helpers) to
+keep each module readable; the fixtures follow the same rules: fresh seeded tags and users on a
+cdpkit mock, ``tag_name`` started/stopped and restored elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import generators
+from generators import OMIT
+from generators import sensors as gen
+from suites.checks import Exchange
+from suites.registry import requirement
+from suites.target import Target
+from suites.test_sensors import (
+    HEADER_NAMES, LAYER, act, batch, batch_entities, entity_of, entries, fresh_tag, fresh_user, get_tag, has_value, known_value,
+    lookup, page, page_served, quota, seed, send, success, tag_of, toggled_tag, unique_distinct_id, unique_tag,
+)
+
+
+# Assumptions (run only with --strict) ------------------------------------------------------------
+def failures(cdp: Target) -> list[Exchange]:
+    """Calls every implementation must refuse: no api-key, no tag name, an unknown tag, an unknown user."""
+    return [send(cdp, "query_realtime_tag_quota", drop=("api-key",)),
+            send(cdp, "get_realtime_tag", generators.invalid("sensors.get", "SF-GET-NAME-REQUIRED", seed=0)),
+            get_tag(cdp, unique_tag(cdp)),
+            lookup(cdp, unique_distinct_id(cdp), [unique_tag(cdp)])]
+
+
+@requirement("SF-ERROR-HTTP-STATUS")
+def test_errors_carry_a_4xx_and_a_code(cdp: Target) -> None:
+    for exchange in failures(cdp):
+        body = exchange.body if isinstance(exchange.body, dict) else {}
+        cdp.expect.that(400 <= exchange.status < 500 and body.get("code") not in (None, "SUCCESS"), exchange,
+                        exchange.describe_response(), "a 4xx and an envelope whose code is not SUCCESS")
+
+
+@requirement("SF-ERROR-INFO")
+def test_errors_carry_error_info(cdp: Target) -> None:
+    for exchange in failures(cdp):
+        cdp.expect.conforms(exchange, "error_response.json")
+        info = exchange.body.get("error_info")
+        cdp.expect.that(isinstance(info, dict) and bool(info.get("error_causes")), exchange, exchange.describe_response(),
+                        "error_info {code, description, system_response, error_causes: [{error_cause, action_suggestion}], context}")
+
+
+@requirement("SF-ERROR-CODES")
+def test_error_codes(cdp: Target) -> None:
+    expected = ("UNAUTHENTICATED", "INVALID_ARGUMENT", "NOT_FOUND", "USER_NOT_FOUND")
+    for exchange, code in zip(failures(cdp), expected):
+        cdp.expect.that((exchange.body or {}).get("code") == code, exchange, exchange.describe_response(), f"code {code}")
+
+
+@requirement("SF-REQUEST-ID")
+def test_request_ids_are_32_hex(cdp: Target) -> None:
+    for exchange in [send(cdp, "query_realtime_tag_quota"), send(cdp, "query_realtime_tag_quota")] + failures(cdp):
+        rid = (exchange.body or {}).get("request_id")
+        cdp.expect.that(isinstance(rid, str) and re.fullmatch(r"[0-9a-f]{32}", rid) is not None, exchange,
+                        exchange.describe_response(), "request_id: 32 lowercase hex digits")
+    ids = [e.body["request_id"] for e in cdp.exchanges if isinstance(e.body, dict) and "request_id" in e.body]
+    cdp.expect.that(len(set(ids)) == len(ids), None, f"{ids}", "a fresh request_id per answer")
+
+
+@requirement("SF-AUTH-ERRORS")
+def test_auth_statuses_and_tenant_isolation(cdp: Target) -> None:
+    for header in HEADER_NAMES[:1]:
+        cdp.expect.status(send(cdp, "query_realtime_tag_quota", drop=(header,)), 401, f"401 without {header}")
+    cdp.expect.status(send(cdp, "query_realtime_tag_quota", creds={"api_key": cdp.unique("#K-x")}), 401, "401 for an unknown api-key")
+    cdp.expect.status(send(cdp, "query_realtime_tag_quota", creds={"project": cdp.unique("noproject")}), 403,
+                      "403 for a project the organization does not have")
+    # The other tenant's project has a name of its own: the H5 page resolves a project by name (SF-H5-PROJECT-RESOLVE).
+    other = {"api_key": cdp.unique("#K-other"), "organization_id": cdp.unique("org-other"), "project": cdp.unique("other")}
+    cdp.mock().seed({"sensors": {"organizations": {other["organization_id"]: {"api_keys": [other["api_key"]],
+                                                                              "projects": {other["project"]: {}}}}}})
+    cdp.expect.status(send(cdp, "query_realtime_tag_quota", creds={"api_key": other["api_key"]}), 403,
+                      "403 for an api-key of another organization")
+    name = fresh_tag(cdp)
+    cdp.expect.rejected(send(cdp, "get_realtime_tag", generators.valid("sensors.get", name=name), creds=other),
+                        "another organization's project does not see this tag")
+
+
+@requirement("SF-TAG-STATUS-VALUES")
+def test_status_values(cdp: Target) -> None:
+    name = fresh_tag(cdp, "CREATED")
+    for op, status in ((None, "CREATED"), ("start_realtime_tag", "RUNNING"), ("stop_realtime_tag", "STOPPED")):
+        if op:
+            success(cdp, act(cdp, op, name), f"{op} succeeds")
+        seen = tag_of(cdp, name).get("status")
+        cdp.expect.that(seen == status, cdp.exchanges[-1], f"status {seen!r}", f"status {status}")
+
+
+@requirement("SF-COMPUTE-MODEL")
+def test_first_matching_layer_is_the_value(cdp: Target) -> None:
+    users = {"teen": {"age": 11, "city": "上海"}, "adult": {"age": 30, "city": None}, "none": {"age": 15, "city": "北京"}}
+    distincts = {k: fresh_user(cdp, profile)[0] for k, profile in users.items()}
+    layers = ({"eql": "user.age == 11", "tag": "L1"}, {"eql": "user.city.is_null() or user.age >= 18", "tag": "L2"})
+    name = fresh_tag(cdp, "STOPPED", layers)
+    success(cdp, act(cdp, "start_realtime_tag", name), "the tag starts")
+    for key, expected in (("teen", "L1"), ("adult", "L2"), ("none", None)):
+        exchange = lookup(cdp, distincts[key], [name])
+        entry = entries(entity_of(cdp, exchange)).get(name, {})
+        got = (entry.get("value") or {}).get("string_value") if has_value(entry) else None
+        cdp.expect.that(got == expected, exchange, exchange.describe_response(), f"value {expected!r} for a {key} user")
+    project = cdp.unique("delayed")
+    seed(cdp, project=project, compute_delay_seconds=3600, users=(gen.user_fixture({"identity_id_map": {"distinct_id": "d"}}, {"age": 11}),),
+         tags=(gen.tag_fixture(name, "STOPPED", (LAYER,)),))
+    success(cdp, send(cdp, "start_realtime_tag", {"name": name}, creds={"project": project}), "the tag starts")
+    exchange = send(cdp, "get_online_attributes", {"audience_entity_id": {"identity_id_map": {"distinct_id": "d"}},
+                                                   "attribute_names": [name]}, creds={"project": project})
+    entry = entries(entity_of(cdp, exchange)).get(name, {})
+    cdp.expect.that(entry.get("error_msg") == "NOT_READY" and not has_value(entry), exchange, exchange.describe_response(),
+                    "error_msg NOT_READY and no value while the tag is being computed")
+
+
+@requirement("SF-QUOTA-MODEL")
+def test_quota_follows_running_tags(cdp: Target) -> None:
+    with toggled_tag(cdp) as name:
+        act(cdp, "stop_realtime_tag", name)
+        before = quota(cdp)
+        success(cdp, act(cdp, "start_realtime_tag", name), "the tag starts")
+        running = quota(cdp)
+        success(cdp, act(cdp, "stop_realtime_tag", name), "the tag stops")
+        after = quota(cdp)
+        moved = running == {"remain": before["remain"] - 1, "use": before["use"] + 1} and after == before
+        cdp.expect.that(moved, cdp.exchanges[-1], f"before {before}, running {running}, stopped {after}",
+                        "start uses one unit (use +1, remain -1); stop frees it")
+    if cdp.is_mock:
+        project = cdp.unique("full")
+        seed(cdp, project=project, quota={"total": 5, "other_use": 5}, tags=(gen.tag_fixture(name, "STOPPED"),))
+        exchange = send(cdp, "start_realtime_tag", {"name": name}, creds={"project": project})
+        cdp.expect.status(exchange, 409, "409 RESOURCE_EXHAUSTED: no quota remains")
+
+
+@requirement("SF-QUOTA-BODY")
+def test_quota_body_forms(cdp: Target) -> None:
+    success(cdp, send(cdp, "query_realtime_tag_quota"), "no body (the document's curl)")
+    success(cdp, send(cdp, "query_realtime_tag_quota", {}), "an empty JSON object")
+    for seed_ in range(3):
+        cdp.expect.status(send(cdp, "query_realtime_tag_quota", generators.invalid("sensors.quota", "SF-QUOTA-BODY", seed=seed_)),
+                          400, "400 for a JSON body that is not an object")
+
+
+@requirement("SF-TAG-NOT-FOUND")
+def test_unknown_tag_is_404(cdp: Target) -> None:
+    for op in ("start_realtime_tag", "stop_realtime_tag", "get_realtime_tag", "delete_realtime_tag"):
+        cdp.expect.status(act(cdp, op, unique_tag(cdp)), 404, f"404 NOT_FOUND: {op} of a tag that does not exist")
+
+
+@requirement("SF-IDEMPOTENT")
+def test_start_and_stop_repeat_harmlessly(cdp: Target) -> None:
+    with toggled_tag(cdp) as name:
+        act(cdp, "stop_realtime_tag", name)
+        success(cdp, act(cdp, "stop_realtime_tag", name), "stopping a stopped tag succeeds")
+        success(cdp, act(cdp, "start_realtime_tag", name), "the tag starts")
+        once = quota(cdp)
+        success(cdp, act(cdp, "start_realtime_tag", name), "starting a running tag succeeds")
+        cdp.expect.that(quota(cdp) == once, cdp.exchanges[-1], json.dumps(cdp.exchanges[-1].body), f"the same quota {once}")
+        act(cdp, "stop_realtime_tag", name)
+
+
+@requirement("SF-DELETE-RUNNING")
+def test_deleting_a_running_tag(cdp: Target) -> None:
+    name = fresh_tag(cdp, "RUNNING")
+    exchange = act(cdp, "delete_realtime_tag", name)
+    still = get_tag(cdp, name)
+    if cdp.profile.is_rejection(exchange):
+        status = ((still.body or {}).get("data") or {}).get("realtime_tag", {}).get("status")
+        cdp.expect.that(still.ok and status not in (None, "STOPPED"), still, still.describe_response(),
+                        "a refused delete leaves the tag running")
+    else:
+        cdp.expect.rejected(still, "a delete that succeeded removed the tag")
+
+
+@requirement("SF-ONLINE-STALE-TAG")
+def test_stopped_tag_has_no_value(cdp: Target) -> None:
+    distinct, _ = fresh_user(cdp)
+    for status in ("STOPPED", "CREATED"):
+        name = fresh_tag(cdp, status)
+        entry = entries(entity_of(cdp, exchange := lookup(cdp, distinct, [name]))).get(name)
+        cdp.expect.that(entry is not None and not has_value(entry), exchange, exchange.describe_response(),
+                        f"success; a {status} tag's entry has no value")
+
+
+@requirement("SF-ONLINE-ENTITY-ID")
+def test_lookup_by_entity_id(cdp: Target) -> None:
+    distinct, entity_id = fresh_user(cdp)
+    name = fresh_tag(cdp, "RUNNING")
+    by_distinct = entity_of(cdp, lookup(cdp, distinct, [name]))
+    for form in ({"data_type": "INT", "int_value": entity_id}, {"data_type": "STRING", "string_value": entity_id}):
+        exchange = send(cdp, "get_online_attributes", generators.valid("sensors.online", seed=1, audience_entity_id={"entity_id": form},
+                                                                         attribute_names=[name], entity_name=OMIT))
+        entity = entity_of(cdp, exchange)
+        cdp.expect.that(entity == by_distinct and entity["entity_id"] == {"data_type": "INT", "int_value": entity_id}, exchange,
+                        exchange.describe_response(), f"the same user as distinct_id {distinct}, entity_id {{INT, {entity_id}}}")
+    cdp.expect.status(lookup(cdp, distinct, [name], entity_name="item"), 404, "404 for an entity other than user")
+
+
+@requirement("SF-VALUE-DATA-TYPES")
+def test_value_enums(cdp: Target) -> None:
+    with known_value(cdp) as (distinct, name, _):
+        exchange = lookup(cdp, distinct, [name, unique_tag(cdp)])
+        cdp.expect.conforms(exchange, "online_get_response.json")
+        bad = [e for e in entries(entity_of(cdp, exchange)).values()
+               if has_value(e) and e["value"].get("data_type") not in gen_data_types()]
+        cdp.expect.that(not bad, exchange, json.dumps(bad, ensure_ascii=False), f"data_type one of {gen_data_types()}")
+
+
+def gen_data_types() -> tuple[str, ...]:
+    return ("BOOL", "INT", "NUMBER", "STRING", "LIST", "DATETIME", "DATE", "BIGINT", "DECIMAL")
+
+
+@requirement("SF-BATCH-UNKNOWN-USER")
+def test_batch_with_an_unknown_user(cdp: Target) -> None:
+    with known_value(cdp) as (distinct, name, _):
+        nobody = unique_distinct_id(cdp)
+        exchange = batch(cdp, [distinct, nobody], [name])
+        if cdp.profile.is_rejection(exchange):
+            return
+        found = batch_entities(cdp, exchange)
+        cdp.expect.that(len(found) == 1, exchange, exchange.describe_response(), "a refusal, or an answer that leaves the unknown user out")
+
+
+@requirement("SF-ONLINE-ATTR-ORDER")
+def test_entries_in_request_order(cdp: Target) -> None:
+    with known_value(cdp) as (distinct, name, _):
+        names = [unique_tag(cdp), name, unique_tag(cdp)]
+        exchange = lookup(cdp, distinct, names)
+        got = [e.get("name") for e in entity_of(cdp, exchange).get("audience_entity_attributes", [])]
+        cdp.expect.that(got == names, exchange, f"{got}", f"one entry per requested name, in request order: {names}")
+
+
+@requirement("SF-DEMO-RECONCILE")
+def test_demo_reproduces_the_examples(cdp: Target) -> None:
+    cdp.mock()
+    demo = {"api_key": "#K-7IGwJpE2M9CpID4101qj2hWg9t59hoF3", "organization_id": "org-sep-3164dp4", "project": "default"}
+    exchange = send(cdp, "get_realtime_tag", {"name": "user_rt_tag_if1"}, creds=demo)
+    if not cdp.profile.is_rejection(exchange):  # the schemathesis run may have deleted it (its delete example)
+        tag = success(cdp, exchange, "the document's tag").get("data", {}).get("realtime_tag", {})
+        cdp.expect.that(tag.get("id") == 73 and tag.get("cname") == "iframe 创建11121", exchange, exchange.describe_response(),
+                        "user_rt_tag_if1 is the get example (id 73, cname iframe 创建11121)")
+    name = "user_rt_tag_fencengshuzhiyunsuanfuyanzheng"
+    exchange = send(cdp, "get_online_attributes", {"entity_name": "user", "audience_entity_id": {"identity_id_map": {"distinct_id": "sddd"}},
+                                                   "attribute_names": [name]}, creds=demo)
+    entity = entity_of(cdp, exchange)
+    value = (entries(entity).get(name, {}).get("value") or {}).get("string_value")
+    cdp.expect.that(value == "分层1" and entity.get("entity_id", {}).get("int_value") == "-2443016794336717482", exchange,
+                    exchange.describe_response(), "sddd: 分层1, entity_id -2443016794336717482 (the single look-up example)")
+
+
+@requirement("SF-BAD-INPUT")
+def test_unreadable_bodies(cdp: Target) -> None:
+    headers = {"api-key": cdp.creds["api_key"], "X-Organization-Id": cdp.creds["organization_id"], "sensorsdata-project": cdp.creds["project"]}
+    path = "/api/v3/focus/v1/real-time-tag/start"
+    for content_type, data, status in (("application/json", "{not json", 400), ("text/plain", '{"name": "x"}', 415)):
+        exchange = cdp.request("POST", path, headers={**headers, "Content-Type": content_type}, data=data)
+        cdp.expect.status(exchange, status, f"{status} in the error envelope")
+        cdp.expect.conforms(exchange, "error_response.json")
+
+
+@requirement("SF-H5-SAVE")
+def test_modeled_save_creates_and_edits(cdp: Target) -> None:
+    cdp.mock()
+    name = unique_tag(cdp)
+    body = generators.valid("sensors.h5_save", seed=name, project=cdp.creds["project"], mode="create", tag_name=name)
+    exchange = send(cdp, "h5_save_realtime_tag", body)
+    cdp.expect.conforms(exchange, "h5_save_response.json", "code SUCCESS, data {tag_name, tag_cname}")
+    cdp.expect.that(tag_of(cdp, name).get("status") == "CREATED", cdp.exchanges[-1], cdp.exchanges[-1].describe_response(),
+                    "the saved tag exists, CREATED")
+    cdp.expect.status(send(cdp, "h5_save_realtime_tag", body), 409, "409: a create of an existing name")
+    cdp.expect.status(send(cdp, "h5_save_realtime_tag", {**body, "mode": "edit", "tag_name": unique_tag(cdp)}), 404,
+                      "404: an edit of a tag that does not exist")
+    success(cdp, send(cdp, "h5_save_realtime_tag", {**body, "mode": "edit", "tag_cname": "改名"}), "an edit succeeds")
+    cdp.expect.that(tag_of(cdp, name).get("cname") == "改名", cdp.exchanges[-1], cdp.exchanges[-1].describe_response(), "cname 改名")
+
+
+@requirement("SF-H5-ERRORS")
+def test_page_refuses_bad_parameters(cdp: Target) -> None:
+    for rid in ("SF-H5-PROJECT-REQUIRED", "SF-H5-MODE", "SF-H5-TAG-NAME", "SF-H5-LANGUAGE"):
+        query = generators.invalid("sensors.h5", rid, seed=1, project=cdp.creds["project"])
+        cdp.expect.status(send(cdp, "h5_realtime_tag_page", query), 400, f"400 for {query} ({rid})")
+    cdp.expect.status(page(cdp, project=cdp.unique("noproject")), 404, "404 for an unknown project")
+    cdp.expect.status(page(cdp, mode="view", tag_name=unique_tag(cdp)), 404, "404 for an unknown tag")
+
+
+@requirement("SF-H5-PROJECT-RESOLVE")
+def test_page_acts_on_the_named_project(cdp: Target) -> None:
+    cdp.mock()
+    name = unique_tag(cdp)
+    body = generators.valid("sensors.h5_save", seed=name, project=cdp.creds["project"], mode="create", tag_name=name)
+    success(cdp, send(cdp, "h5_save_realtime_tag", body), "the save succeeds")
+    tag_of(cdp, name)
+    page_served(cdp, page(cdp, mode="view", tag_name=name), "the view page finds the tag in the credentials' project")

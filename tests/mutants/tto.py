@@ -1,0 +1,168 @@
+"""TTO mutants (one defect each, caught by the named requirement) and over-spec variants (pass)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from mockserver import tto
+from mockserver.vendor import Call, Handler, Rejection, Reply, Vendor
+from tests.mutants import Mutant, map_error, map_reply, with_query, wrap_handler
+
+MESSAGE_OPS = ("track", "identify", "alias")
+
+
+def _with_body(call: Call, body: Any) -> Call:
+    return dataclasses.replace(call, body=body)
+
+
+def _sid(call: Call) -> str | None:
+    key = call.body.get("api_key") if isinstance(call.body, dict) else None
+    record = call.state.get("sources", key) if isinstance(key, str) and key else None
+    return record["id"] if record else None
+
+
+def _all_messages(wrap: Any) -> Any:
+    def patch(vendor: Vendor) -> Vendor:
+        for op in MESSAGE_OPS:
+            vendor = wrap_handler(vendor, op, wrap)
+        return vendor
+    return patch
+
+
+def _demo_key_when_missing(original: Handler) -> Handler:
+    """A missing or empty api_key is served as the demo source."""
+    def handler(call: Call) -> Reply:
+        if isinstance(call.body, dict) and not call.body.get("api_key"):
+            call = _with_body(call, {**call.body, "api_key": tto.DEMO_KEY})
+        return original(call)
+    return handler
+
+
+def _demo_key_when_unknown(original: Handler) -> Handler:
+    """Any api_key no source has is served as the demo source."""
+    def handler(call: Call) -> Reply:
+        key = call.body.get("api_key") if isinstance(call.body, dict) else None
+        if isinstance(key, str) and key and call.state.get("sources", key) is None:
+            call = _with_body(call, {**call.body, "api_key": tto.DEMO_KEY})
+        return original(call)
+    return handler
+
+
+def _one_source(original: Handler) -> Handler:
+    """Every known key writes to the demo source: per-source isolation broken."""
+    def handler(call: Call) -> Reply:
+        if _sid(call):
+            call = _with_body(call, {**call.body, "api_key": tto.DEMO_KEY})
+        return original(call)
+    return handler
+
+
+def _settings_default_key(original: Handler) -> Handler:
+    def handler(call: Call) -> Reply:
+        return original(call if call.query.get("api_key") else with_query(call, {"api_key": tto.DEMO_KEY}))
+    return handler
+
+
+def _forget_msg_ids(original: Handler) -> Handler:
+    """msg_id dedup ignored: the source forgets every msg_id before handling."""
+    def handler(call: Call) -> Reply:
+        sid, msg_id = _sid(call), call.body.get("msg_id") if isinstance(call.body, dict) else None
+        if sid and isinstance(msg_id, str):
+            call.state.delete(f"seen:{sid}", msg_id)
+        return original(call)
+    return handler
+
+
+def _identify_replaces_traits(original: Handler) -> Handler:
+    """identify overwrites the stored traits with the sent ones instead of merging them."""
+    def handler(call: Call) -> Reply:
+        reply = original(call)
+        sid, user = _sid(call), call.body.get("user_id") or call.body.get("anonymous_id")
+        pid = call.state.get(f"ids:{sid}", user) if sid and user else None
+        profile = call.state.get(f"profiles:{sid}", pid) if pid else None
+        if profile is not None and isinstance(call.body.get("traits"), dict):
+            profile["traits"] = dict(call.body["traits"])
+            call.state.put(f"profiles:{sid}", pid, profile)
+        return reply
+    return handler
+
+
+def _alias_acknowledged_only(original: Handler) -> Handler:
+    """alias is validated and answered, but merges nothing."""
+    return lambda call: tto._accept(call, "alias", lambda call, sid, msg_id: None)
+
+
+def _crash_on_fractional_timestamp(original: Handler) -> Handler:
+    """A realistic bug: int() of the timestamp string ("1.5" is documented-shaped epoch seconds) answers 500."""
+    def handler(call: Call) -> Reply:
+        if isinstance(call.body, dict) and isinstance(call.body.get("timestamp"), str):
+            int(call.body["timestamp"])
+        return original(call)
+    return handler
+
+
+# Over-specification variants: other reasonable choices where the document is silent.
+def _accepted_202(call: Call, reply: Reply) -> Reply:
+    return Reply(202, {"status": "queued", "id": reply.body.get("msg_id")}) if reply.status == 200 else reply
+
+
+def _other_error_body(rejection: Rejection, reply: Reply) -> Reply:
+    status = 400 if reply.status == 401 else reply.status
+    return Reply(status, {"error": {"code": "INVALID_REQUEST", "detail": rejection.message}})
+
+
+def _products_top_level_only(original: Handler) -> Handler:
+    """Refuses products inside properties (TTO-PRODUCTS-PLACEMENT is the mock's assumption)."""
+    def handler(call: Call) -> Reply:
+        properties = call.body.get("properties") if isinstance(call.body, dict) else None
+        if isinstance(properties, dict) and "products" in properties:
+            raise Rejection(422, "products go beside properties", ("TTO-PRODUCTS-PLACEMENT",))
+        return original(call)
+    return handler
+
+
+def _settings_extra(call: Call, reply: Reply) -> Reply:
+    if reply.status == 200:
+        reply.body.update(project={"timezone": "Asia/Hong_Kong"}, version=2)
+    return reply
+
+
+def _wrap(op: str, wrap: Any) -> Any:
+    return lambda vendor: wrap_handler(vendor, op, wrap)
+
+
+def _replies(change: Any) -> Any:
+    def patch(vendor: Vendor) -> Vendor:
+        for op in MESSAGE_OPS:
+            vendor = map_reply(vendor, op, change)
+        return vendor
+    return patch
+
+
+MUTANTS = [
+    Mutant("missing-key-accepted", "tto", ("TTO-API-KEY-BODY",), _all_messages(_demo_key_when_missing),
+           "a message without api_key is stored in the demo source"),
+    Mutant("unknown-key-accepted", "tto", ("TTO-API-KEY-AUTH",), _all_messages(_demo_key_when_unknown),
+           "any api_key is served as the demo source"),
+    Mutant("settings-without-key", "tto", ("TTO-SETTINGS-QUERY-KEY",), _wrap("settings", _settings_default_key),
+           "settings without ?api_key answers the demo source"),
+    Mutant("isolation-broken", "tto", ("TTO-SOURCE-ISOLATION",), _all_messages(_one_source), "every key writes to one source"),
+    Mutant("dedup-ignored", "tto", ("TTO-MSG-ID-DEDUP",), _all_messages(_forget_msg_ids), "a replayed msg_id is stored again"),
+    Mutant("identify-overwrites-traits", "tto", ("TTO-IDENTIFY-MERGE",), _wrap("identify", _identify_replaces_traits),
+           "identify replaces the profile's traits"),
+    Mutant("alias-merges-nothing", "tto", ("TTO-ALIAS-MERGE",), _wrap("alias", _alias_acknowledged_only),
+           "alias is acknowledged but ids stay apart"),
+    Mutant("crash-on-fractional-timestamp", "tto", ("test_schemathesis",), _all_messages(_crash_on_fractional_timestamp),
+           "a timestamp like '1.5' answers 500", fuzz_only=True),
+]
+
+VARIANTS = [
+    Mutant("accepted-202-other-body", "tto", (), _replies(_accepted_202), "accepted messages answer 202 {status: queued}"),
+    Mutant("errors-400-other-body", "tto", (), lambda vendor: map_error(vendor, _other_error_body),
+           "every refusal is 400/4xx with another error body"),
+    Mutant("products-top-level-only", "tto", (), _wrap("track", _products_top_level_only),
+           "products inside properties refused with 422"),
+    Mutant("settings-extra-fields", "tto", (), lambda vendor: map_reply(vendor, "settings", _settings_extra),
+           "settings answers extra fields"),
+]

@@ -1,0 +1,126 @@
+"""The Quick Audience suite has teeth: it passes the mock (also with --strict), fails every one-defect
+mutant on the right requirement (strict-only defects under --strict), and passes variants that choose
+differently where the document is silent. Also: ``cdpkit gen --send`` reaches the mock, the management
+calls with the mock's own credentials and the signed collection calls with a channel's keys."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+import requests
+
+import generators
+from generators import transport
+from mockserver.pytest_plugin import MockServer
+from mockserver.runtime import MockConfig
+from tests.mutants import CheckRun, Mutant, _failures, run_check
+from tests.mutants.quickaudience import MUTANTS, STRICT_MUTANTS, VARIANTS
+
+V = "quickaudience"
+
+
+def run_strict(mutant: Mutant | None, workdir: Path) -> CheckRun:
+    """``cdpkit check --strict`` (no fuzz) against the (mutated) mock."""
+    from suites import cli
+
+    server = MockServer(MockConfig(port=0, vendors=[V]))
+    if mutant is not None:
+        server.mock.vendors[V] = mutant.patch(server.mock.vendors[V])
+    server.start()
+    junit = workdir / "strict.xml"
+    try:
+        code = cli.main(["--vendor", V, "--target", server.url, "--strict", "--junit-xml", str(junit)],
+                        extra_pytest_args=["-m", "not fuzz"], live=io.StringIO())
+    finally:
+        server.stop()
+    return CheckRun(code, _failures(junit))
+
+
+def test_mock_passes_everything(tmp_path: Path) -> None:
+    run = run_check(None, V, tmp_path)
+    assert run.exit_code == 0 and run.failed == [], run.failed
+
+
+def test_mock_passes_strict_checks(tmp_path: Path) -> None:
+    run = run_strict(None, tmp_path)
+    assert run.exit_code == 0 and run.failed == [], run.failed
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
+def test_mutant_is_caught_by_its_requirement(mutant: Mutant, tmp_path: Path) -> None:
+    run = run_check(mutant, V, tmp_path, fuzz=True if mutant.fuzz_only else False)
+    assert run.exit_code == 1, f"{mutant.name} ({mutant.description}) was not caught"
+    assert any(run.names(rid) for rid in mutant.expected_ids), (
+        f"{mutant.name}: no failing test names {mutant.expected_ids}; failing: {[f['name'] for f in run.failed]}"
+    )
+
+
+@pytest.mark.parametrize("mutant", STRICT_MUTANTS, ids=[m.name for m in STRICT_MUTANTS])
+def test_strict_mutant_is_caught_only_with_strict(mutant: Mutant, tmp_path: Path) -> None:
+    assert run_check(mutant, V, tmp_path, fuzz=False).exit_code == 0, f"{mutant.name} fails a documented check"
+    run = run_strict(mutant, tmp_path)
+    assert run.exit_code == 1, f"{mutant.name} ({mutant.description}) was not caught with --strict"
+    assert any(run.names(rid) for rid in mutant.expected_ids), [f["name"] for f in run.failed]
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=[m.name for m in VARIANTS])
+def test_over_specification_variant_passes(variant: Mutant, tmp_path: Path) -> None:
+    run = run_check(variant, V, tmp_path, fuzz=None if variant is VARIANTS[0] else False)  # one with fuzz keeps it short
+    assert run.exit_code == 0, f"{variant.name} ({variant.description}) failed: {run.failed}"
+
+
+def test_at_least_six_mutants_and_one_fuzz_mutant() -> None:
+    assert len([m for m in MUTANTS if not m.fuzz_only]) >= 6
+    assert any(m.fuzz_only for m in MUTANTS)
+    assert len(VARIANTS) >= 2
+
+
+# -- generators through the transport ---------------------------------------------------------
+def test_gen_send_creates_channels_and_refuses_invalid_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    from cdpkit.cli import main
+
+    with MockServer(MockConfig(port=0, vendors=[V])) as server:
+        code = main(["gen", "quickaudience.create_api", "--count", "40", "--seed", "3", "--locale", "market", "--send", server.url, "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 0 and "answered as the payload calls for: 40/40" in err, err
+        code = main(["gen", "quickaudience.channels", "--invalid", "all", "--count", "22", "--seed", "3", "--send", server.url, "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 0 and "answered as the payload calls for: 22/22" in err, err
+        assert server.credentials()[V]["tenants"][0]["apis"].__len__() == 3 + 40
+
+
+def test_gen_send_signs_events_with_the_given_access_key(capsys: pytest.CaptureFixture[str]) -> None:
+    from cdpkit.cli import main
+
+    keys = ["access_key_id=LTAIqaDemoWeb00000001", "access_key_secret=qaDemoWebSecret0000000000000001",
+            "app_key=qademowebappkey00000001", "origin=https://m.example.com"]
+    with MockServer(MockConfig(port=0, vendors=[V])) as server:
+        code = main(["gen", "quickaudience.events", "--count", "30", "--seed", "5", "--send", server.url, "--quiet",
+                     *[arg for key in keys for arg in ("--cred", key)]])
+        err = capsys.readouterr().err
+        assert code == 0 and "answered as the payload calls for: 30/30" in err, err
+        events = server.state(V)["organizations"]["demo-org"]["events"]["qa-api-web"]
+        assert len(events) == 30 and {e["event"]["appkey"] for e in events} == {"qademowebappkey00000001"}
+        code = main(["gen", "quickaudience.events", "--count", "1", "--send", server.url])
+        assert code == 2 and "--cred app_key=" in capsys.readouterr().err
+
+
+def test_transport_signs_the_exact_body_bytes() -> None:
+    from schemas.qa_signing import COLLECT_SERVICE, verify
+
+    payload = generators.valid("quickaudience.collect_event", seed=1)
+    creds = {"access_key_id": "AK", "access_key_secret": "s3cret", "app_key": "k", "origin": "https://a.example"}
+    req = transport.request_for("quickaudience.collect_event", payload, creds)
+    assert req.json["appkey"] == "k" and req.query["accessKeyId"] == "AK" and req.headers["Origin"] == "https://a.example"
+    assert verify("s3cret", COLLECT_SERVICE, req.query, req.content(), req.query["signature"])
+    broken = generators.invalid("quickaudience.collect_event", "QA-COLLECT-APPKEY", seed=1)
+    assert transport.request_for("quickaudience.collect_event", broken, creds).json.get("appkey", "") == ""
+    mgmt = transport.request_for("quickaudience.get_api", {"apiId": "qa-api-x"}, {"console_token": "t"})
+    assert (mgmt.path, mgmt.headers["Authorization"]) == ("/quickaudience/v1/apis/qa-api-x", "Bearer t")
+    with MockServer(MockConfig(port=0, vendors=[V])) as server:
+        made = generators.registry.lookup("quickaudience.rotate").spec.fixture(server.url, {"console_token": "${console_token}"}, {})
+        req = transport.request_for("quickaudience.rotate_secret", {"apiId": "ignored"}, {"console_token": "${console_token}", **made})
+        answer = requests.post(req.url(server.url), headers=req.headers, timeout=10)
+        assert answer.status_code == 200 and answer.json()["data"]["apiId"] == made["apiId"]

@@ -1,0 +1,81 @@
+"""The TTO suite has teeth: it passes the mock (also with --strict), fails every one-defect mutant on
+the right requirement, and passes variants that choose differently where the document is silent.
+Also: generated payloads reach the mock through the transport (``cdpkit gen tto.… --send``)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+import requests
+
+import generators
+from generators import transport
+from mockserver.pytest_plugin import MockServer
+from mockserver.runtime import MockConfig
+from tests.mutants import Mutant, run_check
+from tests.mutants.tto import MUTANTS, VARIANTS
+
+
+def test_mock_passes_everything(tmp_path: Path) -> None:
+    run = run_check(None, "tto", tmp_path)
+    assert run.exit_code == 0, run.failed
+    assert run.failed == []
+
+
+def test_mock_passes_strict_checks() -> None:
+    from suites import cli
+
+    with MockServer(MockConfig(port=0, vendors=["tto"])) as server:
+        code = cli.main(["--vendor", "tto", "--target", server.url, "--strict"], extra_pytest_args=["-m", "not fuzz"], live=io.StringIO())
+    assert code == 0
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
+def test_mutant_is_caught_by_its_requirement(mutant: Mutant, tmp_path: Path) -> None:
+    run = run_check(mutant, "tto", tmp_path, fuzz=True if mutant.fuzz_only else False)
+    assert run.exit_code == 1, f"{mutant.name} ({mutant.description}) was not caught"
+    assert any(run.names(rid) for rid in mutant.expected_ids), (
+        f"{mutant.name}: no failing test names {mutant.expected_ids}; failing: {[f['name'] for f in run.failed]}"
+    )
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=[m.name for m in VARIANTS])
+def test_over_specification_variant_passes(variant: Mutant, tmp_path: Path) -> None:
+    run = run_check(variant, "tto", tmp_path, fuzz=False)
+    assert run.exit_code == 0, f"{variant.name} ({variant.description}) failed: {run.failed}"
+
+
+def test_at_least_six_mutants_and_two_variants() -> None:
+    assert len([m for m in MUTANTS if not m.fuzz_only]) >= 6
+    assert len(VARIANTS) >= 2
+
+
+def test_transport_puts_the_key_where_the_document_says() -> None:
+    body = generators.valid("tto.track", seed=1)
+    req = transport.request_for("tto.track", body, {"api_key": "k-123"})
+    assert (req.method, req.path, req.query) == ("POST", "/v1/track", {}) and req.json["api_key"] == "k-123"
+    req = transport.request_for("tto.settings", generators.valid("tto.settings", seed=1), {"api_key": "k-123"})
+    assert (req.method, req.path, req.query, req.content()) == ("POST", "/v1/settings", {"api_key": "k-123"}, None)
+    unknown = generators.invalid("tto.identify", "TTO-API-KEY-AUTH", seed=1)
+    assert transport.request_for("tto.identify", unknown, {"api_key": "k-123"}).json["api_key"] == unknown["api_key"]
+    assert "api_key" not in transport.request_for("tto.alias", {"user_id": "u", "previous_id": "p"}, {"api_key": "k"}).json
+    with pytest.raises(transport.MissingCredential, match="--cred api_key="):
+        transport.request_for("tto.track", body, {})
+
+
+def test_generated_traffic_is_stored_as_the_document_describes() -> None:
+    """Valid payloads of every operation are accepted with the mock's key; an identify lands in the profile."""
+    with MockServer(MockConfig(port=0, vendors=["tto"])) as server, requests.Session() as http:
+        creds = server.credentials()["tto"]["check"]
+        statuses = []
+        for op in ("tto.track", "tto.identify", "tto.alias", "tto.settings"):
+            for seed in range(20):
+                req = transport.request_for(op, generators.valid(op, seed=seed, locale="market"), creds)
+                statuses.append(http.request(req.method, req.url(server.url), data=req.content(), headers=req.headers).status_code)
+        assert set(statuses) == {200}
+        identify = generators.valid("tto.identify", seed=3, locale="market")
+        state = server.state("tto")["sources"]["demo-http-api"]
+        user = identify.get("user_id") or identify["anonymous_id"]
+        assert state["profiles"][state["ids"][user]]["traits"] == identify["traits"]

@@ -70,6 +70,15 @@ def operation(vendor: str, operation_id: str) -> dict[str, Any]:
     raise KeyError(f"{vendor} has no operation {operation_id!r}")
 
 
+def is_safe(op: dict[str, Any]) -> bool:
+    """Whether an operation has no side effects (HTTP's "safe"): a GET, or a read-only POST marked ``safe``.
+
+    Property-based runs send generated requests only to safe operations of a real target, so they can
+    never start, stop, delete, lock or create what the given keys do not own.
+    """
+    return bool(op.get("safe", op["method"].upper() in ("GET", "HEAD")))
+
+
 def api_info(vendor: str) -> dict[str, Any]:
     """Title, seed file, servers and security schemes of a vendor's API (operations.json minus operations)."""
     doc = load(vendor, "operations.json")

@@ -11,6 +11,10 @@ judged by:
   (the vendor's idea of a rejection: any 4xx unless its profile says more). Assumption entries count
   only with ``--strict``.
 
+Writes are fuzzed only on a cdpkit mock: on any other target only safe (read-only) operations get
+generated requests, because a generated write could start, stop or delete a tag, lock a Zebline
+attribute's type account-wide or create channels that nobody removes.
+
 Not run, on purpose: schemathesis' ``negative_data_rejection`` and ``positive_data_acceptance`` judge
 by the OpenAPI document alone, which cannot say that a constraint is an assumption (an empty
 ``user_id`` is refused by the mock, but the document never says so) nor express rules across
@@ -35,7 +39,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from schemas.validation import Validators
 from schemas import load as load_schema
-from schemas import operations
+from schemas import is_safe, operations
 from schemas.openapi import build
 from suites.checks import CheckFailure, Exchange
 from suites.registry import lookup
@@ -44,9 +48,19 @@ from suites.target import Target
 MODES = ("positive", "negative")
 
 
+def _without_examples(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _without_examples(v) for k, v in node.items() if k not in ("examples", "example")}
+    if isinstance(node, list):
+        return [_without_examples(v) for v in node]
+    return node
+
+
 @functools.lru_cache(maxsize=None)
 def openapi_schema(vendor: str) -> Any:
-    return schemathesis.openapi.from_dict(build(vendor))
+    """The vendor's document without its examples: replayed, they would name the document's own
+    records (a tag to delete, a user to overwrite), which may be a live target's real data."""
+    return schemathesis.openapi.from_dict(_without_examples(build(vendor)))
 
 
 @functools.lru_cache(maxsize=None)
@@ -56,6 +70,12 @@ def _validators(vendor: str) -> Validators:
 
 def operation_ids(vendor: str) -> list[str]:
     return [op["operationId"] for op in operations(vendor)]
+
+
+def safe_for(target: Target, operation_id: str) -> bool:
+    """Whether generated requests may go to this operation of this target: on a cdpkit mock always;
+    elsewhere only to safe (read-only) operations, so the run changes nothing the keys do not own."""
+    return target.is_mock or is_safe(next(op for op in operations(target.vendor) if op["operationId"] == operation_id))
 
 
 def _api_operation(vendor: str, operation_id: str) -> Any:
@@ -113,6 +133,7 @@ def response_checks(target: Target, operation_id: str, status: int) -> list[Any]
     responses = next((op.get("responses", {}) for op in operations(target.vendor) if op["operationId"] == operation_id), {})
     declared = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX") or {}
     ref = declared.get("schema")
+    ref = ref[0] if isinstance(ref, list) else ref  # the first of several schemas is the primary one
     rid = load_schema(target.vendor, ref.partition("#")[0]).get("x-requirement") if ref else None
     entry = lookup(rid) if rid else None
     if entry is not None and entry.kind == "assumption" and not target.strict:

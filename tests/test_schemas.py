@@ -65,8 +65,9 @@ def test_operation_refs_point_at_schemas(vendor):
                 file, _, pointer = op[part].partition("#")
                 resolve_pointer(schemas.load(vendor, file), pointer)
         for status, spec in op["responses"].items():
-            if "schema" in spec:
-                file, _, pointer = spec["schema"].partition("#")
+            refs = spec.get("schema", [])
+            for ref in [refs] if isinstance(refs, str) else refs:
+                file, _, pointer = ref.partition("#")
                 resolve_pointer(schemas.load(vendor, file), pointer)
 
 

@@ -72,6 +72,8 @@ INVALID: list[tuple[str, str, Any, str, tuple]] = [
     ("quota-missing-use", "quota_response.json", changed("quota_response.json", _del("data", "use")), "required", ("data",)),
     ("quota-remain-string", "quota_response.json", changed("quota_response.json", _set("568", "data", "remain")), "type", ("data", "remain")),
     ("quota-negative", "quota_response.json", changed("quota_response.json", _set(-1, "data", "use")), "minimum", ("data", "use")),
+    ("failure-says-success", "failure_envelope.json", {"code": "SUCCESS"}, "not", ("code",)),
+    ("failure-without-code", "failure_envelope.json", {"message": "boom"}, "required", ()),
     ("error-code-success", "error_response.json", {"code": "SUCCESS", "request_id": "a" * 32}, "not", ("code",)),
     ("error-info-without-code", "error_response.json", {"code": "NOT_FOUND", "error_info": {"description": "x"}}, "anyOf", ("error_info",)),
     ("error-causes-not-list", "common.json#/$defs/error_info", {"code": "SF-D-F-1-1", "error_causes": "x"}, "type", ("error_causes",)),

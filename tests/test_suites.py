@@ -137,3 +137,27 @@ def test_cdpkit_command_table_runs_check(gptbots_mock: MockServer) -> None:
 def test_pytest_entry_rejects_suites_without_target(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_inprocess("--pyargs", "suites", "--noconftest", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_fuzzing_a_real_target_touches_only_safe_operations() -> None:
+    from types import SimpleNamespace
+
+    from suites import fuzz
+
+    real = {v: SimpleNamespace(vendor=v, is_mock=False) for v in VENDORS}
+    fuzzed = {v: {o for o in fuzz.operation_ids(v) if fuzz.safe_for(real[v], o)} for v in VENDORS}
+    assert fuzzed["sensors"] == {"get_realtime_tag", "query_realtime_tag_quota", "get_online_attributes",
+                                 "batch_get_online_attributes", "h5_realtime_tag_page"}
+    assert fuzzed["zebline"] == {"modeled_get_user", "modeled_get_track"}
+    assert fuzzed["tto"] == {"settings"}
+    assert fuzzed["quickaudience"] == {"list_apis", "get_api"}
+    assert fuzzed["gptbots"] == {"get_user_cdp"}
+    mock = SimpleNamespace(vendor="sensors", is_mock=True)
+    assert all(fuzz.safe_for(mock, o) for o in fuzz.operation_ids("sensors"))
+
+
+def test_fuzzing_never_replays_the_documents_examples() -> None:
+    from suites import fuzz
+
+    for vendor in VENDORS:
+        assert '"examples"' not in json.dumps(fuzz.openapi_schema(vendor).raw_schema), vendor

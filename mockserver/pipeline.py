@@ -73,9 +73,11 @@ async def _read_body(mock: "Mock", vendor: Vendor, op: dict[str, Any], request: 
     except orjson.JSONDecodeError as exc:
         rid, status = errors.malformed_json
         raise Rejection(status, f"request body is not valid JSON: {exc}", (rid,)) from None
-    if too_deep(parsed, mock.config.max_depth):
+    # Nesting cannot exceed the number of opening brackets; counting them is C-speed, walking is not.
+    depth_limit = mock.config.max_depth
+    if raw.count(b"{") + raw.count(b"[") > depth_limit and too_deep(parsed, depth_limit):
         rid, status = errors.too_deep
-        raise Rejection(status, f"request body nests deeper than {mock.config.max_depth} levels", (rid,))
+        raise Rejection(status, f"request body nests deeper than {depth_limit} levels", (rid,))
     return raw, parsed
 
 

@@ -74,12 +74,10 @@ class Call:
 
     def violations(self, part: str) -> "list[Violation]":
         """Schema violations of one part (``"body"``, ``"query"``, ``"headers"``, ``"path_params"``)."""
-        instance = {
-            "body": self.body,
-            "query": self.query,
-            "headers": {k.lower(): v for k, v in self.headers.items()},
-            "path_params": self.path_params,
-        }[part]
+        if part == "headers":
+            instance: Any = {k.lower(): v for k, v in self.headers.items()}
+        else:
+            instance = {"body": self.body, "query": self.query, "path_params": self.path_params}[part]
         return self.validators.violations(self.vendor, self.operation_id, part, instance)
 
     def require_valid(self, part: str, status: int = 400) -> None:

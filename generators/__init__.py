@@ -25,7 +25,7 @@ from generators.draw import DEFAULT_LOCALE, Draw
 from generators.registry import Operation, Registered, lookup, table
 
 __all__ = [
-    "OMIT", "Operation", "valid", "invalid", "stream", "operations", "violations", "lookup", "resolve_locale",
+    "OMIT", "Operation", "apply_overrides", "valid", "invalid", "stream", "operations", "violations", "lookup", "resolve_locale",
 ]
 
 Seed = int | str
@@ -56,7 +56,8 @@ def _draw(reg: Registered, seed: Seed | None, locale: str | None) -> Draw:
     return Draw(random.Random(f"{reg.name}|{seed}"), resolve_locale(reg, locale))
 
 
-def _apply(payload: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+def apply_overrides(payload: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Set each override on ``payload``; the value :data:`OMIT` removes the key instead."""
     for key, value in overrides.items():
         if value is OMIT:
             payload.pop(key, None)
@@ -78,7 +79,7 @@ def violations(op: str) -> list[str]:
 def valid(op: str, seed: Seed | None = None, locale: str | None = None, **overrides: Any) -> dict[str, Any]:
     """A valid payload for ``op``; the same (op, seed, locale) always gives the same payload."""
     reg = lookup(op)
-    return _apply(reg.spec.valid(_draw(reg, seed, locale)), overrides)
+    return apply_overrides(reg.spec.valid(_draw(reg, seed, locale)), overrides)
 
 
 def invalid(
@@ -90,7 +91,7 @@ def invalid(
     if breaker is None:
         raise KeyError(f"{reg.name} has no invalid builder for {requirement_id!r}; it has: {', '.join(reg.violations) or 'none'}")
     draw = _draw(reg, seed, locale)
-    return breaker(draw, _apply(reg.spec.valid(draw), overrides))
+    return breaker(draw, apply_overrides(reg.spec.valid(draw), overrides))
 
 
 def stream(

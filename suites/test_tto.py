@@ -65,12 +65,7 @@ def fresh(cdp: Target, op: str, **overrides: Any) -> dict[str, Any]:
         payload.pop("products", None)
         if isinstance(payload.get("properties"), dict):
             payload["properties"].pop("products", None)
-    for key, value in overrides.items():
-        if value is OMIT:
-            payload.pop(key, None)
-        else:
-            payload[key] = value
-    return payload
+    return generators.apply_overrides(payload, overrides)
 
 
 def broken(cdp: Target, op: str, requirement_id: str, seed: int = 0) -> dict[str, Any]:

@@ -6,7 +6,6 @@ GPTBots (the reference vendor) stands in for any vendor here; vendor behaviour h
 from __future__ import annotations
 
 import dataclasses
-import os
 import signal
 import subprocess
 import sys

@@ -167,9 +167,16 @@ def _attribute(call: Call, pkey: str, name: str, entity_id: str) -> dict[str, An
     return {"name": name, "value": {"data_type": tag["data_type"], "string_value": value, "list_value": []}}
 
 
+def _entity_id(stored: str) -> dict[str, str]:
+    """An id the store keeps as text answers as INT when it is an integer (the examples), else as STRING."""
+    if stored.lstrip("-").isdigit():
+        return {"data_type": "INT", "int_value": stored}
+    return {"data_type": "STRING", "string_value": stored}
+
+
 def _audience_entity(call: Call, pkey: str, entity_name: str, user: dict[str, Any], names: list[str]) -> dict[str, Any]:
     return {
-        "entity_id": {"data_type": "INT", "int_value": user["entity_id"]},
+        "entity_id": _entity_id(str(user["entity_id"])),
         "entity_name": entity_name,
         "audience_entity_attributes": [_attribute(call, pkey, n, user["entity_id"]) for n in names],
     }

@@ -119,6 +119,16 @@ def test_example_single_lookup(api):
     assert body["message"] is None and body["error_info"] is None
 
 
+@pytest.mark.requirement("SF-ONLINE-GET")
+def test_a_text_entity_id_answers_as_string(api, server):
+    project = {"projects": {PROJECT: {"users": [{"entity_id": "crm-7", "identities": {"distinct_id": "text-id-user"}}]}}}
+    server.seed({"sensors": {"organizations": {ORG: {"api_keys": [KEY], **project}}}})
+    body = api("POST", f"{ONLINE}/get", {"audience_entity_id": {"identity_id_map": {"distinct_id": "text-id-user"}},
+                                          "attribute_names": [FENCENG]}).json()
+    schema_ok(body, "online_get_response.json")
+    assert body["data"]["audience_entity"]["entity_id"] == {"data_type": "STRING", "string_value": "crm-7"}
+
+
 @pytest.mark.requirement("SF-BATCH-GET")
 def test_example_batch_lookup_SF_DEMO_RECONCILE(api):
     body = api("POST", f"{ONLINE}/batch-get", BATCH_EXAMPLE).json()

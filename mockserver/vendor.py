@@ -86,7 +86,7 @@ class Call:
         if found:
             raise Rejection(
                 status,
-                "; ".join(v.message for v in found),
+                "; ".join(f"{v.location}: {v.message}" for v in found),
                 tuple(dict.fromkeys(v.requirement_id for v in found)),
                 {"violations": [v.as_dict() for v in found]},
             )

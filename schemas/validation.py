@@ -3,7 +3,9 @@
 The hot path asks the compiled (Rust) validator ``is_valid`` first; only an invalid instance pays
 for walking its errors. A failure is tied to a requirement through the schema annotations
 ``x-requirement`` (on the failing subschema or any schema above it) and ``x-required-by`` (on an
-object, for a missing property); failing both, the operation's ``default_requirement``.
+object, for a missing property); failing both, the operation's ``default_requirement``. A subschema
+may also carry ``x-message``: plain words that replace the validator's own message for a failure
+of that very subschema (an ``anyOf`` over ``required`` says nothing a client developer can act on).
 """
 
 from __future__ import annotations
@@ -56,6 +58,15 @@ def _requirement_for(schema: dict[str, Any], error: Any, fallback: str) -> str:
     return found
 
 
+def _own_message(schema: dict[str, Any], error: Any) -> str | None:
+    """The ``x-message`` of the subschema whose keyword failed, if it has one."""
+    try:
+        node = resolve_pointer(schema, "/" + "/".join(str(s) for s in error.schema_path[:-1]))
+    except (KeyError, IndexError, ValueError, TypeError):
+        return None
+    return node.get("x-message") if isinstance(node, dict) else None
+
+
 class _Compiled:
     __slots__ = ("schema", "validator", "fallback")
 
@@ -85,5 +96,6 @@ class Validators:
         out = []
         for error in compiled.validator.iter_errors(instance):
             where = "/".join([part, *(str(p) for p in error.instance_path)])
-            out.append(Violation(_requirement_for(compiled.schema, error, compiled.fallback), error.message, where))
+            message = _own_message(compiled.schema, error) or error.message
+            out.append(Violation(_requirement_for(compiled.schema, error, compiled.fallback), message, where))
         return out

@@ -218,3 +218,36 @@ def test_fixture_works_in_a_fresh_project(pytester):
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+def test_config_file_and_flags_merge_with_flags_winning(tmp_path):
+    import argparse
+
+    from mockserver.cli import config_from_args, configure
+
+    config = tmp_path / "mock.toml"
+    config.write_text('port = 9100\nvendors = "gptbots,zebline"\nno-demo = true\njournal-limit = 7\n')
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    merged = config_from_args(parser.parse_args(["--config", str(config), "--port", "9200"]))
+    assert (merged.port, merged.vendors, merged.demo, merged.journal_limit) == (9200, ["gptbots", "zebline"], False, 7)
+    config.write_text("colour = 'red'\n")
+    with pytest.raises(SystemExit, match="unknown option"):
+        config_from_args(parser.parse_args(["--config", str(config)]))
+
+
+def test_cli_seed_file_without_demo_serves_only_the_seeded_tenant(tmp_path):
+    seed = tmp_path / "tenants.yaml"
+    seed.write_text("gptbots:\n  tokens: {mine: {agent: a}}\n  agents: {a: {users: {u1: [anon-1]}}}\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cdpkit", "mock", "--port", "0", "--vendors", "gptbots", "--no-demo", "--seed", str(seed)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        url = proc.stdout.readline().split()[-1]
+        mine = requests.get(url + PATH, params={"user_id": "u1"}, headers={"Authorization": "Bearer mine"})
+        assert mine.json()["data"]["u1"]["anonymous_ids"][0]["anonymous_id"] == "anon-1"
+        assert requests.get(url + PATH, params={"user_id": "u1"}, headers=AUTH).status_code == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0

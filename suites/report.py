@@ -168,12 +168,26 @@ class Results:
                         lines.append(f"  Documented: {o.documented}")
                     lines.append("  Received:   " + o.received.replace("\n", "\n              "))
         lines += self.errors
+        hint = self.credentials_hint()
+        if hint:
+            lines += ["", hint]
         c = self.counts()
         lines.append("")
         lines.append(f"{len(rows)} requirements: {sum(r.result == 'FAIL' for r in rows)} failed, "
                      f"{sum(r.result == 'pass' for r in rows)} passed, {sum(r.result == 'skip' for r in rows)} skipped "
                      f"({c['passed']} checks passed, {c['failed']} failed, {c['skipped']} skipped)")
         return "\n".join(lines) + "\n"
+
+    def credentials_hint(self) -> str:
+        """When most failures are the target refusing our credentials, say so once instead of leaving a
+        reader to spot the same 401 in every failure (it may be the keys, or the implementation)."""
+        failed = [o for o in self.outcomes if o.outcome == "failed"]
+        refused = [o for o in failed if o.received.startswith(("401", "403"))]
+        if not refused or len(refused) * 2 < len(failed):
+            return ""
+        return (f"NOTE: {len(refused)} of {len(failed)} failures are the target answering 401/403 to the credentials "
+                "given. Check the --cred values (and that they belong together); if they are right, the "
+                "implementation refuses valid credentials.")
 
     def write_report(self, path: str) -> None:
         suffix = Path(path).suffix.lower()

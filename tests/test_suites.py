@@ -161,3 +161,18 @@ def test_fuzzing_never_replays_the_documents_examples() -> None:
 
     for vendor in VENDORS:
         assert '"examples"' not in json.dumps(fuzz.openapi_schema(vendor).raw_schema), vendor
+
+
+def test_refused_credentials_get_one_clear_note(gptbots_mock: MockServer, tmp_path: Path, capsys) -> None:
+    report = tmp_path / "r.md"
+    code = check("--vendor", "gptbots", "--target", gptbots_mock.url, "--cred", "token=not-a-key", "--report", str(report))
+    assert code == 1
+    out = capsys.readouterr().out
+    assert "failures are the target answering 401/403 to the credentials given" in out
+
+
+def test_no_note_when_failures_are_not_about_credentials(gptbots_mock: MockServer, capsys) -> None:
+    creds = gptbots_mock.credentials()["gptbots"]["check"]
+    check("--vendor", "gptbots", "--target", gptbots_mock.url, "--cred", f"token={creds['other_token']}",
+          "--cred", f"user_id={creds['user_id']}", "--cred", f"anonymous_id={creds['anonymous_id']}")
+    assert "401/403 to the credentials" not in capsys.readouterr().out

@@ -49,3 +49,12 @@ def test_catalog_filters_and_formats():
 def test_catalog_names_an_unknown_id():
     result = cdpkit("catalog", "--id", "ZEB-NOPE")
     assert result.returncode == 2 and "ZEB-NOPE" in result.stderr
+
+
+def test_a_closed_pipe_ends_quietly():
+    proc = subprocess.Popen([sys.executable, "-m", "cdpkit", "gen", "zebline.users", "--count", "200000", "--seed", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 141
+    assert first.startswith(b"{") and b"Traceback" not in proc.stderr.read()

@@ -28,6 +28,10 @@ def base_paths(mock: Mock) -> dict[str, list[str]]:
     }
 
 
+# The 404 body's listing of served operations: fixed once the app is built, so built once.
+_SERVED = web.AppKey("cdp_served_paths", dict)
+
+
 def _json_error(status: int, body: dict) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
@@ -45,7 +49,7 @@ async def _unknown_routes(
             {
                 "error": "not_found",
                 "message": f"no operation at {request.method} {request.path}",
-                "vendors": base_paths(request.app[MOCK_KEY]),
+                "vendors": request.app[_SERVED],
                 "control": "/__mock/",
             },
         )
@@ -65,6 +69,7 @@ def build_app(config: MockConfig | None = None, mock: Mock | None = None) -> web
     mock = mock or Mock(config or MockConfig())
     app = web.Application(client_max_size=mock.config.max_body_bytes, middlewares=[_unknown_routes])
     app[MOCK_KEY] = mock
+    app[_SERVED] = base_paths(mock)
     for name, vendor in mock.vendors.items():
         for op in operations(name):
             route = make_route(mock, vendor, op)

@@ -55,6 +55,8 @@ def parse_fault(data: Any) -> Fault:
     fault = Fault(**data)
     if not isinstance(fault.path, str):
         raise FaultSpecError("path must be a glob string")
+    if fault.method is not None and not isinstance(fault.method, str):
+        raise FaultSpecError("method must be an HTTP method name, e.g. \"POST\"")
     if fault.status is not None and (not isinstance(fault.status, int) or not 100 <= fault.status <= 599):
         raise FaultSpecError("status must be an HTTP status code (100-599)")
     latency = fault.latency_ms
@@ -93,6 +95,10 @@ class Faults:
 
     def clear(self) -> None:
         self._faults.clear()
+
+    def delay_seconds(self, fault: Fault) -> float:
+        """How long to hold this call (a latency range is drawn from the seeded generator)."""
+        return fault.delay_seconds(self._rng)
 
     def list(self) -> list[dict[str, Any]]:
         return [asdict(f) for f in self._faults]

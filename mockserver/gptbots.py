@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from mockserver.store import Scope
-from mockserver.vendor import Call, InputErrors, Rejection, Reply, Vendor
+from mockserver.vendor import Call, InputErrors, Rejection, Reply, Vendor, seed_string
 
 PERMISSION = "user_cdp"
 # GPT-ERROR-CODES (assumption): integer codes per HTTP status.
@@ -29,7 +29,7 @@ def render_error(rejection: Rejection, call: Call | None) -> Reply:
 def _agent_for(call: Call) -> tuple[str, dict[str, Any]]:
     """GPT-AUTH-BEARER / GPT-STATUS-401 / GPT-STATUS-403: the agent the bearer token belongs to."""
     call.require_valid("headers", status=401)
-    token = call.headers["Authorization"].split(" ", 1)[1].strip()
+    token = call.bearer_token()
     record = call.state.get("tokens", token)
     if record is None:
         raise Rejection(401, "unknown API key", ("GPT-AUTH-BEARER", "GPT-STATUS-401"))
@@ -75,9 +75,8 @@ def _entry(raw: Any) -> dict[str, Any]:
 def load_seed(scope: Scope, section: dict[str, Any]) -> None:
     """``{tokens: {token: {agent, permissions?}}, agents: {agent: {users: {user_id: [anonymous entries]}}}}``."""
     for token, record in (section.get("tokens") or {}).items():
-        if not isinstance(record, dict) or not isinstance(record.get("agent"), str):
-            raise ValueError(f"gptbots: token {token!r} needs {{agent: NAME}}")
-        scope.put("tokens", token, {"agent": record["agent"], "permissions": record.get("permissions", [PERMISSION])})
+        agent = seed_string(record, "agent", f"gptbots: token {token!r} needs {{agent: NAME}}")
+        scope.put("tokens", token, {"agent": agent, "permissions": record.get("permissions", [PERMISSION])})
     for agent, body in (section.get("agents") or {}).items():
         for user_id, entries in ((body or {}).get("users") or {}).items():
             scope.put(f"users:{agent}", user_id, {"user_id": user_id, "anonymous_ids": [_entry(e) for e in entries]})

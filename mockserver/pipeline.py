@@ -93,7 +93,7 @@ def make_route(mock: "Mock", vendor: Vendor, op: dict[str, Any]) -> Callable[[we
         fault = mock.faults.take(request.method, request.path)
         try:
             if fault is not None:
-                delay = fault.delay_seconds(mock.faults._rng)
+                delay = mock.faults.delay_seconds(fault)
                 if delay:
                     await asyncio.sleep(delay)
                 if fault.drop:

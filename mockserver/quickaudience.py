@@ -21,7 +21,7 @@ from typing import Any
 from schemas import qa_signing
 from mockserver.quickaudience_demo import CONFIG_FIELDS, DEMO_CONSOLE_TOKEN, demo, record_problems
 from mockserver.store import Scope
-from mockserver.vendor import Call, InputErrors, Rejection, Reply, Vendor
+from mockserver.vendor import Call, InputErrors, Rejection, Reply, Vendor, seed_string
 
 NAME = "quickaudience"
 # QA-ERROR-ENVELOPE (assumption): errorCode per status when the refusal names none.
@@ -60,7 +60,7 @@ def render_error(rejection: Rejection, call: Call | None) -> Reply:
         f"{v['location']}: {v['message']}" + (f" ({HINTS[v['requirement']]})" if v["requirement"] in HINTS else "")
         for v in rejection.detail.get("violations", ())
     ]
-    body = {"data": None, "errorCode": code, "errorDesc": "; ".join(located) or rejection.message, "success": False, "traceId": uuid.uuid4().hex}
+    body = {**_envelope(None), "errorCode": code, "errorDesc": "; ".join(located) or rejection.message, "success": False}
     if rejection.requirement_ids:
         body["requirements"] = list(rejection.requirement_ids)
     return Reply(rejection.status, body)
@@ -70,7 +70,7 @@ def render_error(rejection: Rejection, call: Call | None) -> Reply:
 def _organization(call: Call) -> str:
     """QA-MGMT-AUTH: the organization the bearer console token belongs to."""
     call.require_valid("headers", status=401)
-    token = call.headers["Authorization"].split(" ", 1)[1].strip()
+    token = call.bearer_token()
     record = call.state.get("tokens", token)
     if record is None:
         raise Rejection(401, "unknown console token", ("QA-MGMT-AUTH",), {"code": "Unauthorized"})
@@ -255,9 +255,8 @@ def collect_event(call: Call) -> Reply:
 def load_seed(scope: Scope, section: dict[str, Any]) -> None:
     """``{tokens: {token: {organization}}, organizations: {org: {apis: {apiId: record}}}}``; see quickaudience_demo."""
     for token, record in (section.get("tokens") or {}).items():
-        if not isinstance(record, dict) or not isinstance(record.get("organization"), str):
-            raise ValueError(f"quickaudience: console token {token!r} needs {{organization: NAME}}")
-        scope.put("tokens", token, {"organization": record["organization"]})
+        owner = seed_string(record, "organization", f"quickaudience: console token {token!r} needs {{organization: NAME}}")
+        scope.put("tokens", token, {"organization": owner})
     for org, body in (section.get("organizations") or {}).items():
         for api_id, raw in ((body or {}).get("apis") or {}).items():
             record = {"apiId": api_id, "collectedByQuickTracking": True, "createdAt": 0, "updatedAt": 0, **(raw or {})}

@@ -74,12 +74,25 @@ class Mock:
         self.started = time.time()
 
     def apply_seed(self, data: dict[str, Any]) -> list[str]:
-        """Load a ``{vendor: section}`` mapping; returns the vendors it touched. Unknown vendors are an error."""
+        """Load a ``{vendor: section}`` mapping; returns the vendors it touched.
+
+        All or nothing: a seed that fails part-way leaves no pending write behind (the next request
+        would otherwise commit it). Data of the wrong shape (a list where a mapping belongs, say)
+        is a ValueError like any other bad seed, never a crash.
+        """
         unknown = set(data) - set(self.vendors)
         if unknown:
             raise ValueError(f"seed names vendors not served: {sorted(unknown)}; served: {sorted(self.vendors)}")
-        for name, section in data.items():
-            self.vendors[name].load_seed(self.scopes[name], section or {})
+        try:
+            for name, section in data.items():
+                if section is not None and not isinstance(section, dict):
+                    raise ValueError(f"the {name} section must be a mapping, not {type(section).__name__}")
+                self.vendors[name].load_seed(self.scopes[name], section or {})
+        except BaseException as exc:
+            self.store.finish(None, keep_writes=False)
+            if isinstance(exc, (KeyError, TypeError, AttributeError)):
+                raise ValueError(str(exc)) from exc
+            raise
         self.store.commit()
         return list(data)
 

@@ -165,18 +165,25 @@ class SqliteStore(Store):
             self._counts[(vendor, verdict)] = n
 
     def finish(self, entry: dict[str, Any] | None, keep_writes: bool) -> None:
-        pending, self._pending = self._pending, {}
+        """Write through to disk in one transaction, then update memory as :class:`Store` does."""
+        try:
+            self._write_through(self._pending if keep_writes else {}, entry)
+        except BaseException:
+            self._pending = {}
+            raise
+        super().finish(entry, keep_writes)
+
+    def _write_through(self, pending: dict[tuple[str, str], Any], entry: dict[str, Any] | None) -> None:
         db = self._db
         db.execute("BEGIN")
         try:
-            if keep_writes:
-                for (ns, key), raw in pending.items():
-                    if raw is _DELETED:
-                        db.execute("DELETE FROM state WHERE ns=? AND key=?", (ns, key))
-                    else:
-                        db.execute("INSERT OR REPLACE INTO state VALUES (?, ?, ?)", (ns, key, raw))
+            for (ns, key), raw in pending.items():
+                if raw is _DELETED:
+                    db.execute("DELETE FROM state WHERE ns=? AND key=?", (ns, key))
+                else:
+                    db.execute("INSERT OR REPLACE INTO state VALUES (?, ?, ?)", (ns, key, raw))
             if entry is not None:
-                entry["id"] = self._next_id
+                entry["id"] = self._next_id  # the id Store._append gives it next
                 db.execute("INSERT INTO journal VALUES (?, ?)", (entry["id"], _dumps(entry)))
                 db.execute(
                     "INSERT INTO counts VALUES (?, ?, 1) ON CONFLICT(vendor, verdict) DO UPDATE SET n = n + 1",
@@ -188,12 +195,6 @@ class SqliteStore(Store):
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        if keep_writes:
-            self._apply(pending)
-        if entry is not None:
-            self._journal.append(entry)
-            self._next_id += 1
-            self._counts[(entry["vendor"], entry["verdict"])] += 1
 
     def reset(self) -> None:
         super().reset()

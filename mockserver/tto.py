@@ -22,7 +22,7 @@ from typing import Any, Callable
 import orjson
 
 from mockserver.store import Scope
-from mockserver.vendor import Call, InputErrors, Rejection, Reply, Vendor
+from mockserver.vendor import Call, InputErrors, Rejection, Reply, Vendor, seed_string
 
 SOURCE_TYPE = "HTTP API"  # 入門 step 2: 選擇 HTTP API源
 PAYLOAD_LIMIT_BYTES = 32 * 1024  # TTO-PAYLOAD-LIMIT (VENDOR-NOTES: Segment's 32 KB per call)
@@ -50,12 +50,12 @@ def render_error(rejection: Rejection, call: Call | None) -> Reply:
 # -- authentication and limits ---------------------------------------------------------------------
 
 
-def _source_id(call: Call, api_key: str) -> str:
+def _source(call: Call, api_key: str) -> dict[str, Any]:
     """TTO-API-KEY-AUTH / TTO-API-KEY-STATUS: the source a key belongs to, 401 for an unknown key."""
     record = call.state.get("sources", api_key)
     if record is None:
         raise Rejection(401, "unknown api_key: no HTTP API source has this key", ("TTO-API-KEY-AUTH", "TTO-API-KEY-STATUS"))
-    return record["id"]
+    return record
 
 
 def _body_size(call: Call) -> int:
@@ -74,7 +74,7 @@ def _message_source(call: Call) -> str:
     if not isinstance(api_key, str) or not api_key:
         # TTO-API-KEY-BODY: 請求體中必須添加 API 密鑰字段
         raise Rejection(401, "api_key is required in the request body", ("TTO-API-KEY-BODY", "TTO-API-KEY-STATUS"))
-    return _source_id(call, api_key)
+    return _source(call, api_key)["id"]
 
 
 def _first_time(call: Call, sid: str, msg_id: str, kind: str) -> bool:
@@ -190,8 +190,7 @@ def settings(call: Call) -> Reply:
     api_key = call.query.get("api_key")
     if not api_key:
         raise Rejection(401, "api_key is required in the query string", ("TTO-SETTINGS-QUERY-KEY", "TTO-API-KEY-STATUS"))
-    _source_id(call, api_key)
-    record = call.state.get("sources", api_key)
+    record = _source(call, api_key)
     return Reply(
         200,
         {
@@ -209,14 +208,13 @@ def load_seed(scope: Scope, section: dict[str, Any]) -> None:
     """``{sources: {api_key: {id, name?, destinations?}}, profiles: {source_id: {profile_id: {user_ids?,
     anonymous_ids?, previous_ids?, traits?}}}}``."""
     for api_key, record in (section.get("sources") or {}).items():
-        if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-            raise ValueError(f"tto: source for api_key {api_key!r} needs {{id: SOURCE_ID}}")
+        sid = seed_string(record, "id", f"tto: source for api_key {api_key!r} needs {{id: SOURCE_ID}}")
         scope.put(
             "sources",
             api_key,
             {
-                "id": record["id"],
-                "name": record.get("name", record["id"]),
+                "id": sid,
+                "name": record.get("name", sid),
                 "type": SOURCE_TYPE,
                 "destinations": list(record.get("destinations", [])),
             },

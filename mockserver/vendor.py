@@ -75,10 +75,17 @@ class Call:
     def violations(self, part: str) -> "list[Violation]":
         """Schema violations of one part (``"body"``, ``"query"``, ``"headers"``, ``"path_params"``)."""
         if part == "headers":
-            instance: Any = {k.lower(): v for k, v in self.headers.items()}
+            # The first of repeated headers, as ``headers[name]`` gives handlers: validate what they read.
+            instance: Any = {}
+            for k, v in self.headers.items():
+                instance.setdefault(k.lower(), v)
         else:
             instance = {"body": self.body, "query": self.query, "path_params": self.path_params}[part]
         return self.validators.violations(self.vendor, self.operation_id, part, instance)
+
+    def bearer_token(self) -> str:
+        """The token of an ``Authorization: Bearer <token>`` header the headers schema has accepted."""
+        return self.headers["Authorization"].split(" ", 1)[1].strip()
 
     def require_valid(self, part: str, status: int = 400) -> None:
         """Raise a :class:`Rejection` naming every violated requirement if ``part`` breaks its schema."""
@@ -90,6 +97,16 @@ class Call:
                 tuple(dict.fromkeys(v.requirement_id for v in found)),
                 {"violations": [v.as_dict() for v in found]},
             )
+
+
+def seed_string(record: Any, key: str, problem: str) -> str:
+    """``record[key]`` of a seed entry when it is a string, else a ValueError saying ``problem``.
+
+    Seed data is user input: a wrong shape must be refused in words, not crash a vendor's load_seed.
+    """
+    if not isinstance(record, dict) or not isinstance(record.get(key), str):
+        raise ValueError(problem)
+    return record[key]
 
 
 Handler = Callable[[Call], Reply]

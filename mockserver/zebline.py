@@ -18,7 +18,7 @@ import jsonschema_rs
 
 from mockserver import type_lock
 from mockserver.store import Scope
-from mockserver.vendor import Call, InputErrors, Rejection, Reply, Vendor
+from mockserver.vendor import Call, InputErrors, Rejection, Reply, Vendor, seed_string
 from schemas import bundle, load
 
 DEMO_LICENSE, DEMO_TOKEN = "LICENSE_CODE", "ACCESS_TOKEN"  # the document's placeholders, accepted literally
@@ -95,14 +95,14 @@ def _split_body(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return columns, unmapped
 
 
-def _check_type_locks(call: Call, license_code: str, attributes: dict[str, Any]) -> None:
+def _check_type_locks(state: Scope, license_code: str, attributes: dict[str, Any]) -> dict[str, Any]:
     """ZEB-TYPE-LOCK, ZEB-TYPE-LOCK-STATUS, ZEB-TYPE-LOCK-PER-ACCOUNT: refuse the whole request on a type change.
 
     The lock is checked before anything is written, and a Rejection drops every pending write, so
     "the system will not add this user" holds for the profile, the other attributes and new locks alike.
+    Returns the locks the account already holds on the sent attributes.
     """
-    locks = {name: call.state.get(f"locks:{license_code}", name) for name in attributes}
-    locks = {name: lock for name, lock in locks.items() if lock is not None}
+    locks = {name: lock for name in attributes if (lock := state.get(f"locks:{license_code}", name)) is not None}
     found = type_lock.conflicts(locks, attributes)
     if found:
         problems = [
@@ -112,6 +112,7 @@ def _check_type_locks(call: Call, license_code: str, attributes: dict[str, Any])
         ]
         raise Rejection(400, "; ".join(p["message"] for p in problems) + "; the user was not added",
                         ("ZEB-TYPE-LOCK", "ZEB-TYPE-LOCK-STATUS"), {"violations": problems})
+    return locks
 
 
 def new_profile(user_id: str | None, now: str, anonymous_id: str | None = None) -> dict[str, Any]:
@@ -155,9 +156,10 @@ def merge_into_user(state: Scope, license_code: str, user: dict[str, Any], is_ne
 
 
 def _upsert(state: Scope, license_code: str, body: dict[str, Any], now: str, track_id: str) -> dict[str, Any]:
-    """Apply one valid, lock-checked body (ZEB-UPSERT-CREATE, ZEB-UPSERT-UPDATE, ZEB-MERGE); returns the track."""
-    columns, unmapped = _split_body(body)
+    """Apply one valid body (ZEB-UPSERT-CREATE, ZEB-UPSERT-UPDATE, ZEB-MERGE) unless a type lock refuses it."""
     attributes = body["attributes"]
+    known = _check_type_locks(state, license_code, attributes)
+    columns, unmapped = _split_body(body)
     user_id, anonymous_id = columns.pop("userid", None), columns.pop("anonymousid", None)
     users, anonymous = f"users:{license_code}", f"anonymous:{license_code}"
     if user_id is None:
@@ -174,7 +176,6 @@ def _upsert(state: Scope, license_code: str, body: dict[str, Any], now: str, tra
     else:
         profile = state.get(anonymous, anonymous_id) or new_profile(None, now, anonymous_id)
         state.put(anonymous, anonymous_id, apply_to_profile(profile, columns, attributes, unmapped, now))
-    known = {name: lock for name in attributes if (lock := state.get(f"locks:{license_code}", name)) is not None}
     for name, lock in type_lock.new_locks(known, attributes, now, track_id):
         state.put(f"locks:{license_code}", name, lock)
     track = {"trackID": track_id, "status": "processed", "received_at": now, "userId": user_id,
@@ -186,7 +187,6 @@ def _upsert(state: Scope, license_code: str, body: dict[str, Any], now: str, tra
 def upsert_user(call: Call) -> Reply:
     license_code = _license_for(call)
     call.require_valid("body")  # ZEB-ID-REQUIRED, ZEB-ID-STRING, ZEB-ATTRIBUTES-REQUIRED, ZEB-CUSTOM-TYPES, ZEB-SYSTEM-TYPES
-    _check_type_locks(call, license_code, call.body["attributes"])
     track_id = str(uuid.uuid4())
     _upsert(call.state, license_code, call.body, type_lock.now_iso(call.now), track_id)
     return Reply(200, {"response": {"status": "queued", "trackID": track_id}})  # ZEB-RESP-QUEUED, ZEB-SUCCESS-STATUS
@@ -237,20 +237,14 @@ def _valid_seed_body(body: Any) -> dict[str, Any]:
 def load_seed(scope: Scope, section: dict[str, Any]) -> None:
     """``{accounts: {LICENSE: {access_token: T, users: [request bodies…]}}}``; users go through the upsert."""
     for license_code, account in (section.get("accounts") or {}).items():
-        if not isinstance(account, dict) or not isinstance(account.get("access_token"), str):
-            raise ValueError(f"zebline: account {license_code!r} needs {{access_token: TOKEN}}")
-        scope.put("accounts", license_code, {"access_token": account["access_token"]})
-        locks = dict(scope.items(f"locks:{license_code}"))
+        token = seed_string(account, "access_token", f"zebline: account {license_code!r} needs {{access_token: TOKEN}}")
+        scope.put("accounts", license_code, {"access_token": token})
         for body in account.get("users") or []:
             body = _valid_seed_body(body)
-            clash = type_lock.conflicts(locks, body["attributes"])
-            if clash:
-                raise ValueError(f"zebline: seeded user {body!r} changes the type of {clash}")
             try:
                 _upsert(scope, license_code, body, type_lock.now_iso(time.time()), str(uuid.uuid4()))
-            except Rejection as exc:
+            except Rejection as exc:  # ZEB-TYPE-LOCK, ZEB-KEY-MAPPING hold for seeded users too
                 raise ValueError(f"zebline: seeded user {body!r}: {exc.message}") from None
-            locks = dict(scope.items(f"locks:{license_code}"))
 
 
 def demo() -> dict[str, Any]:

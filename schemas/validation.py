@@ -30,7 +30,16 @@ class Violation:
         return {"requirement": self.requirement_id, "message": self.message, "location": self.location}
 
 
-def _requirement_for(schema: dict[str, Any], error: Any, fallback: str) -> str:
+def _failing_subschema(schema: dict[str, Any], error: Any) -> Any:
+    """The subschema holding the keyword that failed (None if its path cannot be followed)."""
+    try:
+        return resolve_pointer(schema, "/" + "/".join(str(s) for s in error.schema_path[:-1]))
+    except (KeyError, IndexError, ValueError, TypeError):
+        return None
+
+
+def _requirement_for(schema: dict[str, Any], error: Any, fallback: str, failing: Any) -> str:
+    """The deepest ``x-requirement`` on the failing path; ``x-required-by`` of ``failing`` for a missing property."""
     found = fallback
     node: Any = schema
     for step in error.schema_path:
@@ -40,31 +49,14 @@ def _requirement_for(schema: dict[str, Any], error: Any, fallback: str) -> str:
             node = node[step] if not isinstance(node, list) else node[int(step)]
         except (KeyError, IndexError, ValueError, TypeError):
             break
-        if isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
-            if "x-requirement" in node:
-                found = node["x-requirement"]
     if isinstance(node, dict) and "x-requirement" in node:
         found = node["x-requirement"]
     if type(error.kind).__name__ == "Required":
-        parent = schema
-        try:
-            parent = resolve_pointer(schema, "/" + "/".join(str(s) for s in error.schema_path[:-1]))
-        except (KeyError, IndexError, ValueError, TypeError):
-            pass
         missing = getattr(error.kind, "property", None)
-        by = parent.get("x-required-by", {}) if isinstance(parent, dict) else {}
+        by = failing.get("x-required-by", {}) if isinstance(failing, dict) else {}
         if missing in by:
             found = by[missing]
     return found
-
-
-def _own_message(schema: dict[str, Any], error: Any) -> str | None:
-    """The ``x-message`` of the subschema whose keyword failed, if it has one."""
-    try:
-        node = resolve_pointer(schema, "/" + "/".join(str(s) for s in error.schema_path[:-1]))
-    except (KeyError, IndexError, ValueError, TypeError):
-        return None
-    return node.get("x-message") if isinstance(node, dict) else None
 
 
 class _Compiled:
@@ -96,6 +88,7 @@ class Validators:
         out = []
         for error in compiled.validator.iter_errors(instance):
             where = "/".join([part, *(str(p) for p in error.instance_path)])
-            message = _own_message(compiled.schema, error) or error.message
-            out.append(Violation(_requirement_for(compiled.schema, error, compiled.fallback), message, where))
+            failing = _failing_subschema(compiled.schema, error)
+            message = (failing.get("x-message") if isinstance(failing, dict) else None) or error.message
+            out.append(Violation(_requirement_for(compiled.schema, error, compiled.fallback, failing), message, where))
         return out

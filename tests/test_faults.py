@@ -18,6 +18,7 @@ from mockserver.faults import Faults, FaultSpecError, parse_fault
         ({"path": "/x", "status": 500, "count": 0}, "count"),
         ({"path": "/x", "status": 500, "percent": 0}, "percent"),
         ({"path": "/x"}, "at least one of"),
+        ({"path": "/x", "status": 500, "method": 5}, "method"),
     ],
 )
 def test_bad_specs_are_named(spec, message):

@@ -6,10 +6,13 @@ GPTBots (the reference vendor) stands in for any vendor here; vendor behaviour h
 from __future__ import annotations
 
 import dataclasses
+import http.client
+import json
 import signal
 import subprocess
 import sys
 import time
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -88,13 +91,35 @@ def test_seed_adds_data_and_reset_removes_it(mock):
 
 @pytest.mark.parametrize(
     "body",
-    [b"{not json", b"[]", b'{"zendesk": {}}', b'{"gptbots": {"tokens": {"t": {}}}}'],
+    [b"{not json", b"[]", b'{"zendesk": {}}', b'{"gptbots": {"tokens": {"t": {}}}}', b'{"gptbots": [1]}',
+     b'{"gptbots": {"tokens": [1]}}'],
 )
 def test_bad_seeds_are_refused_and_change_nothing(mock, body):
     before = mock.state("gptbots")
     r = requests.post(mock.url + "/__mock/seed", data=body)
     assert r.status_code == 400 and r.json()["error"]
     assert mock.state("gptbots") == before
+
+
+def test_a_seed_failing_part_way_leaves_nothing_for_the_next_request_to_commit(mock):
+    body = {"gptbots": {"tokens": {"half-seeded": {"agent": "a"}}, "agents": {"a": {"users": ["not-a-mapping"]}}}}
+    assert requests.post(mock.url + "/__mock/seed", json=body).status_code == 400
+    assert requests.get(mock.url + PATH, params={"user_id": "BC123"}, headers=AUTH).status_code == 200
+    assert "half-seeded" not in mock.state("gptbots")["tokens"]
+
+
+def test_repeated_authorization_headers_are_judged_by_the_one_handlers_read(mock):
+    conn = http.client.HTTPConnection(urlsplit(mock.url).netloc, timeout=10)
+    try:
+        conn.putrequest("GET", PATH + "?user_id=BC123")
+        conn.putheader("Authorization", "not-bearer")
+        conn.putheader("Authorization", "Bearer ${token}")
+        conn.endheaders()
+        answer = conn.getresponse()
+        assert answer.status == 401
+        assert set(json.loads(answer.read())) == {"code", "message"}
+    finally:
+        conn.close()
 
 
 def test_state_and_credentials(mock):

@@ -15,6 +15,7 @@ import random
 import re
 import string
 import time
+import uuid
 import zlib
 from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence, TypeVar
@@ -110,6 +111,14 @@ class Draw:
 
     def chance(self, probability: float) -> bool:
         return self.rng.random() < probability
+
+    def uuid4(self) -> str:
+        """A version-4 UUID from the payload's rng (``uuid.uuid4()`` would break seeded reproducibility)."""
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def email_id(self) -> str:
+        """An e-mail address used as an identifier; the short prefix keeps pooled addresses apart."""
+        return f"{self.alnum(3)}.{self.fake('free_email')}"
 
     def hex(self, length: int) -> str:
         return "".join(self.rng.choices(_HEX, k=length))

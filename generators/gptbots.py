@@ -10,7 +10,6 @@ from the external platform's identifier (GPT-ANON-ID-ORIGIN: web visitor ids lik
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, Callable
 
 from generators.draw import Draw
@@ -27,14 +26,6 @@ def _object_id(d: Draw) -> str:
     return "%08x" % d.epoch_seconds() + d.hex(16)
 
 
-def _uuid(d: Draw) -> str:
-    return str(uuid.UUID(int=d.rng.getrandbits(128), version=4))
-
-
-def _email(d: Draw) -> str:
-    return f"{d.alnum(3)}.{d.fake('free_email')}"
-
-
 def _member_number(d: Draw) -> str:
     return d.digits(d.integer(8, 12))
 
@@ -43,7 +34,7 @@ def _user_name(d: Draw) -> str:
     return f"{d.fake('user_name')}_{d.integer(1, 9999)}"
 
 
-USER_ID_STYLES: tuple[Callable[[Draw], str], ...] = (_crm_code, _object_id, _uuid, _email, _member_number, _user_name)
+USER_ID_STYLES: tuple[Callable[[Draw], str], ...] = (_crm_code, _object_id, Draw.uuid4, Draw.email_id, _member_number, _user_name)
 
 
 def _web_visitor(d: Draw) -> str:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-import uuid
 from typing import Any, Callable
 
 from generators.draw import Draw
@@ -75,10 +74,6 @@ def _ascii_letters(text: str) -> str:
 # -- identities ------------------------------------------------------------------------------------
 
 
-def _uuid(d: Draw) -> str:
-    return str(uuid.UUID(int=d.rng.getrandbits(128), version=4))
-
-
 USER_ID_STYLES: tuple[Callable[[Draw], str], ...] = (
     lambda d: f"user_{d.digits(d.integer(4, 8))}",  # the document's user_12345
     lambda d: "M" + d.digits(9),  # member numbers
@@ -93,7 +88,7 @@ def user_id(d: Draw) -> str:
 
 def anonymous_id(d: Draw) -> str:
     """A browser-stored id (TTO-ANONYMOUS-ID-LIFETIME): a UUID, or a session-style id as in the alias example."""
-    return _uuid(d) if d.chance(0.8) else f"anonymous_session_{d.alnum(12)}"
+    return d.uuid4() if d.chance(0.8) else f"anonymous_session_{d.alnum(12)}"
 
 
 def _identity(d: Draw) -> dict[str, str]:
@@ -209,7 +204,7 @@ def _context(d: Draw) -> dict[str, Any]:
 
 
 def _message(d: Draw, kind: str) -> Payload:
-    message: Payload = {"type": kind, "api_key": API_KEY_PLACEHOLDER, "msg_id": _uuid(d)}
+    message: Payload = {"type": kind, "api_key": API_KEY_PLACEHOLDER, "msg_id": d.uuid4()}
     if kind != "alias":
         message.update(_identity(d))
     message["timestamp"] = str(d.epoch_seconds())  # TTO-TIMESTAMP-STRING

@@ -16,7 +16,6 @@ must never change an attribute's type by accident. Tests that need a fresh lock 
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any, Callable, Mapping
 
 from generators.draw import Draw
@@ -36,19 +35,11 @@ def _user_slug(d: Draw) -> str:
     return f"user_{d.integer(1, 99_999_999)}"
 
 
-def _uuid(d: Draw) -> str:
-    return str(uuid.UUID(int=d.rng.getrandbits(128), version=4))
-
-
-def _email_id(d: Draw) -> str:
-    return f"{d.alnum(3)}.{d.fake('free_email')}"
-
-
 def _mobile_id(d: Draw) -> str:
     return _mobile(d)
 
 
-USER_ID_STYLES: tuple[Callable[[Draw], str], ...] = (_user_code, _user_slug, _uuid, _email_id, _mobile_id)
+USER_ID_STYLES: tuple[Callable[[Draw], str], ...] = (_user_code, _user_slug, Draw.uuid4, Draw.email_id, _mobile_id)
 
 
 def _anon_slug(d: Draw) -> str:
@@ -59,7 +50,7 @@ def _visitor(d: Draw) -> str:
     return d.alnum(20)
 
 
-ANONYMOUS_ID_STYLES: tuple[Callable[[Draw], str], ...] = (_anon_slug, _uuid, _visitor)
+ANONYMOUS_ID_STYLES: tuple[Callable[[Draw], str], ...] = (_anon_slug, Draw.uuid4, _visitor)
 
 
 def user_id(d: Draw) -> str:
@@ -146,14 +137,20 @@ def _system(d: Draw, columns: tuple[tuple[str, Callable[[Draw], Any]], ...], sha
     return {name: make(d) for name, make in columns if chance() < share}
 
 
-def user(d: Draw) -> Payload:
+def identifiers(d: Draw) -> Payload:
     """A known user (50 %), an anonymous visitor (25 %) or a merge of both (25 %), as the document shows."""
     roll = d.rng.random()
-    body: Payload = {}
+    ids: Payload = {}
     if roll < 0.75:
-        body["userId"] = user_id(d)
+        ids["userId"] = user_id(d)
     if roll >= 0.5:
-        body["anonymousId"] = anonymous_id(d)
+        ids["anonymousId"] = anonymous_id(d)
+    return ids
+
+
+def user(d: Draw) -> Payload:
+    """The :func:`identifiers` of a user, its system attributes at the top level, custom ones in ``attributes``."""
+    body = identifiers(d)
     if "userId" in body:
         body["firstname"] = d.fake("first_name")
         body["lastname"] = d.fake("last_name")
@@ -245,14 +242,8 @@ def body_not_object(d: Draw, payload: Payload) -> Any:
 # the documented upsert. ---------------------------------------------------------------------------
 
 def lookup_query(d: Draw) -> Payload:
-    """userId (50 %), anonymousId (25 %) or the merged pair (25 %): each query form the lookup takes."""
-    roll = d.rng.random()
-    query: Payload = {}
-    if roll < 0.75:
-        query["userId"] = user_id(d)
-    if roll >= 0.5:
-        query["anonymousId"] = anonymous_id(d)
-    return query
+    """The :func:`identifiers` an upsert would send: each query form the lookup takes."""
+    return identifiers(d)
 
 
 def lookup_without_id(d: Draw, payload: Payload) -> Payload:
@@ -262,7 +253,7 @@ def lookup_without_id(d: Draw, payload: Payload) -> Payload:
 
 def track_path(d: Draw) -> Payload:
     """A trackID to look up; the account is the document's LICENSE_CODE placeholder (credentials replace it)."""
-    return {"license_code": "LICENSE_CODE", "track_id": _uuid(d)}
+    return {"license_code": "LICENSE_CODE", "track_id": d.uuid4()}
 
 
 def _upsert(base_url: str, creds: Mapping[str, Any], body: Payload) -> Any:

@@ -41,6 +41,11 @@ class FuzzAuth:
     fill: dict[str, str] = field(default_factory=dict)
 
 
+def bearer(cred_key: str) -> Callable[[Mapping[str, str]], FuzzAuth]:
+    """The fuzz authentication of an API that takes ``Authorization: Bearer ${<cred_key>}``."""
+    return lambda creds: FuzzAuth(headers={"Authorization": f"Bearer {creds[cred_key]}"})
+
+
 @dataclass(frozen=True)
 class VendorProfile:
     vendor: str

@@ -8,17 +8,13 @@ into the token's agent through the control API; against anything else it uses th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from suites.checks import Exchange
 from suites.registry import requirement
-from suites.target import CredKey, FuzzAuth, Target, VendorProfile
+from suites.target import CredKey, Target, VendorProfile, bearer
 
 PATH = "/v1/user/get-user-cdp"
-
-
-def _fuzz_auth(creds: Mapping[str, str]) -> FuzzAuth:
-    return FuzzAuth(headers={"Authorization": f"Bearer {creds['token']}"})
 
 
 PROFILE = VendorProfile(
@@ -29,7 +25,7 @@ PROFILE = VendorProfile(
         CredKey("anonymous_id", "one anonymous id bound to user_id"),
         CredKey("other_token", "an API key of another Agent/Workflow (per-agent isolation)"),
     ),
-    fuzz_auth=_fuzz_auth,
+    fuzz_auth=bearer("token"),
 )
 
 

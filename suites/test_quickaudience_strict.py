@@ -14,7 +14,7 @@ from suites.checks import Exchange
 from suites.registry import requirement
 from suites.target import Target
 from suites.test_quickaudience import (  # noqa: F401  (channels is a fixture)
-    BASE, CREATE, EVENT, Channels, accepted, body_of_type, channels, collect, collect_raw, data_of, items_of, mgmt,
+    BASE, CREATE, EVENT, Channels, body_of_type, channels, collect, collect_raw, data_of, items_of, mgmt,
     names_listed, record_of,
 )
 
@@ -149,7 +149,7 @@ def test_signature_is_hmac_of_query_and_body(cdp: Target, channels: Channels) ->
     origin = record["networkDomains"][0]
     body = orjson.dumps(generators.valid(EVENT, seed=cdp.unique(), appkey=record["appKey"], platform=OMIT))
     query = signed_query(record["accessKeyId"], record["accessKeySecret"], body, {"sdk": "cdpkit"})
-    accepted(cdp, collect_raw(cdp, {**query, "signature": query["signature"].upper()}, body, origin), "accepted (hex case is free)")
+    cdp.expect.success(collect_raw(cdp, {**query, "signature": query["signature"].upper()}, body, origin), "accepted (hex case is free)")
     for tampered, what in (({**query, "sdk": "other"}, "a signed query parameter changed"),
                            ({**query, "signature": "0" * 40}, "another signature"),
                            ({k: v for k, v in query.items() if k != "signature"}, "no signature")):
@@ -185,7 +185,7 @@ def test_platform_must_be_declared(cdp: Target, channels: Channels) -> None:
 def test_origin_must_be_a_channel_domain(cdp: Target, channels: Channels) -> None:
     record = channels.new("WEB")
     host = record["networkDomains"][0].split("://", 1)[1]
-    accepted(cdp, collect(cdp, record, origin=record["networkDomains"][0].upper() + "/"), "accepted: host case and a trailing slash are ignored")
+    cdp.expect.success(collect(cdp, record, origin=record["networkDomains"][0].upper() + "/"), "accepted: host case and a trailing slash are ignored")
     for origin in (f"https://{cdp.unique('evil')}.example", f"{'http' if record['networkDomains'][0].startswith('https') else 'https'}://{host}"):
         refused_as(cdp, collect(cdp, record, origin=origin), 403, f"403: Origin {origin} is not a domain of the channel")
     body = orjson.dumps(generators.valid(EVENT, seed=cdp.unique(), appkey=record["appKey"]))

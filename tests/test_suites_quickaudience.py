@@ -5,7 +5,6 @@ calls with the mock's own credentials and the signed collection calls with a cha
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ import generators
 from generators import transport
 from mockserver.pytest_plugin import MockServer
 from mockserver.runtime import MockConfig
-from tests.mutants import CheckRun, Mutant, _failures, run_check
+from tests.mutants import CheckRun, Mutant, assert_caught, run_check
 from tests.mutants.quickaudience import MUTANTS, STRICT_MUTANTS, VARIANTS
 
 V = "quickaudience"
@@ -23,19 +22,7 @@ V = "quickaudience"
 
 def run_strict(mutant: Mutant | None, workdir: Path) -> CheckRun:
     """``cdpkit check --strict`` (no fuzz) against the (mutated) mock."""
-    from suites import cli
-
-    server = MockServer(MockConfig(port=0, vendors=[V]))
-    if mutant is not None:
-        server.mock.vendors[V] = mutant.patch(server.mock.vendors[V])
-    server.start()
-    junit = workdir / "strict.xml"
-    try:
-        code = cli.main(["--vendor", V, "--target", server.url, "--strict", "--junit-xml", str(junit)],
-                        extra_pytest_args=["-m", "not fuzz"], live=io.StringIO())
-    finally:
-        server.stop()
-    return CheckRun(code, _failures(junit))
+    return run_check(mutant, V, workdir, fuzz=False, strict=True)
 
 
 def test_mock_passes_everything(tmp_path: Path) -> None:
@@ -51,10 +38,7 @@ def test_mock_passes_strict_checks(tmp_path: Path) -> None:
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
 def test_mutant_is_caught_by_its_requirement(mutant: Mutant, tmp_path: Path) -> None:
     run = run_check(mutant, V, tmp_path, fuzz=True if mutant.fuzz_only else False)
-    assert run.exit_code == 1, f"{mutant.name} ({mutant.description}) was not caught"
-    assert any(run.names(rid) for rid in mutant.expected_ids), (
-        f"{mutant.name}: no failing test names {mutant.expected_ids}; failing: {[f['name'] for f in run.failed]}"
-    )
+    assert_caught(run, mutant)
 
 
 @pytest.mark.parametrize("mutant", STRICT_MUTANTS, ids=[m.name for m in STRICT_MUTANTS])

@@ -17,7 +17,7 @@ import io
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -26,12 +26,15 @@ from mockserver.runtime import MockConfig
 from mockserver.vendor import Call, Handler, Rejection, Reply, Vendor
 
 
+Patch = Callable[[Vendor], Vendor]
+
+
 @dataclass(frozen=True)
 class Mutant:
     name: str
     vendor: str
     expected_ids: tuple[str, ...]  # empty: an over-specification variant that must still pass
-    patch: Callable[[Vendor], Vendor]
+    patch: Patch
     description: str = ""
     fuzz_only: bool = False  # a defect only the schemathesis run is meant to find
 
@@ -52,6 +55,30 @@ def map_error(vendor: Vendor, change: Callable[[Rejection, Reply], Reply]) -> Ve
     """A copy whose error envelope passes through ``change``."""
     original = vendor.render_error
     return dataclasses.replace(vendor, render_error=lambda rejection, call: change(rejection, original(rejection, call)))
+
+
+def wrapping(ops: str | Iterable[str] | None, wrap: Callable[[Handler], Handler]) -> Patch:
+    """A patch wrapping the handler of one operation, of several, or (``None``) of every one."""
+    def patch(vendor: Vendor) -> Vendor:
+        names = vendor.handlers if ops is None else (ops,) if isinstance(ops, str) else ops
+        for op in tuple(names):
+            vendor = wrap_handler(vendor, op, wrap)
+        return vendor
+    return patch
+
+
+def replying(ops: str | Iterable[str] | None, change: Callable[[Call, Reply], Reply]) -> Patch:
+    """A patch passing the replies of the named operations through ``change``."""
+    return wrapping(ops, lambda original: lambda call: change(call, original(call)))
+
+
+def erroring(change: Callable[[Rejection, Reply], Reply]) -> Patch:
+    """A patch passing every error envelope through ``change``."""
+    return lambda vendor: map_error(vendor, change)
+
+
+def with_body(call: Call, body: Any) -> Call:
+    return dataclasses.replace(call, body=body)
 
 
 def with_headers(call: Call, **headers: str) -> Call:
@@ -98,25 +125,35 @@ def _failures(junit: Path) -> list[dict[str, str]]:
 
 
 def run_check(mutant: Mutant | None, vendor: str, workdir: Path, *, fuzz: bool | None = None, max_examples: int = 10,
-              keyword: str | None = None) -> CheckRun:
+              keyword: str | None = None, strict: bool = False) -> CheckRun:
     """Serve the (mutated) mock and run ``cdpkit check`` against it; fuzz: None all, True only, False none.
 
     ``keyword`` (a pytest ``-k`` expression, e.g. the mutant's requirement IDs) runs only the matching
-    checks, which keeps a vendor's mutant table fast when its suite is long."""
+    checks, which keeps a vendor's mutant table fast when its suite is long; ``strict`` adds the
+    checks of assumption entries."""
     from suites import cli
 
     server = MockServer(MockConfig(port=0, vendors=[vendor]))
     if mutant is not None:
         server.mock.vendors[vendor] = mutant.patch(server.mock.vendors[vendor])  # routes bind at start
     server.start()
-    junit = workdir / f"{mutant.name if mutant else 'mock'}.xml"
+    junit = workdir / f"{mutant.name if mutant else 'mock'}{'-strict' if strict else ''}.xml"
     select = {None: [], True: ["-m", "fuzz"], False: ["-m", "not fuzz"]}[fuzz] + (["-k", keyword] if keyword else [])
     try:
         code = cli.main(
-            ["--vendor", vendor, "--target", server.url, "--junit-xml", str(junit), "--max-examples", str(max_examples)],
+            ["--vendor", vendor, "--target", server.url, "--junit-xml", str(junit), "--max-examples", str(max_examples)]
+            + (["--strict"] if strict else []),
             extra_pytest_args=select,
             live=io.StringIO(),
         )
     finally:
         server.stop()
     return CheckRun(code, _failures(junit))
+
+
+def assert_caught(run: CheckRun, mutant: Mutant) -> None:
+    """The run failed, and a failing check names one of the mutant's expected requirement IDs."""
+    assert run.exit_code == 1, f"{mutant.name} ({mutant.description}) was not caught"
+    assert any(run.names(rid) for rid in mutant.expected_ids), (
+        f"{mutant.name}: no failing test names {mutant.expected_ids}; failing: {[f['name'] for f in run.failed]}"
+    )

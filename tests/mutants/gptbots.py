@@ -6,7 +6,7 @@ from typing import Any
 
 from mockserver import gptbots
 from mockserver.vendor import Call, Handler, Rejection, Reply
-from tests.mutants import Mutant, map_error, map_reply, with_headers, with_query, wrap_handler
+from tests.mutants import Mutant, erroring, replying, with_headers, with_query, wrapping
 
 OP = "get_user_cdp"
 
@@ -143,39 +143,27 @@ def _unfiltered_entries(original: Handler) -> Handler:
     return handler
 
 
-def _reply(change: Any) -> Any:
-    return lambda vendor: map_reply(vendor, OP, change)
-
-
-def _wrap(wrap: Any) -> Any:
-    return lambda vendor: wrap_handler(vendor, OP, wrap)
-
-
-def _errors(change: Any) -> Any:
-    return lambda vendor: map_error(vendor, change)
-
-
 MUTANTS = [
-    Mutant("auth-skipped", "gptbots", ("GPT-AUTH-BEARER",), _wrap(_skip_auth), "no Authorization header is served"),
-    Mutant("unknown-token-accepted", "gptbots", ("GPT-STATUS-401",), _wrap(_accept_unknown_tokens), "any token reads the demo agent"),
-    Mutant("no-query-accepted", "gptbots", ("GPT-QUERY-ONE-REQUIRED",), _wrap(_no_query_ok), "neither user_id nor anonymous_id: 200"),
-    Mutant("isolation-broken", "gptbots", ("GPT-PER-AGENT",), _wrap(_one_agent), "every token reads one agent"),
-    Mutant("envelope-without-message", "gptbots", ("GPT-RESP-ENVELOPE",), _reply(_drop_message), "success body lacks message"),
-    Mutant("precise-query-ignores-anonymous-id", "gptbots", ("GPT-QUERY-BOTH",), _wrap(_precise_ignores_anon),
+    Mutant("auth-skipped", "gptbots", ("GPT-AUTH-BEARER",), wrapping(OP, _skip_auth), "no Authorization header is served"),
+    Mutant("unknown-token-accepted", "gptbots", ("GPT-STATUS-401",), wrapping(OP, _accept_unknown_tokens), "any token reads the demo agent"),
+    Mutant("no-query-accepted", "gptbots", ("GPT-QUERY-ONE-REQUIRED",), wrapping(OP, _no_query_ok), "neither user_id nor anonymous_id: 200"),
+    Mutant("isolation-broken", "gptbots", ("GPT-PER-AGENT",), wrapping(OP, _one_agent), "every token reads one agent"),
+    Mutant("envelope-without-message", "gptbots", ("GPT-RESP-ENVELOPE",), replying(OP, _drop_message), "success body lacks message"),
+    Mutant("precise-query-ignores-anonymous-id", "gptbots", ("GPT-QUERY-BOTH",), wrapping(OP, _precise_ignores_anon),
            "user_id + anonymous_id answers as user_id alone"),
-    Mutant("user-query-drops-entries", "gptbots", ("GPT-QUERY-USER-ONLY",), _reply(_first_entry_only), "user_id alone lists one anonymous id"),
-    Mutant("keyed-by-anonymous-id", "gptbots", ("GPT-RESP-KEYED-BY-USER",), _reply(_keyed_by_anonymous_id), "data keyed by anonymous id"),
-    Mutant("error-without-code", "gptbots", ("GPT-ERROR-BODY",), _errors(_error_without_code), "error body lacks code"),
-    Mutant("forbidden-as-401", "gptbots", ("GPT-STATUS-403",), _wrap(_no_permission_is_401), "a key without access answers 401"),
-    Mutant("crash-on-unknown-user", "gptbots", ("test_schemathesis",), _wrap(_crash_on_unknown_user),
+    Mutant("user-query-drops-entries", "gptbots", ("GPT-QUERY-USER-ONLY",), replying(OP, _first_entry_only), "user_id alone lists one anonymous id"),
+    Mutant("keyed-by-anonymous-id", "gptbots", ("GPT-RESP-KEYED-BY-USER",), replying(OP, _keyed_by_anonymous_id), "data keyed by anonymous id"),
+    Mutant("error-without-code", "gptbots", ("GPT-ERROR-BODY",), erroring(_error_without_code), "error body lacks code"),
+    Mutant("forbidden-as-401", "gptbots", ("GPT-STATUS-403",), wrapping(OP, _no_permission_is_401), "a key without access answers 401"),
+    Mutant("crash-on-unknown-user", "gptbots", ("test_schemathesis",), wrapping(OP, _crash_on_unknown_user),
            "an unknown user_id answers 500", fuzz_only=True),
 ]
 
 VARIANTS = [
-    Mutant("extra-fields", "gptbots", (), _reply(_extra_fields), "extra fields in the success body, users and entries"),
-    Mutant("other-error-body", "gptbots", (), _errors(_other_error_body), "other error codes, messages and an extra field"),
-    Mutant("unknown-user-404-message-success", "gptbots", (), _reply(_unknown_user_404),
+    Mutant("extra-fields", "gptbots", (), replying(OP, _extra_fields), "extra fields in the success body, users and entries"),
+    Mutant("other-error-body", "gptbots", (), erroring(_other_error_body), "other error codes, messages and an extra field"),
+    Mutant("unknown-user-404-message-success", "gptbots", (), replying(OP, _unknown_user_404),
            "an unknown user answers 404; success says 'success'"),
-    Mutant("unfiltered-anonymous-entries", "gptbots", (), _wrap(_unfiltered_entries), "anonymous_id query lists all entries"),
+    Mutant("unfiltered-anonymous-entries", "gptbots", (), wrapping(OP, _unfiltered_entries), "anonymous_id query lists all entries"),
 ]
 

@@ -6,16 +6,11 @@ of the mock and are caught only with ``--strict``.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from mockserver import quickaudience as qa
 from mockserver.vendor import Call, Handler, Rejection, Reply
-from tests.mutants import Mutant, map_error, map_reply, wrap_handler
-
-
-def with_body(call: Call, body: Any) -> Call:
-    return dataclasses.replace(call, body=body)
+from tests.mutants import Mutant, erroring, replying, with_body, with_headers, wrapping
 
 
 def _accept_rotated_secret(original: Handler) -> Handler:
@@ -132,8 +127,6 @@ def _one_organization(original: Handler) -> Handler:
     def handler(call: Call) -> Reply:
         token = call.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if token and call.state.get("tokens", token) is not None:
-            from tests.mutants import with_headers
-
             call = with_headers(call, Authorization=f"Bearer {qa.DEMO_CONSOLE_TOKEN}")
         return original(call)
     return handler
@@ -185,60 +178,71 @@ def _other_refusal_statuses(original: Handler) -> Handler:
     return handler
 
 
-def _wrap(op: str, wrap: Any) -> Any:
-    return lambda vendor: wrap_handler(vendor, op, wrap)
+def _type_field_refused(original: Handler) -> Handler:
+    """An edit may not name the application type at all, not even unchanged."""
+    def handler(call: Call) -> Reply:
+        if isinstance(call.body, dict) and "applicationType" in call.body:
+            raise Rejection(400, "the application type cannot be edited", ("QA-APP-TYPE-IMMUTABLE",))
+        return original(call)
+    return handler
+
+
+def _domains_reordered(original: Handler) -> Handler:
+    """Network domains are stored (and shown) sorted, not in the order sent."""
+    def handler(call: Call) -> Reply:
+        body = call.body
+        if isinstance(body, dict) and isinstance(body.get("networkDomains"), list):
+            domains = body["networkDomains"]
+            call = with_body(call, {**body, "networkDomains": sorted(domains, key=str, reverse=True)})
+        return original(call)
+    return handler
 
 
 def _replace(op: str, handler: Handler) -> Any:
-    return lambda vendor: wrap_handler(vendor, op, lambda _original: handler)
-
-
-def _wrap_all(wrap: Any, ops: tuple[str, ...]) -> Any:
-    def patch(vendor: Any) -> Any:
-        for op in ops:
-            vendor = wrap_handler(vendor, op, wrap)
-        return vendor
-    return patch
+    return wrapping(op, lambda _original: handler)
 
 
 MANAGEMENT = ("create_api", "list_apis", "get_api", "update_api", "delete_api", "rotate_secret")
 V = "quickaudience"
 
 MUTANTS = [
-    Mutant("rotated-secret-still-works", V, ("QA-SECRET-ROTATE-INVALIDATES",), _wrap("collect_event", _accept_rotated_secret),
+    Mutant("rotated-secret-still-works", V, ("QA-SECRET-ROTATE-INVALIDATES",), wrapping("collect_event", _accept_rotated_secret),
            "a collection signed with the previous secret is accepted"),
-    Mutant("unknown-access-key-accepted", V, ("QA-KEYS-AUTHENTICATE",), _wrap("collect_event", _accept_unknown_key),
+    Mutant("unknown-access-key-accepted", V, ("QA-KEYS-AUTHENTICATE",), wrapping("collect_event", _accept_unknown_key),
            "an AccessKeyId no API has is accepted"),
     Mutant("remove-does-nothing", V, ("QA-REMOVE",), _replace("delete_api", _remove_does_nothing),
            "remove answers success and keeps the API and its keys"),
-    Mutant("application-type-changeable", V, ("QA-APP-TYPE-IMMUTABLE",), _wrap("update_api", _type_changeable),
+    Mutant("application-type-changeable", V, ("QA-APP-TYPE-IMMUTABLE",), wrapping("update_api", _type_changeable),
            "an edit may change the application type"),
-    Mutant("edit-not-saved", V, ("QA-EDIT",), _wrap("update_api", _edit_not_saved), "the edit answer is not stored"),
-    Mutant("web-domain-any-scheme", V, ("QA-DOMAIN-HTTP",), _wrap_all(_any_scheme, ("create_api", "update_api")),
+    Mutant("edit-not-saved", V, ("QA-EDIT",), wrapping("update_api", _edit_not_saved), "the edit answer is not stored"),
+    Mutant("web-domain-any-scheme", V, ("QA-DOMAIN-HTTP",), wrapping(("create_api", "update_api"), _any_scheme),
            "network domains without http(s) are taken"),
-    Mutant("channel-name-optional", V, ("QA-CHANNEL-NAME",), _wrap("create_api", _name_optional), "no or blank channel name is taken"),
-    Mutant("platforms-optional", V, ("QA-PLATFORM-REQUIRED",), _wrap("create_api", _platforms_optional),
+    Mutant("channel-name-optional", V, ("QA-CHANNEL-NAME",), wrapping("create_api", _name_optional), "no or blank channel name is taken"),
+    Mutant("platforms-optional", V, ("QA-PLATFORM-REQUIRED",), wrapping("create_api", _platforms_optional),
            "an APP / Mini Program channel without platform types is taken"),
     Mutant("rotate-keeps-secret", V, ("QA-SECRET-VIEW-UPDATE", "QA-SECRET-ROTATE-INVALIDATES"), _replace("rotate_secret", _rotate_keeps_secret),
            "the secret update answers the same secret"),
-    Mutant("create-answer-without-appkey", V, ("QA-CREATE-RETURNS-KEYS",), lambda vendor: map_reply(vendor, "create_api", _drop_appkey),
+    Mutant("create-answer-without-appkey", V, ("QA-CREATE-RETURNS-KEYS",), replying("create_api", _drop_appkey),
            "the create answer lacks the APPKEY"),
-    Mutant("crash-on-unknown-api", V, ("test_schemathesis",), _wrap("get_api", _crash_on_unknown_api),
+    Mutant("crash-on-unknown-api", V, ("test_schemathesis",), wrapping("get_api", _crash_on_unknown_api),
            "an unknown apiId answers 500", fuzz_only=True),
 ]
 
 STRICT_MUTANTS = [
-    Mutant("isolation-broken", V, ("QA-TENANT-ISOLATION",), _wrap_all(_one_organization, MANAGEMENT),
+    Mutant("isolation-broken", V, ("QA-TENANT-ISOLATION",), wrapping(MANAGEMENT, _one_organization),
            "every console token manages the demo organization"),
-    Mutant("envelope-without-success", V, ("QA-ENVELOPE",), _wrap_all(lambda h: lambda call: _no_success_flag(call, h(call)), MANAGEMENT),
+    Mutant("envelope-without-success", V, ("QA-ENVELOPE",), replying(MANAGEMENT, _no_success_flag),
            "success answers lack success: true"),
-    Mutant("origin-not-checked", V, ("QA-COLLECT-ORIGIN",), _wrap("collect_event", _no_origin_check), "WEB events from any Origin"),
+    Mutant("origin-not-checked", V, ("QA-COLLECT-ORIGIN",), wrapping("collect_event", _no_origin_check), "WEB events from any Origin"),
 ]
 
 VARIANTS = [
-    Mutant("created-201-with-extra-fields", V, (), lambda vendor: map_reply(vendor, "create_api", _created_201_with_extras),
+    Mutant("created-201-with-extra-fields", V, (), replying("create_api", _created_201_with_extras),
            "create answers 201 with extra fields in the record and envelope"),
-    Mutant("other-error-body", V, (), lambda vendor: map_error(vendor, _other_error_body), "errors as {code, message, request_id}"),
-    Mutant("other-refusal-statuses", V, (), _wrap_all(_other_refusal_statuses, ("update_api", "collect_event")),
+    Mutant("other-error-body", V, (), erroring(_other_error_body), "errors as {code, message, request_id}"),
+    Mutant("other-refusal-statuses", V, (), wrapping(("update_api", "collect_event"), _other_refusal_statuses),
            "409 for a type change, 403 for a rotated or wrong secret"),
+    Mutant("type-field-refused-domains-reordered", V, (),
+           lambda vendor: wrapping("update_api", _type_field_refused)(wrapping(("create_api", "update_api"), _domains_reordered)(vendor)),
+           "an edit naming the unchanged application type is refused; domains are kept in another order"),
 ]

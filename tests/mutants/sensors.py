@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
 
 from mockserver import sensors
 from mockserver.sensors_model import DEMO_KEY, RUNNING, layer_value, ok, project_key
-from mockserver.vendor import Call, Handler, Rejection, Reply, Vendor
-from tests.mutants import Mutant, map_error, map_reply, with_headers, wrap_handler
+from mockserver.vendor import Call, Handler, Rejection, Reply
+from tests.mutants import Mutant, erroring, replying, with_headers, wrapping
 
 API_OPS = ("start_realtime_tag", "stop_realtime_tag", "get_realtime_tag", "delete_realtime_tag", "query_realtime_tag_quota",
            "get_online_attributes", "batch_get_online_attributes")
@@ -136,52 +135,32 @@ def _other_errors(rejection: Rejection, reply: Reply) -> Reply:
     return Reply(422, {"code": "PARAM_ERROR", "message": rejection.message, "request_id": "r-1", "data": None, "error_info": None})
 
 
-def _each(ops: tuple[str, ...], wrap: Callable[[Handler], Handler]) -> Callable[[Vendor], Vendor]:
-    def patch(vendor: Vendor) -> Vendor:
-        for op in ops:
-            vendor = wrap_handler(vendor, op, wrap)
-        return vendor
-    return patch
-
-
-def _reply(op: str, change: Any) -> Callable[[Vendor], Vendor]:
-    return lambda vendor: map_reply(vendor, op, change)
-
-
-def _replies(change: Any) -> Callable[[Vendor], Vendor]:
-    return _each(API_OPS, lambda original: lambda call: change(call, original(call)))
-
-
-def _errors(change: Any) -> Callable[[Vendor], Vendor]:
-    return lambda vendor: map_error(vendor, change)
-
-
 MUTANTS = [
-    Mutant("auth-skipped", "sensors", ("SF-HEADERS-REQUIRED",), _each(API_OPS, _skip_auth), "no api-key is served as the demo key"),
-    Mutant("unknown-project-served", "sensors", ("SF-HEADERS-REQUIRED",), _each(API_OPS, _any_project),
+    Mutant("auth-skipped", "sensors", ("SF-HEADERS-REQUIRED",), wrapping(API_OPS, _skip_auth), "no api-key is served as the demo key"),
+    Mutant("unknown-project-served", "sensors", ("SF-HEADERS-REQUIRED",), wrapping(API_OPS, _any_project),
            "an unknown sensorsdata-project is served as default"),
-    Mutant("nameless-start-accepted", "sensors", ("SF-TAG-NAME-BODY",), _each(("start_realtime_tag",), _nameless_start_ok),
+    Mutant("nameless-start-accepted", "sensors", ("SF-TAG-NAME-BODY",), wrapping("start_realtime_tag", _nameless_start_ok),
            "start without a name answers SUCCESS"),
-    Mutant("stop-does-not-stop", "sensors", ("SF-TAG-STATUS",), _each(("stop_realtime_tag",), _acknowledge_only),
+    Mutant("stop-does-not-stop", "sensors", ("SF-TAG-STATUS",), wrapping("stop_realtime_tag", _acknowledge_only),
            "stop answers SUCCESS and the tag keeps running"),
-    Mutant("delete-does-not-delete", "sensors", ("SF-DELETE",), _each(("delete_realtime_tag",), _acknowledge_only),
+    Mutant("delete-does-not-delete", "sensors", ("SF-DELETE",), wrapping("delete_realtime_tag", _acknowledge_only),
            "delete answers SUCCESS and the tag remains"),
-    Mutant("envelope-without-request-id", "sensors", ("SF-ENVELOPE",), _reply("query_realtime_tag_quota", _no_request_id),
+    Mutant("envelope-without-request-id", "sensors", ("SF-ENVELOPE",), replying("query_realtime_tag_quota", _no_request_id),
            "success envelope lacks request_id"),
-    Mutant("unknown-user-empty", "sensors", ("SF-ONLINE-UNKNOWN-USER",), _each(("get_online_attributes",), _unknown_user_empty),
+    Mutant("unknown-user-empty", "sensors", ("SF-ONLINE-UNKNOWN-USER",), wrapping("get_online_attributes", _unknown_user_empty),
            "an unknown user answers SUCCESS"),
-    Mutant("unknown-tag-error", "sensors", ("SF-ONLINE-UNKNOWN-TAG",), _each(("get_online_attributes",), _unknown_tag_error),
+    Mutant("unknown-tag-error", "sensors", ("SF-ONLINE-UNKNOWN-TAG",), wrapping("get_online_attributes", _unknown_tag_error),
            "an unknown tag name fails the look-up"),
-    Mutant("values-before-start", "sensors", ("SF-LIFECYCLE",), _each(("get_online_attributes",), _values_before_start),
+    Mutant("values-before-start", "sensors", ("SF-LIFECYCLE",), wrapping("get_online_attributes", _values_before_start),
            "a tag that was never started already has values"),
-    Mutant("rule-as-object", "sensors", ("SF-GET-RULE-JSON-STRING",), _reply("get_realtime_tag", _rule_as_object),
+    Mutant("rule-as-object", "sensors", ("SF-GET-RULE-JSON-STRING",), replying("get_realtime_tag", _rule_as_object),
            "rule is a nested object, not a JSON string"),
-    Mutant("postmessage-key-changed", "sensors", ("SF-H5-POSTMESSAGE",), _reply("h5_realtime_tag_page", _other_message_key),
+    Mutant("postmessage-key-changed", "sensors", ("SF-H5-POSTMESSAGE",), replying("h5_realtime_tag_page", _other_message_key),
            "the page posts another message key"),
 ]
 
 VARIANTS = [
-    Mutant("errors-at-http-200", "sensors", (), _errors(_errors_at_200), "failures answer HTTP 200 with code != SUCCESS"),
-    Mutant("extra-fields", "sensors", (), _replies(_extra_fields), "message 'success', extra envelope, tag and entity fields"),
-    Mutant("other-errors-422", "sensors", (), _errors(_other_errors), "every refusal 422, another code, error_info null"),
+    Mutant("errors-at-http-200", "sensors", (), erroring(_errors_at_200), "failures answer HTTP 200 with code != SUCCESS"),
+    Mutant("extra-fields", "sensors", (), replying(API_OPS, _extra_fields), "message 'success', extra envelope, tag and entity fields"),
+    Mutant("other-errors-422", "sensors", (), erroring(_other_errors), "every refusal 422, another code, error_info null"),
 ]

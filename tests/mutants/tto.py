@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
-
 from mockserver import tto
-from mockserver.vendor import Call, Handler, Rejection, Reply, Vendor
-from tests.mutants import Mutant, map_error, map_reply, with_query, wrap_handler
+from mockserver.vendor import Call, Handler, Rejection, Reply
+from tests.mutants import Mutant, erroring, replying, with_body, with_query, wrapping
 
 MESSAGE_OPS = ("track", "identify", "alias")
-
-
-def _with_body(call: Call, body: Any) -> Call:
-    return dataclasses.replace(call, body=body)
 
 
 def _sid(call: Call) -> str | None:
@@ -22,19 +15,11 @@ def _sid(call: Call) -> str | None:
     return record["id"] if record else None
 
 
-def _all_messages(wrap: Any) -> Any:
-    def patch(vendor: Vendor) -> Vendor:
-        for op in MESSAGE_OPS:
-            vendor = wrap_handler(vendor, op, wrap)
-        return vendor
-    return patch
-
-
 def _demo_key_when_missing(original: Handler) -> Handler:
     """A missing or empty api_key is served as the demo source."""
     def handler(call: Call) -> Reply:
         if isinstance(call.body, dict) and not call.body.get("api_key"):
-            call = _with_body(call, {**call.body, "api_key": tto.DEMO_KEY})
+            call = with_body(call, {**call.body, "api_key": tto.DEMO_KEY})
         return original(call)
     return handler
 
@@ -44,7 +29,7 @@ def _demo_key_when_unknown(original: Handler) -> Handler:
     def handler(call: Call) -> Reply:
         key = call.body.get("api_key") if isinstance(call.body, dict) else None
         if isinstance(key, str) and key and call.state.get("sources", key) is None:
-            call = _with_body(call, {**call.body, "api_key": tto.DEMO_KEY})
+            call = with_body(call, {**call.body, "api_key": tto.DEMO_KEY})
         return original(call)
     return handler
 
@@ -53,7 +38,7 @@ def _one_source(original: Handler) -> Handler:
     """Every known key writes to the demo source: per-source isolation broken."""
     def handler(call: Call) -> Reply:
         if _sid(call):
-            call = _with_body(call, {**call.body, "api_key": tto.DEMO_KEY})
+            call = with_body(call, {**call.body, "api_key": tto.DEMO_KEY})
         return original(call)
     return handler
 
@@ -128,41 +113,29 @@ def _settings_extra(call: Call, reply: Reply) -> Reply:
     return reply
 
 
-def _wrap(op: str, wrap: Any) -> Any:
-    return lambda vendor: wrap_handler(vendor, op, wrap)
-
-
-def _replies(change: Any) -> Any:
-    def patch(vendor: Vendor) -> Vendor:
-        for op in MESSAGE_OPS:
-            vendor = map_reply(vendor, op, change)
-        return vendor
-    return patch
-
-
 MUTANTS = [
-    Mutant("missing-key-accepted", "tto", ("TTO-API-KEY-BODY",), _all_messages(_demo_key_when_missing),
+    Mutant("missing-key-accepted", "tto", ("TTO-API-KEY-BODY",), wrapping(MESSAGE_OPS, _demo_key_when_missing),
            "a message without api_key is stored in the demo source"),
-    Mutant("unknown-key-accepted", "tto", ("TTO-API-KEY-AUTH",), _all_messages(_demo_key_when_unknown),
+    Mutant("unknown-key-accepted", "tto", ("TTO-API-KEY-AUTH",), wrapping(MESSAGE_OPS, _demo_key_when_unknown),
            "any api_key is served as the demo source"),
-    Mutant("settings-without-key", "tto", ("TTO-SETTINGS-QUERY-KEY",), _wrap("settings", _settings_default_key),
+    Mutant("settings-without-key", "tto", ("TTO-SETTINGS-QUERY-KEY",), wrapping("settings", _settings_default_key),
            "settings without ?api_key answers the demo source"),
-    Mutant("isolation-broken", "tto", ("TTO-SOURCE-ISOLATION",), _all_messages(_one_source), "every key writes to one source"),
-    Mutant("dedup-ignored", "tto", ("TTO-MSG-ID-DEDUP",), _all_messages(_forget_msg_ids), "a replayed msg_id is stored again"),
-    Mutant("identify-overwrites-traits", "tto", ("TTO-IDENTIFY-MERGE",), _wrap("identify", _identify_replaces_traits),
+    Mutant("isolation-broken", "tto", ("TTO-SOURCE-ISOLATION",), wrapping(MESSAGE_OPS, _one_source), "every key writes to one source"),
+    Mutant("dedup-ignored", "tto", ("TTO-MSG-ID-DEDUP",), wrapping(MESSAGE_OPS, _forget_msg_ids), "a replayed msg_id is stored again"),
+    Mutant("identify-overwrites-traits", "tto", ("TTO-IDENTIFY-MERGE",), wrapping("identify", _identify_replaces_traits),
            "identify replaces the profile's traits"),
-    Mutant("alias-merges-nothing", "tto", ("TTO-ALIAS-MERGE",), _wrap("alias", _alias_acknowledged_only),
+    Mutant("alias-merges-nothing", "tto", ("TTO-ALIAS-MERGE",), wrapping("alias", _alias_acknowledged_only),
            "alias is acknowledged but ids stay apart"),
-    Mutant("crash-on-fractional-timestamp", "tto", ("test_schemathesis",), _all_messages(_crash_on_fractional_timestamp),
+    Mutant("crash-on-fractional-timestamp", "tto", ("test_schemathesis",), wrapping(MESSAGE_OPS, _crash_on_fractional_timestamp),
            "a timestamp like '1.5' answers 500", fuzz_only=True),
 ]
 
 VARIANTS = [
-    Mutant("accepted-202-other-body", "tto", (), _replies(_accepted_202), "accepted messages answer 202 {status: queued}"),
-    Mutant("errors-400-other-body", "tto", (), lambda vendor: map_error(vendor, _other_error_body),
+    Mutant("accepted-202-other-body", "tto", (), replying(MESSAGE_OPS, _accepted_202), "accepted messages answer 202 {status: queued}"),
+    Mutant("errors-400-other-body", "tto", (), erroring(_other_error_body),
            "every refusal is 400/4xx with another error body"),
-    Mutant("products-top-level-only", "tto", (), _wrap("track", _products_top_level_only),
+    Mutant("products-top-level-only", "tto", (), wrapping("track", _products_top_level_only),
            "products inside properties refused with 422"),
-    Mutant("settings-extra-fields", "tto", (), lambda vendor: map_reply(vendor, "settings", _settings_extra),
+    Mutant("settings-extra-fields", "tto", (), replying("settings", _settings_extra),
            "settings answers extra fields"),
 ]

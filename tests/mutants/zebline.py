@@ -8,7 +8,7 @@ from typing import Any
 
 from mockserver import type_lock, zebline
 from mockserver.vendor import Call, Handler, Rejection, Reply, Vendor
-from tests.mutants import Mutant, map_error, map_reply, with_headers, wrap_handler
+from tests.mutants import Mutant, erroring, replying, with_body, with_headers, wrapping
 
 OP = "upsert_user"
 
@@ -16,10 +16,6 @@ OP = "upsert_user"
 def _own_token(call: Call) -> str | None:
     account = call.state.get("accounts", call.path_params.get("license_code", ""))
     return account["access_token"] if account else None
-
-
-def _with_body(call: Call, body: Any) -> Call:
-    return dataclasses.replace(call, body=body)
 
 
 def _skip_auth(original: Handler) -> Handler:
@@ -55,7 +51,7 @@ def _unauthorized_as_403(original: Handler) -> Handler:
 def _body_fix(fix: Any) -> Any:
     """A handler that quietly 'repairs' the body with ``fix(body)`` before the real handler sees it."""
     def wrap(original: Handler) -> Handler:
-        return lambda call: original(_with_body(call, fix(dict(call.body))) if isinstance(call.body, dict) else call)
+        return lambda call: original(with_body(call, fix(dict(call.body))) if isinstance(call.body, dict) else call)
     return wrap
 
 
@@ -190,50 +186,34 @@ def _lock_per_user(original: Handler) -> Handler:
     return handler
 
 
-def _wrap(wrap: Any) -> Any:
-    return lambda vendor: wrap_handler(vendor, OP, wrap)
-
-
-def _reply(change: Any) -> Any:
-    return lambda vendor: map_reply(vendor, OP, change)
-
-
-def _wrap_all(wrap: Any) -> Any:
-    def patch(vendor: Vendor) -> Vendor:
-        for op in vendor.handlers:
-            vendor = wrap_handler(vendor, op, wrap)
-        return vendor
-    return patch
-
-
 MUTANTS = [
-    Mutant("auth-skipped", "zebline", ("ZEB-AUTH-TOKEN",), _wrap(_skip_auth), "no authorization header is served"),
-    Mutant("token-of-any-tenant", "zebline", ("ZEB-STATUS-401",), _wrap_all(_any_tenants_token),
+    Mutant("auth-skipped", "zebline", ("ZEB-AUTH-TOKEN",), wrapping(OP, _skip_auth), "no authorization header is served"),
+    Mutant("token-of-any-tenant", "zebline", ("ZEB-STATUS-401",), wrapping(None, _any_tenants_token),
            "another account's token works on this license (isolation broken)"),
-    Mutant("unauthorized-as-403", "zebline", ("ZEB-STATUS-401", "ZEB-AUTH-TOKEN"), _wrap_all(_unauthorized_as_403),
+    Mutant("unauthorized-as-403", "zebline", ("ZEB-STATUS-401", "ZEB-AUTH-TOKEN"), wrapping(None, _unauthorized_as_403),
            "wrong credentials answer 403"),
-    Mutant("attributes-optional", "zebline", ("ZEB-ATTRIBUTES-REQUIRED",), _wrap(_body_fix(_default_attributes)),
+    Mutant("attributes-optional", "zebline", ("ZEB-ATTRIBUTES-REQUIRED",), wrapping(OP, _body_fix(_default_attributes)),
            "a missing attributes key is taken as {}"),
-    Mutant("id-optional", "zebline", ("ZEB-ID-REQUIRED",), _wrap(_body_fix(_invent_user_id)), "a body without ids gets a new userId"),
-    Mutant("numeric-ids-accepted", "zebline", ("ZEB-ID-STRING",), _wrap(_body_fix(_stringify_ids)), "userId 40017 is taken as '40017'"),
-    Mutant("untyped-custom-values-dropped", "zebline", ("ZEB-CUSTOM-TYPES",), _wrap(_body_fix(_drop_untyped_attributes)),
+    Mutant("id-optional", "zebline", ("ZEB-ID-REQUIRED",), wrapping(OP, _body_fix(_invent_user_id)), "a body without ids gets a new userId"),
+    Mutant("numeric-ids-accepted", "zebline", ("ZEB-ID-STRING",), wrapping(OP, _body_fix(_stringify_ids)), "userId 40017 is taken as '40017'"),
+    Mutant("untyped-custom-values-dropped", "zebline", ("ZEB-CUSTOM-TYPES",), wrapping(OP, _body_fix(_drop_untyped_attributes)),
            "null/array/object custom values are silently dropped"),
-    Mutant("system-types-unchecked", "zebline", ("ZEB-SYSTEM-TYPES",), _wrap(_body_fix(_drop_mistyped_columns)),
+    Mutant("system-types-unchecked", "zebline", ("ZEB-SYSTEM-TYPES",), wrapping(OP, _body_fix(_drop_mistyped_columns)),
            "mistyped system attributes are silently dropped"),
-    Mutant("type-lock-ignored", "zebline", ("ZEB-TYPE-LOCK", "ZEB-CUSTOM-ATTR-STORED"), _wrap(_forget_locks),
+    Mutant("type-lock-ignored", "zebline", ("ZEB-TYPE-LOCK", "ZEB-CUSTOM-ATTR-STORED"), wrapping(OP, _forget_locks),
            "a custom attribute may change type"),
-    Mutant("create-only", "zebline", ("ZEB-UPSERT-UPDATE",), _wrap(_existing_user_conflicts), "an existing userId answers 409"),
-    Mutant("merge-refused", "zebline", ("ZEB-MERGE",), _wrap(_no_merge), "userId with anonymousId answers 400"),
-    Mutant("envelope-without-track-id", "zebline", ("ZEB-RESP-QUEUED",), _reply(_drop_track_id), "the queued answer lacks trackID"),
-    Mutant("one-track-id-for-all", "zebline", ("ZEB-RESP-QUEUED",), _reply(_same_track_id), "every request gets the same trackID"),
+    Mutant("create-only", "zebline", ("ZEB-UPSERT-UPDATE",), wrapping(OP, _existing_user_conflicts), "an existing userId answers 409"),
+    Mutant("merge-refused", "zebline", ("ZEB-MERGE",), wrapping(OP, _no_merge), "userId with anonymousId answers 400"),
+    Mutant("envelope-without-track-id", "zebline", ("ZEB-RESP-QUEUED",), replying(OP, _drop_track_id), "the queued answer lacks trackID"),
+    Mutant("one-track-id-for-all", "zebline", ("ZEB-RESP-QUEUED",), replying(OP, _same_track_id), "every request gets the same trackID"),
     Mutant("malformed-json-422", "zebline", ("ZEB-STATUS-400",), _malformed_json_422, "invalid JSON answers 422, not 400"),
-    Mutant("crash-on-empty-attributes", "zebline", ("test_schemathesis",), _wrap(_crash_on_empty_attributes),
+    Mutant("crash-on-empty-attributes", "zebline", ("test_schemathesis",), wrapping(OP, _crash_on_empty_attributes),
            "attributes: {} answers 500", fuzz_only=True),
 ]
 
 VARIANTS = [
-    Mutant("accepted-202-extra-fields", "zebline", (), _reply(_accepted_202), "202 with extra fields in the queued body"),
-    Mutant("other-error-body", "zebline", (), lambda vendor: map_error(vendor, _other_error_body), "errors as {error: {code, message}}"),
-    Mutant("type-change-409", "zebline", (), _wrap(_type_change_is_409), "a type change answers 409"),
-    Mutant("type-lock-per-user", "zebline", (), _wrap(_lock_per_user), "locks per profile, not per account"),
+    Mutant("accepted-202-extra-fields", "zebline", (), replying(OP, _accepted_202), "202 with extra fields in the queued body"),
+    Mutant("other-error-body", "zebline", (), erroring(_other_error_body), "errors as {error: {code, message}}"),
+    Mutant("type-change-409", "zebline", (), wrapping(OP, _type_change_is_409), "a type change answers 409"),
+    Mutant("type-lock-per-user", "zebline", (), wrapping(OP, _lock_per_user), "locks per profile, not per account"),
 ]

@@ -237,7 +237,7 @@ def _fields_of_other_type(d: Draw, body: Payload) -> Payload:
 
 
 def _empty_edit(d: Draw, body: Payload) -> Payload:
-    """QA-EDIT: an edit that names no field of the configuration."""
+    """QA-EDIT-EMPTY: an edit that names no field of the configuration."""
     return d.choice(({}, {"apiId": "qa-api-web"}, {"channel_name": "renamed"}))
 
 
@@ -324,7 +324,7 @@ CREATE_BREAKS = {
     "QA-FIELDS-PER-TYPE": _fields_of_other_type,
 }
 EDIT_BREAKS = {
-    "QA-EDIT": _empty_edit,
+    "QA-EDIT-EMPTY": _empty_edit,
     "QA-CHANNEL-NAME": _blank_name,
     "QA-COLLECTED-NO-REJECTED": _not_collected,
     "QA-APP-TYPE": _unknown_type,

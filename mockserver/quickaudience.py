@@ -38,7 +38,7 @@ PLATFORM_CHANNELS = ("APP", "MINI_PROGRAM")
 # Plain words for schema failures whose validator message would only show the schema keyword.
 HINTS = {
     "QA-FIELDS-PER-TYPE": "platformTypes belong to APP and MINI_PROGRAM channels, networkDomains to WEB channels",
-    "QA-EDIT": "an edit names at least one of " + ", ".join(CONFIG_FIELDS),
+    "QA-EDIT-EMPTY": "an edit names at least one of " + ", ".join(CONFIG_FIELDS),
     "QA-COLLECT-BODY": "an event carries id, ts (epoch ms), sdk_type \"httpapi\" and at least one of umid and puid",
 }
 _ALNUM = string.ascii_letters + string.digits
@@ -145,7 +145,7 @@ def get_api(call: Call) -> Reply:
 def update_api(call: Call) -> Reply:
     org = _organization(call)
     record = _record(call, org)
-    call.require_valid("body")  # QA-EDIT: at least one known field, each well formed
+    call.require_valid("body")  # QA-EDIT-EMPTY: at least one known field; each well formed
     wanted = call.body.get("applicationType", record["applicationType"])
     if wanted != record["applicationType"]:
         raise Rejection(

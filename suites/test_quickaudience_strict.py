@@ -87,6 +87,13 @@ def test_unknown_api_id_is_404(cdp: Target) -> None:
         refused_as(cdp, mgmt(cdp, method, f"/{api_id}{suffix}", body), 404, "404 for an apiId the organization does not have")
 
 
+@requirement("QA-EDIT-EMPTY")
+def test_an_edit_naming_no_field_is_400(cdp: Target, channels: Channels) -> None:
+    record = channels.new("WEB")
+    for body in ({}, {"cdpkitUnknownField": 1}):
+        refused_as(cdp, mgmt(cdp, "PATCH", f"/{record['apiId']}", body), 400, "400: an edit that names no configuration field")
+
+
 # create rules the mock enforces where the document only advises or is silent: (requirement, what)
 CREATE_ASSUMPTIONS = [
     ("QA-COLLECTED-NO-REJECTED", "collectedByQuickTracking false ('Do not select No')"),

@@ -246,10 +246,10 @@ def test_edit_changes_the_configuration(server: MockServer) -> None:
     assert succeeded(web_event(server, origin="https://shop.example.com")) is True
 
 
-@pytest.mark.requirement("QA-EDIT")
+@pytest.mark.requirement("QA-EDIT-EMPTY")
 @pytest.mark.parametrize("body", [{}, {"unknown": 1}], ids=["empty", "nothing-known"])
 def test_edit_naming_nothing_is_refused(server: MockServer, body: dict) -> None:
-    refused(mgmt(server, "PATCH", "/apis/qa-api-app", json=body), 400, "QA-EDIT")
+    refused(mgmt(server, "PATCH", "/apis/qa-api-app", json=body), 400, "QA-EDIT-EMPTY")
 
 
 @pytest.mark.requirement("QA-APP-TYPE-IMMUTABLE")

@@ -87,7 +87,7 @@ INVALID = [
     ("api_request.json#/$defs/create", {**WEB, "networkDomains": ["https://a.com/path"]}, ("pattern", "networkDomains/0"), "QA-DOMAIN-ORIGIN-FORM"),
     ("api_request.json#/$defs/create", {**WEB, "platformTypes": ["ANDROID"]}, ("not", ""), "QA-FIELDS-PER-TYPE web"),
     ("api_request.json#/$defs/create", {**APP, "networkDomains": ["https://a.com"]}, ("not", ""), "QA-FIELDS-PER-TYPE app"),
-    ("api_request.json#/$defs/update", {}, ("required", ""), "QA-EDIT empty"),
+    ("api_request.json#/$defs/update", {}, ("required", ""), "QA-EDIT-EMPTY"),
     ("api_request.json#/$defs/update", {"applicationType": "TV"}, ("enum", "applicationType"), "QA-APP-TYPE on edit"),
     ("collect_request.json#/$defs/body", {k: v for k, v in EVENT.items() if k != "puid"}, ("required", ""), "QA-COLLECT-BODY umid/puid"),
     ("collect_request.json#/$defs/body", {**EVENT, "sdk_type": "js"}, ("const", "sdk_type"), "QA-COLLECT-BODY sdk_type"),

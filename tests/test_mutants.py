@@ -1,0 +1,65 @@
+"""The suites have teeth, and are fair, for every vendor.
+
+* the mock itself passes `cdpkit check` (schemathesis included) and `cdpkit check --strict`;
+* each mutant of the mock (one defect) makes `cdpkit check` exit 1 with a failing check that names
+  the requirement the defect breaks; a mutant that only the schemathesis run can see (`fuzz_only`)
+  is run with schemathesis alone, any other with just the checks of its expected IDs (``-k``), so the
+  proof is that the named check catches it, and the table stays fast;
+* each over-specified variant (another 2xx, another error body or refusal status, extra fields)
+  passes the whole run, schemathesis included.
+
+Mutants and variants live in ``tests/mutants/<vendor>.py``; vendor-specific extras stay in
+``tests/test_suites_<vendor>.py``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+
+from schemas import VENDORS
+from tests.mutants import Mutant, assert_caught, run_check
+
+TABLES = {vendor: importlib.import_module(f"tests.mutants.{vendor}") for vendor in VENDORS}
+MUTANTS = [(v, m) for v, table in TABLES.items() for m in table.MUTANTS]
+VARIANTS = [(v, m) for v, table in TABLES.items() for m in table.VARIANTS]
+
+
+def _ids(cases: list[tuple[str, Mutant]]) -> list[str]:
+    return [f"{vendor}:{mutant.name}" for vendor, mutant in cases]
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_the_mock_passes_everything(vendor: str, tmp_path: Path) -> None:
+    run = run_check(None, vendor, tmp_path)
+    assert run.exit_code == 0 and run.failed == [], run.failed
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_the_mock_passes_its_own_assumptions(vendor: str, tmp_path: Path) -> None:
+    run = run_check(None, vendor, tmp_path, fuzz=False, strict=True)
+    assert run.exit_code == 0 and run.failed == [], run.failed
+
+
+@pytest.mark.parametrize(("vendor", "mutant"), MUTANTS, ids=_ids(MUTANTS))
+def test_each_mutant_is_caught_by_its_requirement(vendor: str, mutant: Mutant, tmp_path: Path) -> None:
+    if mutant.fuzz_only:
+        run = run_check(mutant, vendor, tmp_path, fuzz=True)
+    else:
+        run = run_check(mutant, vendor, tmp_path, fuzz=False, keyword=" or ".join(mutant.expected_ids))
+    assert_caught(run, mutant)
+
+
+@pytest.mark.parametrize(("vendor", "variant"), VARIANTS, ids=_ids(VARIANTS))
+def test_each_over_specified_variant_passes(vendor: str, variant: Mutant, tmp_path: Path) -> None:
+    run = run_check(variant, vendor, tmp_path, max_examples=5)
+    assert run.exit_code == 0, f"{variant.name} ({variant.description}) failed: {run.failed}"
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_each_vendor_has_enough_mutants_and_variants(vendor: str) -> None:
+    table = TABLES[vendor]
+    assert len([m for m in table.MUTANTS if not m.fuzz_only]) >= 6
+    assert len(table.VARIANTS) >= 2

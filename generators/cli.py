@@ -89,7 +89,8 @@ def listing() -> str:
     return "\n".join(lines) if lines else "no generator modules installed"
 
 
-def _creds(args: argparse.Namespace, vendor: str) -> dict[str, Any]:
+def _creds(args: argparse.Namespace, vendor: str) -> tuple[dict[str, Any], bool]:
+    """The credentials to send with, and whether they are a cdpkit mock's own (no --cred given)."""
     creds: dict[str, Any] = {}
     for item in args.cred:
         key, sep, value = item.partition("=")
@@ -97,7 +98,7 @@ def _creds(args: argparse.Namespace, vendor: str) -> dict[str, Any]:
             raise ValueError(f"--cred takes KEY=VALUE, not {item!r}")
         creds[key] = value
     if creds:
-        return creds
+        return creds, False
     from mockserver.client import MockClient  # the control API over HTTP, not mock internals
 
     client = MockClient(args.send, timeout=5)
@@ -105,8 +106,8 @@ def _creds(args: argparse.Namespace, vendor: str) -> dict[str, Any]:
         served = client.credentials()
         if vendor not in served:
             raise ValueError(f"the mock at {args.send} does not serve {vendor}; it serves {', '.join(served)}")
-        return dict(served[vendor].get("check", {}))
-    return creds
+        return dict(served[vendor].get("check", {})), True
+    return creds, False
 
 
 def _payloads(args: argparse.Namespace, reg: registry.Registered, seed: int) -> Iterator[tuple[str | None, str, Any]]:
@@ -143,11 +144,18 @@ def _probe(url: str, timeout: float = 5.0) -> None:
 
 def _send(args: argparse.Namespace, reg: registry.Registered, seed: int) -> int:
     _probe(args.send)
-    creds = _creds(args, reg.vendor)
-    items: Iterator[Item] = (
-        (rid is None, transport.request_for(reg.name, payload, creds)) for rid, _, payload in _payloads(args, reg, seed)
-    )
-    transport.request_for(reg.name, generators.valid(reg.name, seed), creds)  # fail early on missing credentials
+    creds, from_mock = _creds(args, reg.vendor)
+    # An operation that names stored state (a track ID, a channel's keys) has a fixture that creates it;
+    # run it only against a cdpkit mock: on any other target it would create data the user did not ask for.
+    fixture = reg.spec.fixture if from_mock else None
+
+    def prepared(payload: Any) -> Any:
+        extra = fixture(args.send, creds, payload) if fixture else {}
+        return transport.request_for(reg.name, payload, {**creds, **extra})
+
+    items: Iterator[Item] = ((rid is None, prepared(payload)) for rid, _, payload in _payloads(args, reg, seed))
+    if fixture is None:
+        transport.request_for(reg.name, generators.valid(reg.name, seed), creds)  # fail early on missing credentials
     tally = asyncio.run(send_all(args.send, items, args.count, args.concurrency, args.rate,
                                  None if args.quiet else sys.stderr))
     print(tally.table(), file=sys.stderr)

@@ -270,6 +270,15 @@ def test_cli_send_fills_the_mock_and_tallies(server, capsys):
     assert "120/120" in err and "status" in err and "answered as the payload calls for: 120/120" in err
 
 
+@pytest.mark.parametrize("op", [name for name in OPS if registry.lookup(name).spec.fixture])
+def test_cli_send_to_a_mock_creates_the_state_an_operation_names(op, capsys):
+    """An operation that names stored state (a track ID, a tag, a channel) runs its fixture against a mock."""
+    vendor = registry.lookup(op).vendor
+    with MockServer(MockConfig(port=0, vendors=[vendor])) as mock:
+        code, _, err = _main(capsys, op, "--count", "12", "--seed", "2", "--send", mock.url, "--quiet")
+    assert code == 0 and "answered as the payload calls for: 12/12" in err, err
+
+
 def test_cli_send_to_nothing_says_so(capsys):
     import socket
 

@@ -68,7 +68,8 @@ def test_gen_send_signs_events_with_the_given_access_key(capsys: pytest.CaptureF
         assert code == 0 and "answered as the payload calls for: 30/30" in err, err
         events = server.state(V)["organizations"]["demo-org"]["events"]["qa-api-web"]
         assert len(events) == 30 and {e["event"]["appkey"] for e in events} == {"qademowebappkey00000001"}
-        code = main(["gen", "quickaudience.events", "--count", "1", "--send", server.url])
+        # explicit credentials (as against a real target) that lack the channel's keys: named, nothing sent
+        code = main(["gen", "quickaudience.events", "--count", "1", "--send", server.url, "--cred", "console_token=x"])
         assert code == 2 and "--cred app_key=" in capsys.readouterr().err
 
 

@@ -77,6 +77,30 @@ def erroring(change: Callable[[Rejection, Reply], Reply]) -> Patch:
     return lambda vendor: map_error(vendor, change)
 
 
+def on_refusal(requirement_id: str, answer: Callable[[Rejection], Reply]) -> Callable[[Handler], Handler]:
+    """A handler wrap: where the handler refuses for ``requirement_id``, ``answer`` decides instead
+    (return a reply to accept what should be refused, or raise another Rejection)."""
+    def wrap(original: Handler) -> Handler:
+        def handler(call: Call) -> Reply:
+            try:
+                return original(call)
+            except Rejection as rejection:
+                if requirement_id in rejection.requirement_ids:
+                    return answer(rejection)
+                raise
+        return handler
+    return wrap
+
+
+def without_field(name: str) -> Callable[[Call, Reply], Reply]:
+    """A reply change: successful bodies lack the top-level field ``name``."""
+    def change(call: Call, reply: Reply) -> Reply:
+        if reply.status == 200:
+            reply.body.pop(name, None)
+        return reply
+    return change
+
+
 def with_body(call: Call, body: Any) -> Call:
     return dataclasses.replace(call, body=body)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from mockserver import gptbots
 from mockserver.vendor import Call, Handler, Rejection, Reply
-from tests.mutants import Mutant, erroring, replying, with_headers, with_query, wrapping
+from tests.mutants import Mutant, erroring, replying, with_headers, with_query, without_field, wrapping
 
 OP = "get_user_cdp"
 
@@ -81,11 +81,6 @@ def _no_permission_is_401(original: Handler) -> Handler:
     return handler
 
 
-def _drop_message(call: Call, reply: Reply) -> Reply:
-    if reply.status == 200:
-        reply.body.pop("message", None)
-    return reply
-
 
 def _first_entry_only(call: Call, reply: Reply) -> Reply:
     if reply.status == 200 and "anonymous_id" not in call.query:
@@ -148,7 +143,7 @@ MUTANTS = [
     Mutant("unknown-token-accepted", "gptbots", ("GPT-STATUS-401",), wrapping(OP, _accept_unknown_tokens), "any token reads the demo agent"),
     Mutant("no-query-accepted", "gptbots", ("GPT-QUERY-ONE-REQUIRED",), wrapping(OP, _no_query_ok), "neither user_id nor anonymous_id: 200"),
     Mutant("isolation-broken", "gptbots", ("GPT-PER-AGENT",), wrapping(OP, _one_agent), "every token reads one agent"),
-    Mutant("envelope-without-message", "gptbots", ("GPT-RESP-ENVELOPE",), replying(OP, _drop_message), "success body lacks message"),
+    Mutant("envelope-without-message", "gptbots", ("GPT-RESP-ENVELOPE",), replying(OP, without_field("message")), "success body lacks message"),
     Mutant("precise-query-ignores-anonymous-id", "gptbots", ("GPT-QUERY-BOTH",), wrapping(OP, _precise_ignores_anon),
            "user_id + anonymous_id answers as user_id alone"),
     Mutant("user-query-drops-entries", "gptbots", ("GPT-QUERY-USER-ONLY",), replying(OP, _first_entry_only), "user_id alone lists one anonymous id"),

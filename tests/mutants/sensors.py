@@ -7,7 +7,7 @@ import json
 from mockserver import sensors
 from mockserver.sensors_model import DEMO_KEY, RUNNING, layer_value, ok, project_key
 from mockserver.vendor import Call, Handler, Rejection, Reply
-from tests.mutants import Mutant, erroring, replying, with_headers, wrapping
+from tests.mutants import Mutant, erroring, replying, with_headers, without_field, wrapping
 
 API_OPS = ("start_realtime_tag", "stop_realtime_tag", "get_realtime_tag", "delete_realtime_tag", "query_realtime_tag_quota",
            "get_online_attributes", "batch_get_online_attributes")
@@ -89,11 +89,6 @@ def _values_before_start(original: Handler) -> Handler:
     return handler
 
 
-def _no_request_id(call: Call, reply: Reply) -> Reply:
-    if reply.status == 200:
-        reply.body.pop("request_id", None)
-    return reply
-
 
 def _rule_as_object(call: Call, reply: Reply) -> Reply:
     if reply.status == 200:
@@ -145,7 +140,7 @@ MUTANTS = [
            "stop answers SUCCESS and the tag keeps running"),
     Mutant("delete-does-not-delete", "sensors", ("SF-DELETE",), wrapping("delete_realtime_tag", _acknowledge_only),
            "delete answers SUCCESS and the tag remains"),
-    Mutant("envelope-without-request-id", "sensors", ("SF-ENVELOPE",), replying("query_realtime_tag_quota", _no_request_id),
+    Mutant("envelope-without-request-id", "sensors", ("SF-ENVELOPE",), replying("query_realtime_tag_quota", without_field("request_id")),
            "success envelope lacks request_id"),
     Mutant("unknown-user-empty", "sensors", ("SF-ONLINE-UNKNOWN-USER",), wrapping("get_online_attributes", _unknown_user_empty),
            "an unknown user answers SUCCESS"),

@@ -8,7 +8,7 @@ from typing import Any
 
 from mockserver import type_lock, zebline
 from mockserver.vendor import Call, Handler, Rejection, Reply, Vendor
-from tests.mutants import Mutant, erroring, replying, with_body, with_headers, wrapping
+from tests.mutants import Mutant, erroring, on_refusal, replying, with_body, with_headers, wrapping
 
 OP = "upsert_user"
 
@@ -158,15 +158,8 @@ def _other_error_body(rejection: Rejection, reply: Reply) -> Reply:
     return Reply(reply.status, {"error": {"code": f"E{reply.status}", "message": rejection.message}})
 
 
-def _type_change_is_409(original: Handler) -> Handler:
-    def handler(call: Call) -> Reply:
-        try:
-            return original(call)
-        except Rejection as rejection:
-            if "ZEB-TYPE-LOCK" in rejection.requirement_ids:
-                raise Rejection(409, rejection.message, rejection.requirement_ids, rejection.detail) from None
-            raise
-    return handler
+def _as_409(rejection: Rejection) -> Reply:
+    raise Rejection(409, rejection.message, rejection.requirement_ids, rejection.detail)
 
 
 def _lock_per_user(original: Handler) -> Handler:
@@ -214,6 +207,6 @@ MUTANTS = [
 VARIANTS = [
     Mutant("accepted-202-extra-fields", "zebline", (), replying(OP, _accepted_202), "202 with extra fields in the queued body"),
     Mutant("other-error-body", "zebline", (), erroring(_other_error_body), "errors as {error: {code, message}}"),
-    Mutant("type-change-409", "zebline", (), wrapping(OP, _type_change_is_409), "a type change answers 409"),
+    Mutant("type-change-409", "zebline", (), wrapping(OP, on_refusal("ZEB-TYPE-LOCK", _as_409)), "a type change answers 409"),
     Mutant("type-lock-per-user", "zebline", (), wrapping(OP, _lock_per_user), "locks per profile, not per account"),
 ]

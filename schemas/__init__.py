@@ -53,9 +53,12 @@ def files(vendor: str) -> list[str]:
     return sorted(p.name for p in _root().joinpath(vendor).iterdir() if p.name.endswith(".json"))
 
 
+TABLES = ("operations.json", "catalog.json", "features.json")  # data tables, not JSON Schemas
+
+
 def schema_files(vendor: str) -> list[str]:
     """The vendor's JSON Schema files (everything but the operation table and the catalog)."""
-    return [f for f in files(vendor) if f not in ("operations.json", "catalog.json")]
+    return [f for f in files(vendor) if f not in TABLES]
 
 
 def operations(vendor: str) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ class Requirement:
     no_schema_reason: str = ""
     observable: bool = True
     operations: tuple[str, ...] = field(default=())
+    model: bool = False  # an assumption that defines a modeled HTTP surface (see catalog_entry.json)
 
     @property
     def documented(self) -> bool:

@@ -17,24 +17,32 @@ from typing import Callable, TypeVar
 import pytest
 
 from schemas import catalog
+from schemas.tiers import ASSUMPTION, DOCUMENTED, features_of, tier
 
 F = TypeVar("F", bound=Callable[..., object])
 
 MARK_REQUIREMENT = "cdp_requirement"
 MARK_VENDOR = "cdp_vendor"
 MARK_ASSUMPTION = "cdp_assumption"
+MARK_TIER = "cdp_tier"
+MARK_FEATURES = "cdp_features"
+MARK_MOCK_ONLY = "cdp_mock_only"
 MARK_FUZZ = "fuzz"
 
 
 @dataclass(frozen=True)
 class Check:
-    """One registered check: the function and the catalog entry it proves."""
+    """One registered check: the function, the catalog entry it proves and what it leans on."""
 
     requirement_id: str
     vendor: str
     kind: str
     function_name: str
     module: str
+    tier: str = DOCUMENTED
+    relies_on: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()
+    mock_only: bool = False
 
 
 _REGISTRY: dict[str, list[Check]] = defaultdict(list)
@@ -56,12 +64,19 @@ def lookup(requirement_id: str) -> catalog.Requirement | None:
     return next((r for r in entries if r.id == requirement_id), None)
 
 
-def requirement(requirement_id: str, *, via_control_api: bool = False) -> Callable[[F], F]:
+def requirement(requirement_id: str, *, relies_on: tuple[str, ...] = (), via_control_api: bool = False) -> Callable[[F], F]:
     """Register a test function as the check of ``requirement_id`` and mark it for the plugin.
+
+    ``relies_on`` names the catalog entries the check leans on besides its own: a modeled surface
+    (``QA-REST-SURFACE``, ``ZEB-MODELED-GET-USER``) makes its verdict "documented, through cdpkit's
+    model"; an assumption (an assumed error body, an assumed status) makes it an assumption check that
+    runs only with ``--strict``. The check belongs to the features of every operation its entry and
+    those entries name, and is skipped (and reported) when the target does not implement one of them.
 
     ``via_control_api=True`` admits an ``observable: false`` server entry (state no documented call can
     read back, such as TTO's dedup and identity merges) for a check that reads the state through the
-    cdpkit mock's control API (``cdp.mock()``), so it runs against a mock only and skips elsewhere.
+    cdpkit mock's control API (``cdp.mock()``): it runs against a mock only and never counts as
+    coverage of another target.
     """
     entry = lookup(requirement_id)
     if entry is None:
@@ -71,14 +86,33 @@ def requirement(requirement_id: str, *, via_control_api: bool = False) -> Callab
             f"@requirement({requirement_id!r}): the entry is applies_to={entry.applies_to}, "
             f"observable={entry.observable}; only server behaviour seen over HTTP can be checked"
         )
+    leaning = []
+    for rid in relies_on:
+        found = lookup(rid)
+        if found is None:
+            raise KeyError(f"@requirement({requirement_id!r}, relies_on=…): no such catalog entry {rid!r}")
+        if found.documented:
+            raise ValueError(f"@requirement({requirement_id!r}): relies_on names assumptions and models, not {rid} (documented)")
+        leaning.append(found)
+    level = tier(entry, relies_on)
+    ops = {op for e in (entry, *leaning) for op in e.operations}
+    feats = features_of(entry.vendor, ops)
 
     def decorate(func: F) -> F:
-        marks = [getattr(pytest.mark, MARK_REQUIREMENT)(requirement_id), getattr(pytest.mark, MARK_VENDOR)(entry.vendor)]
-        if entry.kind == "assumption":
+        marks = [
+            getattr(pytest.mark, MARK_REQUIREMENT)(requirement_id),
+            getattr(pytest.mark, MARK_VENDOR)(entry.vendor),
+            getattr(pytest.mark, MARK_TIER)(level),
+            getattr(pytest.mark, MARK_FEATURES)(*feats),
+        ]
+        if level == ASSUMPTION:
             marks.append(getattr(pytest.mark, MARK_ASSUMPTION))
+        if via_control_api:
+            marks.append(getattr(pytest.mark, MARK_MOCK_ONLY))
         for mark in marks:
             func = mark(func)
-        check = Check(requirement_id, entry.vendor, entry.kind, func.__name__, func.__module__)
+        check = Check(requirement_id, entry.vendor, entry.kind, func.__name__, func.__module__,
+                      level, tuple(relies_on), feats, via_control_api)
         if check not in _REGISTRY[requirement_id]:
             _REGISTRY[requirement_id].append(check)
         return func

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Mapping
 import jsonschema
 
 from schemas import bundle
+from schemas.tiers import documented_view
 from suites.registry import lookup
 
 _BODY_LIMIT = 600
@@ -92,21 +93,28 @@ def default_is_rejection(exchange: Exchange) -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def _validator(vendor: str, ref: str) -> jsonschema.protocols.Validator:
+def _validator(vendor: str, ref: str, strict: bool) -> jsonschema.protocols.Validator:
     schema = bundle(vendor, ref)
+    if not strict:
+        schema = documented_view(schema)
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
 
-def schema_errors(vendor: str, ref: str, instance: Any) -> list[str]:
-    """Messages for every way ``instance`` breaks the vendor schema ``ref`` (empty when it conforms)."""
-    errors = sorted(_validator(vendor, ref).iter_errors(instance), key=lambda e: list(e.absolute_path))
+def schema_errors(vendor: str, ref: str, instance: Any, *, strict: bool = False) -> list[str]:
+    """Messages for every way ``instance`` breaks the vendor schema ``ref`` (empty when it conforms).
+
+    Without ``strict`` only what the document states is judged: the schema's assumed constraints are
+    left out (:func:`schemas.tiers.documented_view`)."""
+    errors = sorted(_validator(vendor, ref, strict).iter_errors(instance), key=lambda e: list(e.absolute_path))
     return [f"at /{'/'.join(str(p) for p in e.absolute_path)}: {e.message}" for e in errors]
 
 
 class Expect:
     """Assertions bound to the current check's requirement and the vendor's idea of a rejection."""
 
-    def __init__(self, vendor: str, requirement_id: str | None, is_rejection: Callable[[Exchange], bool]) -> None:
+    def __init__(self, vendor: str, requirement_id: str | None, is_rejection: Callable[[Exchange], bool],
+                 *, strict: bool = False) -> None:
+        self.strict = strict
         self.vendor = vendor
         self.requirement_id = requirement_id
         self._is_rejection = is_rejection
@@ -136,7 +144,7 @@ class Expect:
         """The JSON answer matches the vendor schema ``ref`` (extra fields allowed unless it forbids them)."""
         if exchange.body is None:
             self.fail(exchange.describe_response(), documented or f"a JSON body matching {ref}", exchange)
-        errors = schema_errors(self.vendor, ref, exchange.body)
+        errors = schema_errors(self.vendor, ref, exchange.body, strict=self.strict)
         if errors:
             received = exchange.describe_response() + "\n            " + "\n            ".join(errors[:5])
             self.fail(received, documented or f"a body matching {self.vendor}/{ref}", exchange)

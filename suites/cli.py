@@ -40,9 +40,29 @@ Against a cdpkit mock with no --cred, the credentials come from GET /__mock/cred
 may seed fresh fixtures through the control API. Against anything else only the documented API is
 used, with fresh unique ids, and nothing is deleted unless a key names it as disposable.
 
-Only checks of `documented` requirements run by default. Where the document is silent the suite
-accepts every reasonable answer (any 2xx for an accepted call, any 4xx for a refused one); checks of
-the mock's `assumption`s (its choices where the document is silent) run only with --strict.
+Every verdict has a tier. documented: the document states it, so any implementation must do it.
+documented, through cdpkit's model: a documented rule seen through an HTTP surface cdpkit models where
+the document has none (all of Quick Audience, whose document describes console steps; Zebline's
+read-back GETs; the Sensors H5 save call): it holds for implementations of that model. assumption:
+cdpkit's choice where the document is silent; such checks run only with --strict. Without --strict
+the suite accepts every reasonable answer (any 2xx for an accepted call, any 4xx for a refused one),
+and the schemathesis run judges requests and answers only by what the documents state.
+
+Every target, every operation: a client's mistakes (malformed JSON, a body of another JSON type, a
+documented field of the wrong type or missing, a query value that is not UTF-8) must never get a 5xx.
+Generated writes reach a target that is not a cdpkit mock only when they break a documented rule (a
+correct server refuses them and stores nothing); --fuzz-writes sends generated valid writes too.
+
+FEATURES (--features): a target may implement part of a vendor API; checks of the others are skipped
+and the summary lists them. Defaults: every feature on a cdpkit mock; elsewhere all but the modeled
+read-back of Zebline.
+  tto            tracking, settings
+  quickaudience  channels, collection
+  sensors        tags, online, h5 (the H5 page may live on another host: --cred h5_url=URL)
+  gptbots        users
+  zebline        upsert, readback (cdpkit's model; off unless the target is a cdpkit mock: +readback)
+Checks that read state no documented call can read back (TTO's de-duplication and merges) run on a
+cdpkit mock only, through its control API, and never count as coverage of another target.
 
 Reading the output: the progress line counts checks as they run; the table lists every requirement
 with pass, FAIL or skip (and why). Each failure shows the request as sent (credential values
@@ -57,13 +77,14 @@ examples:
   cdpkit check --vendor gptbots --target https://api-sg.gptbots.ai \\
       --cred token=$GPTBOTS_KEY --cred user_id=u-42 --cred anonymous_id=a-42 \\
       --cred other_token=$OTHER_AGENT_KEY --junit-xml gptbots.xml --report gptbots.md
+  cdpkit check --vendor sensors --target https://sf.example --features -h5 --cred api_key=… …
   cdpkit check --profile staging.toml --strict      keys as below, from a TOML or JSON file
       # staging.toml:  vendor = "zebline"   target = "https://staging.example"
       #                seed = 7   [cred]  license_code = "…"  access_token = "…"
   pytest --pyargs suites --cdp-target URL --cdp-vendor gptbots --cdp-cred token=…   (pytest's own options)
 """
 
-PROFILE_KEYS = {"vendor", "target", "cred", "strict", "junit_xml", "report", "seed", "max_examples"}
+PROFILE_KEYS = {"vendor", "target", "cred", "strict", "junit_xml", "report", "seed", "max_examples", "features", "fuzz_writes"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +93,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cred", metavar="KEY=VALUE", action="append", default=None, help="a credential (repeatable)")
     parser.add_argument("--profile", metavar="FILE", default=None, help="TOML or JSON file with the same keys (flags win)")
     parser.add_argument("--strict", action="store_true", default=None, help="also check the mock's assumptions")
+    parser.add_argument("--features", metavar="LIST", default=None,
+                        help="features the target implements: 'tags,online' (only these) or '+readback,-h5' (adjust the "
+                             "defaults); see FEATURES above")
+    parser.add_argument("--fuzz-writes", action="store_true", default=None,
+                        help="also send generated valid writes to a target that is not a cdpkit mock (they create records)")
     parser.add_argument("--junit-xml", metavar="PATH", default=None, help="write JUnit XML for CI")
     parser.add_argument("--report", metavar="PATH", default=None, help="write a report: .md (Markdown) or .html")
     parser.add_argument("--seed", type=int, default=None, help=f"seed of the schemathesis run (default {DEFAULT_SEED})")
@@ -137,6 +163,10 @@ def pytest_args(opts: dict[str, Any]) -> list[str]:
         out += ["--cdp-cred", f"{key}={value}"]
     if opts.get("strict"):
         out.append("--cdp-strict")
+    if opts.get("features"):
+        out += ["--cdp-features", str(opts["features"])]
+    if opts.get("fuzz_writes"):
+        out.append("--cdp-fuzz-writes")
     if opts.get("junit_xml"):
         out += [f"--junitxml={opts['junit_xml']}", "-o", "junit_family=xunit1"]
     return out

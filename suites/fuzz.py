@@ -11,9 +11,15 @@ judged by:
   (the vendor's idea of a rejection: any 4xx unless its profile says more). Assumption entries count
   only with ``--strict``.
 
-Writes are fuzzed only on a cdpkit mock: on any other target only safe (read-only) operations get
-generated requests, because a generated write could start, stop or delete a tag, lock a Zebline
-attribute's type account-wide or create channels that nobody removes.
+Without ``--strict`` the OpenAPI document is the *documented view* (:func:`schemas.tiers.documented_view`):
+constraints cdpkit assumes are left out, so neither the generated requests nor the response schemas
+judge a target by cdpkit's choices.
+
+What reaches a target that is not a cdpkit mock: every generated request to a safe (read-only)
+operation; to a write, only *negative* requests that break a documented rule, checked before they are
+sent, which a correct server refuses and stores nothing for; positive writes only with
+``--fuzz-writes`` (they create records with generated ids, which a target's owner may not want). On a
+cdpkit mock every operation gets both modes.
 
 Not run, on purpose: schemathesis' ``negative_data_rejection`` and ``positive_data_acceptance`` judge
 by the OpenAPI document alone, which cannot say that a constraint is an assumption (an empty
@@ -37,13 +43,15 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from schemas.validation import Validators
-from schemas import load as load_schema
+import requests
+
 from schemas import is_safe, operations
 from schemas.openapi import build
+from schemas.tiers import documented_view
+from schemas.validation import Validators
 from suites.checks import CheckFailure, Exchange
 from suites.registry import lookup
-from suites.target import Target
+from suites.target import FuzzAuth, Target
 
 MODES = ("positive", "negative")
 
@@ -57,10 +65,12 @@ def _without_examples(node: Any) -> Any:
 
 
 @functools.lru_cache(maxsize=None)
-def openapi_schema(vendor: str) -> Any:
-    """The vendor's document without its examples: replayed, they would name the document's own
-    records (a tag to delete, a user to overwrite), which may be a live target's real data."""
-    return schemathesis.openapi.from_dict(_without_examples(build(vendor)))
+def openapi_schema(vendor: str, strict: bool = False) -> Any:
+    """The vendor's document without its examples (replayed, they would name the document's own
+    records: a tag to delete, a user to overwrite, which may be a live target's real data), and
+    without cdpkit's assumed constraints unless ``strict``."""
+    document = _without_examples(build(vendor))
+    return schemathesis.openapi.from_dict(document if strict else documented_view(document))
 
 
 @functools.lru_cache(maxsize=None)
@@ -72,14 +82,22 @@ def operation_ids(vendor: str) -> list[str]:
     return [op["operationId"] for op in operations(vendor)]
 
 
-def safe_for(target: Target, operation_id: str) -> bool:
-    """Whether generated requests may go to this operation of this target: on a cdpkit mock always;
-    elsewhere only to safe (read-only) operations, so the run changes nothing the keys do not own."""
-    return target.is_mock or is_safe(next(op for op in operations(target.vendor) if op["operationId"] == operation_id))
+def writes_guarded(target: Target, operation_id: str) -> bool:
+    """Whether generated requests to this operation must first be shown to break a documented rule:
+    a write (not safe) on a target that is not a cdpkit mock."""
+    return not target.is_mock and not is_safe(next(op for op in operations(target.vendor) if op["operationId"] == operation_id))
 
 
-def _api_operation(vendor: str, operation_id: str) -> Any:
-    schema = openapi_schema(vendor)
+def skip_reason(target: Target, operation_id: str, mode: str, fuzz_writes: bool) -> str | None:
+    """Why this operation and mode get no generated requests on this target, or None."""
+    if mode == "positive" and writes_guarded(target, operation_id) and not fuzz_writes:
+        return (f"{operation_id} writes: generated valid requests would create records on the target; "
+                "--fuzz-writes sends them (the negative run, which a correct server refuses, still ran)")
+    return None
+
+
+def _api_operation(vendor: str, operation_id: str, strict: bool = False) -> Any:
+    schema = openapi_schema(vendor, strict)
     for result in schema.get_all_operations():
         op = result.ok()
         if schema.get_operation_id(op) == operation_id:
@@ -123,27 +141,16 @@ def must_reject(target: Target, operation_id: str, parts: dict[str, Any]) -> lis
     return found
 
 
-def response_checks(target: Target, operation_id: str, status: int) -> list[Any]:
-    """No 5xx, always; the answer's schema only where the document gives it (or with ``--strict``).
-
-    A response schema whose ``x-requirement`` is an ``assumption`` (an error body or a modeled
-    endpoint the document never shows) is the mock's choice: another implementation may answer
-    differently, so conformance to it is judged only with ``--strict``.
-    """
-    responses = next((op.get("responses", {}) for op in operations(target.vendor) if op["operationId"] == operation_id), {})
-    declared = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX") or {}
-    ref = declared.get("schema")
-    ref = ref[0] if isinstance(ref, list) else ref  # the first of several schemas is the primary one
-    rid = load_schema(target.vendor, ref.partition("#")[0]).get("x-requirement") if ref else None
-    entry = lookup(rid) if rid else None
-    if entry is not None and entry.kind == "assumption" and not target.strict:
-        return [not_a_server_error]
-    return [not_a_server_error, response_schema_conformance]
+RESPONSE_CHECKS = [not_a_server_error, response_schema_conformance]
+"""No 5xx, always; the answer's schema where the document gives it. Without ``--strict`` the document
+is the documented view, so an assumed response schema (an error body or a modeled answer the
+document never shows) accepts any JSON there and only what the document states is judged."""
 
 
 def run(target: Target, operation_id: str, mode: str, *, max_examples: int, seed: int) -> int:
     """Run one operation in one mode; raises on the first failure. Returns the number of cases sent."""
-    operation = _api_operation(target.vendor, operation_id)
+    operation = _api_operation(target.vendor, operation_id, target.strict)
+    guarded = writes_guarded(target, operation_id)
     auth = target.profile.fuzz_auth(target.creds)
     strategy = operation.as_strategy(
         generation_mode=GenerationMode(mode),
@@ -158,11 +165,13 @@ def run(target: Target, operation_id: str, mode: str, *, max_examples: int, seed
     @given(case=strategy)
     def one(case: Any) -> None:
         nonlocal sent
-        sent += 1
         if auth.fill:
             case.body, case.query = _filled(case.body, auth.fill), _filled(case.query, auth.fill)
+        if guarded and not must_reject(target, operation_id, wire_parts(_prepared(case, target, auth), case.path_parameters or {})):
+            return  # a write a correct server might accept: never sent to a target that is not a mock
+        sent += 1
         response = case.call(base_url=target.url, session=target.session, headers=auth.headers or None, timeout=target.timeout)
-        case.validate_response(response, checks=response_checks(target, operation_id, response.status_code))
+        case.validate_response(response, checks=RESPONSE_CHECKS)
         broken = must_reject(target, operation_id, wire_parts(response.request, case.path_parameters or {}))
         exchange = _exchange(response, target)
         if broken and not target.profile.is_rejection(exchange):
@@ -172,6 +181,13 @@ def run(target: Target, operation_id: str, mode: str, *, max_examples: int, seed
 
     one()
     return sent
+
+
+def _prepared(case: Any, target: Target, auth: FuzzAuth) -> Any:
+    """The request ``case`` would send, prepared but not sent (to judge it before it leaves)."""
+    kwargs = case.as_transport_kwargs(base_url=target.url, headers=auth.headers or None)
+    kwargs = {k: v for k, v in kwargs.items() if k in ("method", "url", "headers", "params", "json", "data", "cookies", "files")}
+    return requests.Request(**kwargs).prepare()
 
 
 def _filled(generated: Any, fill: dict[str, str]) -> Any:

@@ -15,7 +15,9 @@ from typing import Iterator
 import pytest
 
 from schemas import VENDORS
-from suites.registry import MARK_ASSUMPTION, MARK_FUZZ, MARK_REQUIREMENT, MARK_VENDOR
+from schemas.tiers import TIER_LABELS, features, select_features
+from suites.registry import (MARK_ASSUMPTION, MARK_FEATURES, MARK_FUZZ, MARK_MOCK_ONLY, MARK_REQUIREMENT, MARK_TIER,
+                             MARK_VENDOR)
 from suites.report import Results
 from suites.target import Target, control_url, load_profile, mock_credentials, parse_cred
 
@@ -35,6 +37,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--cdp-vendor", choices=VENDORS, default=None, help="which vendor API the target implements")
     group.addoption("--cdp-cred", metavar="KEY=VALUE", action="append", default=[], help="a credential (repeatable)")
     group.addoption("--cdp-strict", action="store_true", default=False, help="also run checks of assumption entries")
+    group.addoption("--cdp-features", metavar="LIST", default=None,
+                    help="features the target implements: 'a,b' (only these) or '+a,-b' (adjust the defaults)")
+    group.addoption("--cdp-fuzz-writes", action="store_true", default=False,
+                    help="also send generated valid writes to a target that is not a cdpkit mock (they create records)")
     group.addoption("--cdp-seed", type=int, default=DEFAULT_SEED, help="seed of the schemathesis run")
     group.addoption("--cdp-max-examples", type=int, default=DEFAULT_MAX_EXAMPLES, help="schemathesis examples per operation and mode")
     group.addoption("--cdp-report", metavar="PATH", default=None, help="write a Markdown (.md) or HTML (.html) report")
@@ -45,6 +51,9 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{MARK_REQUIREMENT}(id): the catalog requirement a conformance check proves",
         f"{MARK_VENDOR}(name): the vendor whose suite a check belongs to",
         f"{MARK_ASSUMPTION}: checks an assumption entry; runs only with --cdp-strict",
+        f"{MARK_TIER}(tier): documented, modeled (through cdpkit's model) or assumption",
+        f"{MARK_FEATURES}(*names): the vendor features a check exercises",
+        f"{MARK_MOCK_ONLY}: reads state through a cdpkit mock's control API; skipped elsewhere",
         f"{MARK_FUZZ}: the schemathesis property-based run",
     ):
         config.addinivalue_line("markers", line)
@@ -90,7 +99,11 @@ def resolve_target(config: pytest.Config) -> Target:
     if problems:
         source = "the mock's /__mock/credentials" if from_mock else "--cred"
         raise pytest.UsageError(f"credentials from {source}: " + "; ".join(problems))
-    return Target(url, profile, creds, strict=config.getoption("--cdp-strict"), control=control)
+    try:
+        chosen = select_features(vendor, config.getoption("--cdp-features"), on_mock=from_mock)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--features: {exc}") from None
+    return Target(url, profile, creds, strict=config.getoption("--cdp-strict"), control=control, features=chosen)
 
 
 def _requirement_ids(item: pytest.Item) -> list[str]:
@@ -121,11 +134,44 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         keep.append(item)
         for rid in _requirement_ids(item):
             item.user_properties.append(("requirement", rid))
-        if item.get_closest_marker(MARK_ASSUMPTION) and not target.strict:
-            item.add_marker(pytest.mark.skip(reason="checks an assumption (the documents leave this open): runs only with --strict"))
+        reason = skip_reason(item, target)
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def item_tier(item: pytest.Item) -> str:
+    mark = item.get_closest_marker(MARK_TIER)
+    return mark.args[0] if mark else "documented"
+
+
+def item_features(item: pytest.Item) -> tuple[str, ...]:
+    mark = item.get_closest_marker(MARK_FEATURES)
+    return tuple(mark.args) if mark else ()
+
+
+def skip_reason(item: pytest.Item, target: Target) -> str | None:
+    """Why a check does not run against this target, or None; every reason names what would run it."""
+    item.user_properties.append(("tier", TIER_LABELS[item_tier(item)]))
+    feats = item_features(item)
+    if feats:
+        item.user_properties.append(("features", ",".join(feats)))
+    off = [f for f in feats if f not in target.features]
+    if off:
+        return f"feature not checked: {', '.join(off)} (the target does not implement it; --features +{off[0]} to check it)"
+    if item.get_closest_marker(MARK_ASSUMPTION) and not target.strict:
+        return "checks an assumption (the documents leave this open): runs only with --strict"
+    if item.get_closest_marker(MARK_MOCK_ONLY) and not target.is_mock:
+        return ("not observable through the documented API (no call reads it back): checked on a cdpkit mock "
+                "through its control API only, never counted as coverage of another target")
+    return None
+
+
+def features_not_checked(target: Target) -> list[str]:
+    """The vendor's features the run leaves out, each with its title, for the summary and the report."""
+    return [f"{f.name} ({f.title})" for f in features(target.vendor) if f.name not in target.features]
 
 
 @pytest.fixture

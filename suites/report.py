@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from suites.target import Target
 
 REPORT_FORMATS = (".md", ".html", ".htm")
+PROPERTY_TIER = "property"  # the schemathesis run: no 5xx, documented schemas, documented refusals
+TIER_NOTE = ("Tiers: documented = the document states it; documented, through cdpkit's model = a documented rule seen "
+             "through an HTTP surface cdpkit models where the document has none; assumption = cdpkit's choice where the "
+             "document is silent (only with --strict); property = the schemathesis run.")
 
 
 @dataclass
@@ -34,6 +38,7 @@ class Outcome:
     request: str = ""
     received: str = ""
     documented: str = ""
+    tier: str = ""  # documented | documented, through cdpkit's model | assumption (--strict); "" for schemathesis
 
 
 @dataclass
@@ -78,6 +83,8 @@ class Results:
         report = yield
         if call.excinfo is not None and isinstance(call.excinfo.value, CheckFailure):
             self._failure[item.nodeid] = call.excinfo.value
+            # JUnit then says which requirement's check failed (a fixture error or a crash names none)
+            item.user_properties.append(("check_failure", call.excinfo.value.requirement_id or ""))
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -85,7 +92,8 @@ class Results:
             return
         ids = [v for k, v in report.user_properties if k == "requirement"]
         name = report.nodeid.split("::")[-1]
-        outcome = Outcome(report.nodeid, name, ids, report.outcome)
+        tier = next((v for k, v in report.user_properties if k == "tier"), "")
+        outcome = Outcome(report.nodeid, name, ids, report.outcome, tier=tier)
         if report.skipped:
             longrepr = report.longrepr
             outcome.detail = longrepr[2].removeprefix("Skipped: ") if isinstance(longrepr, tuple) else str(longrepr)
@@ -138,8 +146,7 @@ class Results:
             grouped.setdefault(_row_key(o), []).append(o)
         rows = []
         for key, outcomes in grouped.items():
-            entry = lookup(key)
-            kind = entry.kind if entry else "property"
+            kind = next((o.tier for o in outcomes if o.tier), "") or PROPERTY_TIER
             failed = [o for o in outcomes if o.outcome == "failed"]
             passed = [o for o in outcomes if o.outcome == "passed"]
             if failed:
@@ -155,22 +162,31 @@ class Results:
     def summary(self) -> str:
         rows = self.rows()
         width = max([len(r.key) for r in rows] + [11])
-        lines = [f"{'REQUIREMENT':<{width}}  {'KIND':<10}  RESULT  DETAIL"]
+        tier_width = max([len(r.kind) for r in rows] + [4])
+        lines = [f"{'REQUIREMENT':<{width}}  {'TIER':<{tier_width}}  RESULT  DETAIL"]
         for r in rows:
-            lines.append(f"{r.key:<{width}}  {r.kind:<10}  {r.result:<6}  {r.detail[:110]}")
+            lines.append(f"{r.key:<{width}}  {r.kind:<{tier_width}}  {r.result:<6}  {_cut(r.detail, 110)}")
         for r in rows:
             for o in r.outcomes:
                 if o.outcome == "failed":
-                    lines += ["", f"FAILED {r.key}  ({o.nodeid})"]
+                    lines += ["", f"FAILED {r.key}  [{r.kind}]  ({o.nodeid})"]
                     if o.request:
                         lines.append(f"  Request:    {o.request}")
                     if o.documented:
                         lines.append(f"  Documented: {o.documented}")
                     lines.append("  Received:   " + o.received.replace("\n", "\n              "))
+                    entry = lookup(r.key)
+                    if entry is not None:
+                        lines.append(f"  Source:     {entry.seed}: \u201c{entry.quote}\u201d")
         lines += self.errors
         hint = self.credentials_hint()
         if hint:
             lines += ["", hint]
+        unchecked = self.features_not_checked()
+        if unchecked:
+            lines += ["", "Features not checked (the target was said not to implement them; --features to change):"]
+            lines += [f"  - {f}" for f in unchecked]
+        lines += ["", TIER_NOTE]
         c = self.counts()
         lines.append("")
         lines.append(f"{len(rows)} requirements: {sum(r.result == 'FAIL' for r in rows)} failed, "
@@ -189,6 +205,12 @@ class Results:
                 "given. Check the --cred values (and that they belong together); if they are right, the "
                 "implementation refuses valid credentials.")
 
+    def features_not_checked(self) -> list[str]:
+        if self.target is None:
+            return []
+        from suites.plugin import features_not_checked
+        return features_not_checked(self.target)
+
     def write_report(self, path: str) -> None:
         suffix = Path(path).suffix.lower()
         text = self.markdown() if suffix == ".md" else self.html()
@@ -200,7 +222,9 @@ class Results:
         return f"cdpkit conformance report: {self.target.vendor} at {self.target.url}"
 
     def markdown(self) -> str:
-        out = [f"# {self._title()}", "", "| requirement | kind | result | detail |", "|---|---|---|---|"]
+        out = [f"# {self._title()}", "", TIER_NOTE, ""]
+        out += [f"Feature not checked: {f}" for f in self.features_not_checked()]
+        out += ["", "| requirement | tier | result | detail |", "|---|---|---|---|"]
         for r in self.rows():
             out.append(f"| {r.key} | {r.kind} | {r.result} | {_md_cell(r.detail)} |")
         for r in self.rows():
@@ -225,8 +249,19 @@ class Results:
         )
         style = "td,th{border:1px solid #ccc;padding:4px;text-align:left} .fail td{background:#fdd} .skip td{color:#777}"
         return (f"<!doctype html><meta charset='utf-8'><title>{esc(self._title())}</title><style>{style}</style>"
-                f"<h1>{esc(self._title())}</h1><table><tr><th>requirement</th><th>kind</th><th>result</th><th>detail</th></tr>"
+                f"<h1>{esc(self._title())}</h1><p>{esc(TIER_NOTE)}</p>"
+                + "".join(f"<p>Feature not checked: {esc(f)}</p>" for f in self.features_not_checked())
+                + "<table><tr><th>requirement</th><th>tier</th><th>result</th><th>detail</th></tr>"
                 f"{rows}</table>{failures}\n")
+
+
+def _cut(text: str, width: int) -> str:
+    """``text`` on one line, cut at a word boundary with an ellipsis when longer than ``width``."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    cut = text[: width - 1].rsplit(" ", 1)[0]
+    return (cut if len(cut) > width // 2 else text[: width - 1]) + "\u2026"
 
 
 def _md_cell(text: str) -> str:

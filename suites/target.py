@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from mockserver.client import MockClient
+from schemas.tiers import features as vendor_features
 from suites.checks import Exchange, Expect, default_is_rejection
 
 
@@ -116,6 +117,7 @@ class Target:
         strict: bool,
         control: str | None = None,
         timeout: float = 15.0,
+        features: frozenset[str] | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.profile = profile
@@ -124,6 +126,7 @@ class Target:
         self.strict = strict
         self.control = control  # the mock's base URL when fixtures may be seeded through its control API
         self.is_mock = control is not None
+        self.features = features if features is not None else frozenset(f.name for f in vendor_features(profile.vendor))
         self.timeout = timeout
         self.session = requests.Session()
         self.requirement_id: str | None = None
@@ -131,7 +134,7 @@ class Target:
 
     @property
     def expect(self) -> Expect:
-        return Expect(self.vendor, self.requirement_id, self.profile.is_rejection)
+        return Expect(self.vendor, self.requirement_id, self.profile.is_rejection, strict=self.strict)
 
     def require(self, *names: str) -> tuple[str, ...] | str:
         """The named credentials, or skip the check saying which ``--cred`` key would enable it."""
@@ -179,7 +182,7 @@ class Target:
             method=method.upper(),
             url=sent.url or self.url + path,
             request_headers=dict(sent.headers),
-            request_body=json if json is not None else data,
+            request_body=json if json is not None else data.decode("utf-8", "replace") if isinstance(data, bytes) else data,
             status=response.status_code,
             headers=dict(response.headers),
             text=response.text,

@@ -139,21 +139,37 @@ def test_pytest_entry_rejects_suites_without_target(pytester: pytest.Pytester) -
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
-def test_fuzzing_a_real_target_touches_only_safe_operations() -> None:
+def test_fuzzing_a_real_target_sends_valid_writes_only_when_asked() -> None:
     from types import SimpleNamespace
 
     from suites import fuzz
 
     real = {v: SimpleNamespace(vendor=v, is_mock=False) for v in VENDORS}
-    fuzzed = {v: {o for o in fuzz.operation_ids(v) if fuzz.safe_for(real[v], o)} for v in VENDORS}
-    assert fuzzed["sensors"] == {"get_realtime_tag", "query_realtime_tag_quota", "get_online_attributes",
-                                 "batch_get_online_attributes", "h5_realtime_tag_page"}
-    assert fuzzed["zebline"] == {"modeled_get_user", "modeled_get_track"}
-    assert fuzzed["tto"] == {"settings"}
-    assert fuzzed["quickaudience"] == {"list_apis", "get_api"}
-    assert fuzzed["gptbots"] == {"get_user_cdp"}
+    guarded = {v: {o for o in fuzz.operation_ids(v) if fuzz.writes_guarded(real[v], o)} for v in VENDORS}
+    assert guarded["sensors"] == {"start_realtime_tag", "stop_realtime_tag", "delete_realtime_tag", "h5_save_realtime_tag"}
+    assert guarded["zebline"] == {"upsert_user"}
+    assert guarded["tto"] == {"track", "identify", "alias"}
+    assert guarded["quickaudience"] == {"create_api", "update_api", "delete_api", "rotate_secret", "collect_event"}
+    assert guarded["gptbots"] == set()
+    for vendor, ops in guarded.items():
+        for op in ops:
+            assert fuzz.skip_reason(real[vendor], op, "positive", False) is not None
+            assert fuzz.skip_reason(real[vendor], op, "negative", False) is None
+            assert fuzz.skip_reason(real[vendor], op, "positive", True) is None
     mock = SimpleNamespace(vendor="sensors", is_mock=True)
-    assert all(fuzz.safe_for(mock, o) for o in fuzz.operation_ids("sensors"))
+    assert not any(fuzz.writes_guarded(mock, o) for o in fuzz.operation_ids("sensors"))
+
+
+def test_a_guarded_write_is_sent_only_when_it_breaks_a_documented_rule() -> None:
+    """On a real target a negative write goes out only if a correct server must refuse it."""
+    from types import SimpleNamespace
+
+    from suites import fuzz
+
+    real = SimpleNamespace(vendor="zebline", is_mock=False, strict=False)
+    base = {"query": {}, "headers": {"authorization": "t"}, "path_params": {"license_code": "L"}}
+    assert fuzz.must_reject(real, "upsert_user", {**base, "body": {"attributes": {}}})  # no identifier: documented
+    assert not fuzz.must_reject(real, "upsert_user", {**base, "body": {"userId": "u", "attributes": {}}})
 
 
 def test_fuzzing_never_replays_the_documents_examples() -> None:
@@ -176,3 +192,12 @@ def test_no_note_when_failures_are_not_about_credentials(gptbots_mock: MockServe
     check("--vendor", "gptbots", "--target", gptbots_mock.url, "--cred", f"token={creds['other_token']}",
           "--cred", f"user_id={creds['user_id']}", "--cred", f"anonymous_id={creds['anonymous_id']}")
     assert "401/403 to the credentials" not in capsys.readouterr().out
+
+
+def test_check_help_names_every_feature_of_every_vendor() -> None:
+    from schemas.tiers import features
+    from suites.cli import DESCRIPTION
+
+    lines = {line.split()[0]: line for line in DESCRIPTION.split("FEATURES")[1].splitlines()[3:9] if line.strip()}
+    for vendor in VENDORS:
+        assert all(f.name in lines.get(vendor, "") for f in features(vendor)), vendor

@@ -124,12 +124,16 @@ def load(vendor: str) -> Any:
 @dataclass
 class CheckRun:
     exit_code: int
-    failed: list[dict[str, str]]  # {name, requirements, message} per failing JUnit test case
+    failed: list[dict[str, str]]  # {name, requirements, caught_by, kind, message} per failing JUnit test case
 
-    def names(self, requirement_id: str) -> bool:
-        """Whether a failing test case carries ``requirement_id`` (name, property or failure message)."""
-        return any(requirement_id in f["name"] or requirement_id in f["requirements"] or f["message"].startswith(f"[{requirement_id}]")
-                   or requirement_id in f["message"].splitlines()[0] for f in self.failed)
+    def caught_by(self, requirement_id: str) -> bool:
+        """Whether a check *failed* (not errored) with a CheckFailure naming exactly ``requirement_id``."""
+        return any(f["kind"] == "failure" and requirement_id in f["caught_by"].split() for f in self.failed)
+
+    def server_error(self) -> bool:
+        """Whether the schemathesis run failed on a 5xx answer (its server-error check)."""
+        return any(f["kind"] == "failure" and f["name"].startswith("test_schemathesis") and "Server error" in f["message"]
+                   for f in self.failed)
 
 
 def _failures(junit: Path) -> list[dict[str, str]]:
@@ -137,47 +141,55 @@ def _failures(junit: Path) -> list[dict[str, str]]:
         return []
     out = []
     for case in ET.parse(junit).iter("testcase"):
-        failure = case.find("failure")
+        failure, kind = case.find("failure"), "failure"
         if failure is None:
-            failure = case.find("error")
+            failure, kind = case.find("error"), "error"
         if failure is None:
             continue
-        props = " ".join(p.get("value", "") for p in case.iter("property") if p.get("name") == "requirement")
+        def prop(name: str) -> str:
+            return " ".join(p.get("value", "") for p in case.iter("property") if p.get("name") == name)
         message = (failure.get("message") or "") + "\n" + (failure.text or "")
-        out.append({"name": case.get("name", ""), "requirements": props, "message": message.strip()})
+        out.append({"name": case.get("name", ""), "requirements": prop("requirement"), "caught_by": prop("check_failure"),
+                    "kind": kind, "message": message.strip()})
     return out
 
 
-def run_check(mutant: Mutant | None, vendor: str, workdir: Path, *, fuzz: bool | None = None, max_examples: int = 10,
-              keyword: str | None = None, strict: bool = False) -> CheckRun:
-    """Serve the (mutated) mock and run ``cdpkit check`` against it; fuzz: None all, True only, False none.
-
-    ``keyword`` (a pytest ``-k`` expression, e.g. the mutant's requirement IDs) runs only the matching
-    checks, which keeps a vendor's mutant table fast when its suite is long; ``strict`` adds the
-    checks of assumption entries."""
+def run_check_at(url: str, vendor: str, junit: Path, *, creds: dict[str, str] | None = None, fuzz: bool | None = None,
+                 max_examples: int = 10, strict: bool = False, features: str | None = None) -> CheckRun:
+    """Run ``cdpkit check`` in-process against ``url``; fuzz: None all, True only, False none."""
     from suites import cli
 
+    select = {None: [], True: ["-m", "fuzz"], False: ["-m", "not fuzz"]}[fuzz]
+    args = ["--vendor", vendor, "--target", url, "--junit-xml", str(junit), "--max-examples", str(max_examples)]
+    args += [a for k, v in (creds or {}).items() for a in ("--cred", f"{k}={v}")]
+    args += (["--strict"] if strict else []) + (["--features", features] if features else [])
+    code = cli.main(args, extra_pytest_args=select, live=io.StringIO())
+    return CheckRun(code, _failures(junit))
+
+
+def run_check(mutant: Mutant | None, vendor: str, workdir: Path, *, fuzz: bool | None = None, max_examples: int = 10,
+              strict: bool = False) -> CheckRun:
+    """Serve the (mutated) mock and run the whole of ``cdpkit check`` against it (fuzz: None all, True only,
+    False none; ``strict`` adds the checks of assumption entries)."""
     server = MockServer(MockConfig(port=0, vendors=[vendor]))
     if mutant is not None:
         server.mock.vendors[vendor] = mutant.patch(server.mock.vendors[vendor])  # routes bind at start
     server.start()
     junit = workdir / f"{mutant.name if mutant else 'mock'}{'-strict' if strict else ''}.xml"
-    select = {None: [], True: ["-m", "fuzz"], False: ["-m", "not fuzz"]}[fuzz] + (["-k", keyword] if keyword else [])
     try:
-        code = cli.main(
-            ["--vendor", vendor, "--target", server.url, "--junit-xml", str(junit), "--max-examples", str(max_examples)]
-            + (["--strict"] if strict else []),
-            extra_pytest_args=select,
-            live=io.StringIO(),
-        )
+        return run_check_at(server.url, vendor, junit, fuzz=fuzz, max_examples=max_examples, strict=strict)
     finally:
         server.stop()
-    return CheckRun(code, _failures(junit))
 
 
 def assert_caught(run: CheckRun, mutant: Mutant) -> None:
-    """The run failed, and a failing check names one of the mutant's expected requirement IDs."""
+    """The run failed, and a check failed with a CheckFailure naming exactly one of the expected IDs
+    (a schemathesis-only mutant: the run's server-error check); a fixture error is not a kill."""
     assert run.exit_code == 1, f"{mutant.name} ({mutant.description}) was not caught"
-    assert any(run.names(rid) for rid in mutant.expected_ids), (
-        f"{mutant.name}: no failing test names {mutant.expected_ids}; failing: {[f['name'] for f in run.failed]}"
+    if mutant.fuzz_only:
+        assert run.server_error(), f"{mutant.name}: the schemathesis run did not fail on a 5xx; failing: {run.failed}"
+        return
+    assert any(run.caught_by(rid) for rid in mutant.expected_ids), (
+        f"{mutant.name}: no check failed on {mutant.expected_ids}; failing: "
+        f"{[(f['name'], f['kind'], f['caught_by']) for f in run.failed]}"
     )

@@ -18,7 +18,7 @@ Every mock rejection and every suite check names one of these IDs.
 examples:
   cdpkit catalog --vendor zebline
   cdpkit catalog --kind assumption --format markdown > ASSUMPTIONS.md
-  cdpkit catalog --id ZEB-ATTR-REQUIRED
+  cdpkit catalog --id ZEB-ATTRIBUTES-REQUIRED
 """
 
 

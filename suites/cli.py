@@ -153,10 +153,24 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
     return merged
 
 
+GENERIC_SUITES = ("test_bad_input", "test_schemathesis")  # suite modules that serve every vendor
+
+
+def suite_modules(vendor: str) -> list[str]:
+    """The suite modules a run of ``vendor`` needs: its own and the generic ones (another vendor's
+    module is never imported, so it can neither slow nor break this vendor's run)."""
+    import pkgutil
+
+    import suites
+
+    names = [m.name for m in pkgutil.iter_modules(suites.__path__)]
+    return [f"suites.{n}" for n in names if n in GENERIC_SUITES or n == f"test_{vendor}" or n.startswith(f"test_{vendor}_")]
+
+
 def pytest_args(opts: dict[str, Any]) -> list[str]:
     # Our own plugin, no conftest and no ini file: the user's project configuration must not change the verdict.
     plugin = [] if registered_by_entry_point() else ["-p", "suites.plugin"]
-    out = ["--pyargs", "suites", *plugin, "--noconftest", "-p", "no:terminal", "-p", "no:cacheprovider", "-c", os.devnull,
+    out = ["--pyargs", *suite_modules(opts["vendor"]), *plugin, "--noconftest", "-p", "no:terminal", "-p", "no:cacheprovider", "-c", os.devnull,
            "--cdp-target", opts["target"], "--cdp-vendor", opts["vendor"],
            "--cdp-seed", str(opts.get("seed", DEFAULT_SEED)), "--cdp-max-examples", str(opts.get("max_examples", DEFAULT_MAX_EXAMPLES))]
     for key, value in opts["cred"].items():

@@ -143,16 +143,21 @@ def event(d: Draw) -> Payload:
 
 
 # -- one-violation builders ------------------------------------------------------------------
+def _empty_name(d: Draw, body: Payload) -> Payload:
+    """QA-CHANNEL-NAME: an empty name (nothing entered)."""
+    return {**body, "channelName": ""}
+
+
 def _blank_name(d: Draw, body: Payload) -> Payload:
-    """QA-CHANNEL-NAME: an empty name or only spaces."""
-    return {**body, "channelName": d.choice(("", "   ", "\t"))}
+    """QA-CHANNEL-NAME-BLANK (assumption): a name of only whitespace."""
+    return {**body, "channelName": d.choice(("   ", "\t", " \n "))}
 
 
 def _no_name(d: Draw, body: Payload) -> Payload:
     """QA-CHANNEL-NAME: no name at all, or an empty one, on create."""
     if d.chance(0.5):
         return {k: v for k, v in body.items() if k != "channelName"}
-    return _blank_name(d, body)
+    return _empty_name(d, body)
 
 
 def _not_collected(d: Draw, body: Payload) -> Payload:
@@ -177,7 +182,7 @@ def _no_platforms(d: Draw, body: Payload) -> Payload:
 
 
 def _repeated_platform(d: Draw, body: Payload) -> Payload:
-    """QA-PLATFORM-MULTI: one platform type listed twice."""
+    """QA-PLATFORM-UNIQUE (assumption): one platform type listed twice."""
     out = channel(d, d.choice(("APP", "MINI_PROGRAM")))
     out["channelName"] = body["channelName"]
     platform = d.choice(PLATFORMS_BY_TYPE[out["applicationType"]])
@@ -201,7 +206,7 @@ def _domain_without_scheme(d: Draw, body: Payload) -> Payload:
 
 
 def _repeated_domain(d: Draw, body: Payload) -> Payload:
-    """QA-DOMAIN-MULTI: one domain listed twice."""
+    """QA-DOMAIN-UNIQUE (assumption): one domain listed twice."""
     domain = network_domains(d)[0]
     return {**_web(body), "networkDomains": [domain, domain]}
 
@@ -313,23 +318,25 @@ def channel_fixture(base_url: str, creds: Mapping[str, Any], payload: Payload) -
 
 CREATE_BREAKS = {
     "QA-CHANNEL-NAME": _no_name,
+    "QA-CHANNEL-NAME-BLANK": _blank_name,
     "QA-COLLECTED-NO-REJECTED": _not_collected,
     "QA-APP-TYPE": _unknown_type,
     "QA-PLATFORM-REQUIRED": _no_platforms,
-    "QA-PLATFORM-MULTI": _repeated_platform,
+    "QA-PLATFORM-UNIQUE": _repeated_platform,
     "QA-DOMAIN-HTTP": _domain_without_scheme,
-    "QA-DOMAIN-MULTI": _repeated_domain,
+    "QA-DOMAIN-UNIQUE": _repeated_domain,
     "QA-DOMAIN-ORIGIN-FORM": _domain_with_path,
     "QA-PLATFORM-MATCHES-TYPE": _platform_of_other_type,
     "QA-FIELDS-PER-TYPE": _fields_of_other_type,
 }
 EDIT_BREAKS = {
     "QA-EDIT-EMPTY": _empty_edit,
-    "QA-CHANNEL-NAME": _blank_name,
+    "QA-CHANNEL-NAME": _empty_name,
+    "QA-CHANNEL-NAME-BLANK": _blank_name,
     "QA-COLLECTED-NO-REJECTED": _not_collected,
     "QA-APP-TYPE": _unknown_type,
     "QA-DOMAIN-HTTP": _domain_without_scheme,
-    "QA-DOMAIN-MULTI": _repeated_domain,
+    "QA-DOMAIN-UNIQUE": _repeated_domain,
     "QA-DOMAIN-ORIGIN-FORM": _domain_with_path,
     "QA-ENUM-SPELLING": _unknown_platform,
 }

@@ -67,7 +67,7 @@ def render_error(rejection: Rejection, call: Call | None) -> Reply:
 
 
 # -- management API ----------------------------------------------------------------------------
-def _organization(call: Call) -> str:
+def organization_of(call: Call) -> str:
     """QA-MGMT-AUTH: the organization the bearer console token belongs to."""
     call.require_valid("headers", status=401)
     token = call.bearer_token()
@@ -77,7 +77,7 @@ def _organization(call: Call) -> str:
     return record["organization"]
 
 
-def _record(call: Call, org: str) -> dict[str, Any]:
+def api_record(call: Call, org: str) -> dict[str, Any]:
     """QA-NOT-FOUND / QA-TENANT-ISOLATION: another organization's id is as unknown as a removed one."""
     api_id = call.path_params["apiId"]
     record = call.state.get(f"apis:{org}", api_id)
@@ -107,18 +107,18 @@ def _retire(call: Call, org: str, record: dict[str, Any], reason: str) -> None:
     )
 
 
-def _config(body: dict[str, Any]) -> dict[str, Any]:
+def configuration(body: dict[str, Any]) -> dict[str, Any]:
     return {k: body[k] for k in CONFIG_FIELDS if k in body}
 
 
 def create_api(call: Call) -> Reply:
-    org = _organization(call)
+    org = organization_of(call)
     # QA-CHANNEL-NAME, QA-COLLECTED-NO-REJECTED, QA-APP-TYPE, QA-PLATFORM-REQUIRED, QA-DOMAIN-HTTP, QA-FIELDS-PER-TYPE …
     call.require_valid("body")
     now = int(call.now * 1000)
     record = {
         "apiId": f"qa-api-{uuid.uuid4().hex[:12]}",
-        **_config(call.body),
+        **configuration(call.body),
         # QA-CREATE-RETURNS-KEYS: the record carries an AccessKey pair and an APPKEY.
         "accessKeyId": _new_key("LTAIqa", 16),
         "accessKeySecret": _new_key("", 30),
@@ -132,19 +132,19 @@ def create_api(call: Call) -> Reply:
 
 
 def list_apis(call: Call) -> Reply:
-    org = _organization(call)  # QA-TENANT-ISOLATION: only this organization's records
+    org = organization_of(call)  # QA-TENANT-ISOLATION: only this organization's records
     items = sorted((r for _, r in call.state.items(f"apis:{org}")), key=lambda r: (r.get("createdAt", 0), r["apiId"]))
     return ok({"items": items, "total": len(items)})
 
 
 def get_api(call: Call) -> Reply:
-    org = _organization(call)
-    return ok(_record(call, org))  # QA-ACCESSKEYID-VIEW, QA-SECRET-VIEW-UPDATE
+    org = organization_of(call)
+    return ok(api_record(call, org))  # QA-ACCESSKEYID-VIEW, QA-SECRET-VIEW-UPDATE
 
 
 def update_api(call: Call) -> Reply:
-    org = _organization(call)
-    record = _record(call, org)
+    org = organization_of(call)
+    record = api_record(call, org)
     call.require_valid("body")  # QA-EDIT-EMPTY: at least one known field; each well formed
     wanted = call.body.get("applicationType", record["applicationType"])
     if wanted != record["applicationType"]:
@@ -154,7 +154,7 @@ def update_api(call: Call) -> Reply:
             ("QA-APP-TYPE-IMMUTABLE",),
             {"code": "ApplicationTypeImmutable"},
         )
-    merged = {**_config(record), **_config(call.body)}
+    merged = {**configuration(record), **configuration(call.body)}
     # The edited configuration obeys the create rules (QA-FIELDS-PER-TYPE, QA-PLATFORM-MATCHES-TYPE, …).
     found = call.validators.violations(NAME, "create_api", "body", merged)
     if found:
@@ -170,8 +170,8 @@ def update_api(call: Call) -> Reply:
 
 
 def delete_api(call: Call) -> Reply:
-    org = _organization(call)
-    record = _record(call, org)
+    org = organization_of(call)
+    record = api_record(call, org)
     call.state.delete(f"apis:{org}", record["apiId"])  # QA-REMOVE: its keys authenticate nothing now
     call.state.delete("keys", record["accessKeyId"])
     _retire(call, org, record, "removed")
@@ -179,8 +179,8 @@ def delete_api(call: Call) -> Reply:
 
 
 def rotate_secret(call: Call) -> Reply:
-    org = _organization(call)
-    record = _record(call, org)
+    org = organization_of(call)
+    record = api_record(call, org)
     _retire(call, org, record, "rotated")  # QA-SECRET-ROTATE-INVALIDATES: the old secret stops at once
     secret = _new_key("", 30)
     while secret == record["accessKeySecret"]:

@@ -199,7 +199,8 @@ def test_unknown_api_id_is_404(server: MockServer, method: str, suffix: str) -> 
 
 # -- create validation: every refusal creates nothing -------------------------------------------
 INVALID_CREATES = [
-    ("QA-CHANNEL-NAME", "WEB", {"channelName": "   "}),
+    ("QA-CHANNEL-NAME-BLANK", "WEB", {"channelName": "   "}),
+    ("QA-CHANNEL-NAME", "WEB", {"channelName": ""}),
     ("QA-CHANNEL-NAME", "WEB", {"channelName": None}),
     ("QA-COLLECTED-NO-REJECTED", "WEB", {"collectedByQuickTracking": False}),
     ("QA-COLLECTED-NO-REJECTED", "APP", {"collectedByQuickTracking": None}),
@@ -208,13 +209,13 @@ INVALID_CREATES = [
     ("QA-ENUM-SPELLING", "APP", {"platformTypes": ["ANDROID", "HARMONY"]}),
     ("QA-PLATFORM-REQUIRED", "APP", {"platformTypes": None}),
     ("QA-PLATFORM-REQUIRED", "MINI_PROGRAM", {"platformTypes": []}),
-    ("QA-PLATFORM-MULTI", "APP", {"platformTypes": ["IOS", "IOS"]}),
+    ("QA-PLATFORM-UNIQUE", "APP", {"platformTypes": ["IOS", "IOS"]}),
     ("QA-PLATFORM-MATCHES-TYPE", "APP", {"platformTypes": ["ANDROID", "WECHAT_MINI_PROGRAM"]}),
     ("QA-PLATFORM-MATCHES-TYPE", "MINI_PROGRAM", {"platformTypes": ["IOS"]}),
     ("QA-DOMAIN-HTTP", "WEB", {"networkDomains": ["www.example.com"]}),
     ("QA-DOMAIN-HTTP", "WEB", {"networkDomains": ["ftp://www.example.com"]}),
     ("QA-DOMAIN-HTTP", "WEB", {"networkDomains": None}),
-    ("QA-DOMAIN-MULTI", "WEB", {"networkDomains": ["https://a.example.com", "https://a.example.com"]}),
+    ("QA-DOMAIN-UNIQUE", "WEB", {"networkDomains": ["https://a.example.com", "https://a.example.com"]}),
     ("QA-DOMAIN-ORIGIN-FORM", "WEB", {"networkDomains": ["https://www.example.com/shop?x=1"]}),
     ("QA-FIELDS-PER-TYPE", "WEB", {"platformTypes": ["ANDROID"]}),
     ("QA-FIELDS-PER-TYPE", "APP", {"networkDomains": ["https://www.example.com"]}),

@@ -35,7 +35,7 @@ def test_strict_mutant_is_caught_only_with_strict(mutant: Mutant, tmp_path: Path
     assert run_check(mutant, V, tmp_path, fuzz=False).exit_code == 0, f"{mutant.name} fails a documented check"
     run = run_strict(mutant, tmp_path)
     assert run.exit_code == 1, f"{mutant.name} ({mutant.description}) was not caught with --strict"
-    assert any(run.names(rid) for rid in mutant.expected_ids), [f["name"] for f in run.failed]
+    assert any(run.caught_by(rid) for rid in mutant.expected_ids), [(f["name"], f["kind"], f["caught_by"]) for f in run.failed]
 
 
 

@@ -24,19 +24,19 @@ def _accept_unknown_key(original: Handler) -> Handler:
 
 
 def _remove_does_nothing(call: Call) -> Reply:
-    qa._record(call, qa._organization(call))
+    qa.api_record(call, qa.organization_of(call))
     return qa.ok(True)
 
 
 def _type_changeable(original: Handler) -> Handler:
     """An edit naming another application type replaces the type and its platform/domain fields."""
     def handler(call: Call) -> Reply:
-        org = qa._organization(call)
-        record = qa._record(call, org)
+        org = qa.organization_of(call)
+        record = qa.api_record(call, org)
         wanted = (call.body or {}).get("applicationType") if isinstance(call.body, dict) else None
         if wanted in ("APP", "MINI_PROGRAM", "WEB") and wanted != record["applicationType"]:
             kept = {k: v for k, v in record.items() if k not in ("platformTypes", "networkDomains")}
-            updated = {**kept, **qa._config(call.body)}
+            updated = {**kept, **qa.configuration(call.body)}
             call.state.put(f"apis:{org}", record["apiId"], updated)
             return qa.ok(updated)
         return original(call)
@@ -46,8 +46,8 @@ def _type_changeable(original: Handler) -> Handler:
 def _edit_not_saved(original: Handler) -> Handler:
     """The edit answers the new record but the stored one stays as it was."""
     def handler(call: Call) -> Reply:
-        org = qa._organization(call)
-        before = qa._record(call, org)
+        org = qa.organization_of(call)
+        before = qa.api_record(call, org)
         reply = original(call)
         call.state.put(f"apis:{org}", before["apiId"], before)
         return reply
@@ -90,7 +90,7 @@ def _platforms_optional(original: Handler) -> Handler:
 
 
 def _rotate_keeps_secret(call: Call) -> Reply:
-    record = qa._record(call, qa._organization(call))
+    record = qa.api_record(call, qa.organization_of(call))
     return qa.ok({"apiId": record["apiId"], "accessKeyId": record["accessKeyId"], "accessKeySecret": record["accessKeySecret"]})
 
 
@@ -103,7 +103,7 @@ def _drop_appkey(call: Call, reply: Reply) -> Reply:
 def _crash_on_unknown_api(original: Handler) -> Handler:
     """A realistic bug: the read assumes the apiId exists (an unknown one makes the pipeline answer 500)."""
     def handler(call: Call) -> Reply:
-        org = qa._organization(call)
+        org = qa.organization_of(call)
         record: dict[str, Any] = call.state.get(f"apis:{org}", call.path_params["apiId"])  # None when unknown
         return qa.ok({**record})  # the defect: unpacks None
     return handler
@@ -170,6 +170,40 @@ def _domains_reordered(original: Handler) -> Handler:
     return handler
 
 
+def _dedupe(body: Any) -> Any:
+    if not isinstance(body, dict):
+        return body
+    out = dict(body)
+    for key in ("platformTypes", "networkDomains"):
+        if isinstance(out.get(key), list):
+            kept: list[Any] = []
+            for value in out[key]:
+                if value not in kept:
+                    kept.append(value)
+            out[key] = kept
+    return out
+
+
+def _repeats_folded(original: Handler) -> Handler:
+    """A platform type or domain listed twice is kept once, not refused (QA-PLATFORM-UNIQUE / QA-DOMAIN-UNIQUE)."""
+    return lambda call: original(with_body(call, _dedupe(call.body)))
+
+
+def _blank_name_kept(original: Handler) -> Handler:
+    """A channel name of only whitespace is stored as sent (QA-CHANNEL-NAME-BLANK is the mock's choice)."""
+    def handler(call: Call) -> Reply:
+        name = call.body.get("channelName") if isinstance(call.body, dict) else None
+        if not (isinstance(name, str) and name and not name.strip()):
+            return original(call)
+        reply = original(with_body(call, {**call.body, "channelName": "blank"}))
+        if reply.status == 200 and isinstance(reply.body.get("data"), dict):
+            record = {**reply.body["data"], "channelName": name}
+            call.state.put(f"apis:{qa.organization_of(call)}", record["apiId"], record)
+            reply.body["data"] = record
+        return reply
+    return handler
+
+
 def _replace(op: str, handler: Handler) -> Any:
     return wrapping(op, lambda _original: handler)
 
@@ -206,6 +240,12 @@ STRICT_MUTANTS = [
     Mutant("envelope-without-success", V, ("QA-ENVELOPE",), replying(MANAGEMENT, without_field("success")),
            "success answers lack success: true"),
     Mutant("origin-not-checked", V, ("QA-COLLECT-ORIGIN",), wrapping("collect_event", on_refusal("QA-COLLECT-ORIGIN", lambda _: qa.ok(True))), "WEB events from any Origin"),
+    Mutant("blank-name-accepted", V, ("QA-CHANNEL-NAME-BLANK",), wrapping(("create_api", "update_api"), _blank_name_kept),
+           "a channel name of only whitespace is stored"),
+    Mutant("repeated-platform-accepted", V, ("QA-PLATFORM-UNIQUE",), wrapping("create_api", _repeats_folded),
+           "a platform type listed twice is taken"),
+    Mutant("repeated-domain-accepted", V, ("QA-DOMAIN-UNIQUE",), wrapping("create_api", _repeats_folded),
+           "a network domain listed twice is taken"),
 ]
 
 VARIANTS = [
@@ -217,4 +257,7 @@ VARIANTS = [
     Mutant("type-field-refused-domains-reordered", V, (),
            lambda vendor: wrapping("update_api", _type_field_refused)(wrapping(("create_api", "update_api"), _domains_reordered)(vendor)),
            "an edit naming the unchanged application type is refused; domains are kept in another order"),
+    Mutant("blank-names-kept-repeats-folded", V, (),
+           lambda vendor: wrapping(("create_api", "update_api"), _blank_name_kept)(wrapping(("create_api", "update_api"), _repeats_folded)(vendor)),
+           "a blank channel name is stored as sent; a platform type or domain listed twice is kept once"),
 ]

@@ -345,7 +345,7 @@ def no_event(d: Draw, payload: Payload) -> Payload:
 
 
 def bad_products(d: Draw, payload: Payload) -> Payload:
-    """TTO-PRODUCTS: products is one object instead of a list, or a list of product ids."""
+    """TTO-PRODUCTS-PLACEMENT (assumption): products is one object instead of a list, or a list of product ids."""
     items = payload.get("products") or (payload.get("properties") or {}).get("products") or products(d, _market_of(d))
     broken = items[0] if d.chance(0.5) else [item["id"] for item in items]
     properties = _without(payload.get("properties") or {}, "products")
@@ -377,7 +377,7 @@ _STATE_ONLY = frozenset({"TTO-API-KEY-AUTH", "TTO-PAYLOAD-LIMIT"})
 
 OPERATIONS = [
     Operation("track", valid=track, aliases=("events",), summary="a behaviour event (commerce or browsing)",
-              invalid={**_COMMON, "TTO-IDENTITY-REQUIRED": no_identity, "TTO-TRACK-EVENT": no_event, "TTO-PRODUCTS": bad_products},
+              invalid={**_COMMON, "TTO-IDENTITY-REQUIRED": no_identity, "TTO-TRACK-EVENT": no_event, "TTO-PRODUCTS-PLACEMENT": bad_products},
               conventions=("message_convention.json#/$defs/track",), state_only=_STATE_ONLY),
     Operation("identify", valid=identify, aliases=("profiles",), summary="a user's traits",
               invalid={**_COMMON, "TTO-IDENTITY-REQUIRED": no_identity},

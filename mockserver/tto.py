@@ -66,7 +66,8 @@ def _body_size(call: Call) -> int:
 def _message_source(call: Call) -> str:
     """The checks every data message passes before its schema: a JSON object, ≤ 32 KB, a known key."""
     if not isinstance(call.body, dict):
-        raise Rejection(400, "the request body must be a JSON object", ("TTO-BAD-INPUT",))
+        # TTO-API-KEY-BODY: a body that is not an object cannot carry the key; 400 is TTO-BAD-INPUT's choice
+        raise Rejection(400, "the request body must be a JSON object carrying api_key", ("TTO-API-KEY-BODY", "TTO-BAD-INPUT"))
     size = _body_size(call)
     if size > PAYLOAD_LIMIT_BYTES:
         raise Rejection(400, f"request body of {size} bytes exceeds the 32 KB limit", ("TTO-PAYLOAD-LIMIT",))
@@ -139,8 +140,10 @@ def _merge_traits(call: Call, sid: str, profile: dict[str, Any], traits: dict[st
 # -- handlers ---------------------------------------------------------------------------------------
 
 
-def _accept(call: Call, kind: str, apply: Apply) -> Reply:
-    """Shared by track/identify/alias: auth, schema, dedup, then the operation's own effect."""
+def accept(call: Call, kind: str, apply: Apply) -> Reply:
+    """Shared by track/identify/alias: auth, schema, dedup, then the operation's own effect.
+
+    Public so that a variant of the mock (tests/mutants/tto.py) can swap the effect and keep the rest."""
     sid = _message_source(call)
     call.require_valid("body")  # TTO-TYPE-MATCH, TTO-IDENTITY-REQUIRED, TTO-TRACK-EVENT, TTO-ALIAS-IDS, …
     msg_id = call.body.get("msg_id") or f"mock-{uuid.uuid4()}"  # TTO-DEDUP-REPLAY-ACK: optional
@@ -174,15 +177,15 @@ def _store_alias(call: Call, sid: str, msg_id: str) -> None:
 
 
 def track(call: Call) -> Reply:
-    return _accept(call, "track", _store_track)
+    return accept(call, "track", _store_track)
 
 
 def identify(call: Call) -> Reply:
-    return _accept(call, "identify", _store_identify)
+    return accept(call, "identify", _store_identify)
 
 
 def alias(call: Call) -> Reply:
-    return _accept(call, "alias", _store_alias)
+    return accept(call, "alias", _store_alias)
 
 
 def settings(call: Call) -> Reply:

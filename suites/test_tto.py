@@ -161,6 +161,10 @@ def test_message_without_api_key_is_refused(cdp: Target) -> None:
     for op in MESSAGE_OPS:
         for payload in (fresh(cdp, op, api_key=OMIT), fresh(cdp, op, api_key="")):
             cdp.expect.rejected(send(cdp, op, payload), "a rejection (any 4xx): 請求體中必須添加 API 密鑰字段")
+        keyed = fresh(cdp, op, api_key=cdp.creds["api_key"])
+        for body in ([keyed], "api_key"):  # JSON, but no object that could carry the api_key field
+            exchange = cdp.request("POST", f"/v1/{op}", headers={"Content-Type": "application/json"}, json=body)
+            cdp.expect.rejected(exchange, "a rejection (any 4xx): the body is no JSON object carrying the API key field")
 
 
 @requirement("TTO-API-KEY-AUTH")
@@ -221,6 +225,17 @@ def test_messages_with_the_same_id_name_one_profile(cdp: Target) -> None:
 
 
 @requirement("TTO-IDENTIFY-MERGE", via_control_api=True)
+def test_identify_updates_the_profile(cdp: Target) -> None:
+    needs_stored_state(cdp)
+    user = cdp.unique("tto-user")
+    for traits in ({"email": "mary@example.com", "city": "hongkong"}, {"email": "mary.chan@example.com", "phone": "85291234567"}):
+        cdp.expect.success(send(cdp, "identify", fresh(cdp, "identify", user_id=user, anonymous_id=OMIT, traits=traits)), "identify accepted")
+        stored = (profile_of(cdp, user) or {}).get("traits") or {}
+        cdp.expect.that(all(stored.get(k) == v for k, v in traits.items()), None, f"profile of {user!r}: {stored}",
+                        f"after identify the profile holds the traits sent (更新用戶畫像信息): {traits}")
+
+
+@requirement("TTO-IDENTIFY-MERGE-RULES", via_control_api=True)
 def test_identify_merges_traits_and_links_ids(cdp: Target) -> None:
     needs_stored_state(cdp)
     user, anon = cdp.unique("tto-user"), cdp.unique("tto-anon")
@@ -237,6 +252,18 @@ def test_identify_merges_traits_and_links_ids(cdp: Target) -> None:
 
 
 @requirement("TTO-ALIAS-MERGE", via_control_api=True)
+def test_alias_links_previous_id_and_user_id(cdp: Target) -> None:
+    needs_stored_state(cdp)
+    user, previous = cdp.unique("tto-user"), cdp.unique("tto-anon")
+    cdp.expect.success(send(cdp, "identify", fresh(cdp, "identify", anonymous_id=previous, user_id=OMIT)), "identify accepted")
+    cdp.expect.success(send(cdp, "identify", fresh(cdp, "identify", user_id=user, anonymous_id=OMIT)), "identify accepted")
+    cdp.expect.success(send(cdp, "alias", fresh(cdp, "alias", user_id=user, previous_id=previous)), "alias accepted")
+    merged, old = profile_of(cdp, user) or {}, profile_of(cdp, previous) or {}
+    cdp.expect.that(bool(merged) and merged.get("id") == old.get("id"), None, f"{user!r} -> {merged}; {previous!r} -> {old}",
+                    "after alias, previous_id and user_id name one profile (合併用戶的不同身份標識)")
+
+
+@requirement("TTO-ALIAS-PRECEDENCE", via_control_api=True)
 def test_alias_merges_previous_id_into_user_id(cdp: Target) -> None:
     needs_stored_state(cdp)
     user, previous = cdp.unique("tto-user"), cdp.unique("tto-anon")
@@ -250,14 +277,38 @@ def test_alias_merges_previous_id_into_user_id(cdp: Target) -> None:
                     f"one profile for both ids with traits {expected} (user_id's values win)")
 
 
+def other_source_works(cdp: Target, other: str, op: str, payload: dict[str, Any]) -> None:
+    """The positive control of an isolation check: the other key must first be accepted on its own."""
+    exchange = send(cdp, op, payload, api_key=other)
+    if not exchange.ok or cdp.profile.is_rejection(exchange):
+        pytest.skip(f"other_api_key was refused on its own message ({exchange.describe_response()}): "
+                    "isolation proved nothing without a working second source")
+
+
+def events_of(cdp: Target, api_key: str, msg_id: str) -> list[dict[str, Any]]:
+    return [e for e in source_state(cdp, api_key)["events"] if e.get("msg_id") == msg_id]
+
+
 @requirement("TTO-SOURCE-ISOLATION", via_control_api=True)
+def test_each_message_belongs_to_its_keys_source(cdp: Target) -> None:
+    other = cdp.require("other_api_key")
+    needs_stored_state(cdp)
+    theirs, mine = fresh(cdp, "track"), fresh(cdp, "track")
+    other_source_works(cdp, other, "track", theirs)
+    cdp.expect.success(send(cdp, "track", mine), "this source accepts its own track")
+    placed = {name: {key: len(events_of(cdp, key, body["msg_id"])) for key in (cdp.creds["api_key"], other)}
+              for name, body in (("mine", mine), ("theirs", theirs))}
+    ok = placed["mine"] == {cdp.creds["api_key"]: 1, other: 0} and placed["theirs"] == {cdp.creds["api_key"]: 0, other: 1}
+    cdp.expect.that(ok, None, f"events stored per key: {placed}", "each event is stored in the source of the key it was sent with (數據歸屬)")
+
+
+@requirement("TTO-SOURCE-PROFILES", via_control_api=True)
 def test_sources_keep_their_own_profiles(cdp: Target) -> None:
     other = cdp.require("other_api_key")
     needs_stored_state(cdp)
     user = cdp.unique("tto-user")
+    other_source_works(cdp, other, "identify", fresh(cdp, "identify", user_id=user, anonymous_id=OMIT, traits={"phone": "85261234567"}))
     send(cdp, "identify", fresh(cdp, "identify", user_id=user, anonymous_id=OMIT, traits={"email": "a@example.com"}))
-    cdp.expect.success(send(cdp, "identify", fresh(cdp, "identify", user_id=user, anonymous_id=OMIT, traits={"phone": "85261234567"}),
-                       api_key=other), "the other source accepts its own identify")
     mine, theirs = profile_of(cdp, user) or {}, profile_of(cdp, user, other) or {}
     cdp.expect.that(mine.get("traits") == {"email": "a@example.com"} and theirs.get("traits") == {"phone": "85261234567"}, None,
                     f"this source: {mine}; the other: {theirs}", "the same user_id in two sources is two profiles")
@@ -291,7 +342,7 @@ def test_type_must_name_the_endpoint(cdp: Target) -> None:
         cdp.expect.success(send(cdp, op, fresh(cdp, op, type=OMIT)), f"a {op} without type is accepted (type is optional)")
 
 
-@requirement("TTO-DEDUP-REPLAY-ACK")
+@requirement("TTO-DEDUP-REPLAY-ACK", relies_on=("TTO-RESPONSE-SUCCESS",))
 def test_replay_is_acknowledged_like_the_first(cdp: Target) -> None:
     payload = fresh(cdp, "identify")
     first, replay = send(cdp, "identify", payload), send(cdp, "identify", payload)
@@ -343,7 +394,7 @@ def test_products_beside_or_inside_properties(cdp: Target) -> None:
     items = tto_generators.products(Draw(random.Random(cdp.unique()), "zh_TW"), tto_generators.TW)
     cdp.expect.success(send(cdp, "track", fresh(cdp, "track", products=items)), "products beside properties accepted")
     cdp.expect.success(send(cdp, "track", fresh(cdp, "track", properties={"currency": "TWD", "products": items})), "products inside properties accepted")
-    cdp.expect.status(send(cdp, "track", broken(cdp, "track", "TTO-PRODUCTS")), 400, "400: products is not a list of objects")
+    cdp.expect.status(send(cdp, "track", broken(cdp, "track", "TTO-PRODUCTS-PLACEMENT")), 400, "400: products is not a list of objects")
 
 
 @requirement("TTO-TRACK-EVENT")
@@ -366,7 +417,7 @@ def test_accepted_message_answers_success_and_msg_id(cdp: Target) -> None:
                         exchange.describe_response(), f'200 {{"success": true, "msg_id": "{payload["msg_id"]}"}}')
 
 
-@requirement("TTO-ERROR-BODY")
+@requirement("TTO-ERROR-BODY", relies_on=("TTO-DATA-OBJECT-TYPE", "TTO-API-KEY-STATUS"))
 def test_errors_say_success_false_and_why(cdp: Target) -> None:
     for exchange in (send(cdp, "track", fresh(cdp, "track", api_key=OMIT)), settings_call(cdp, None),
                      send(cdp, "identify", fresh(cdp, "identify", traits="x"))):

@@ -189,9 +189,9 @@ REJECTED = [
     ("TTO-DATA-OBJECT-TYPE", "track", {"traits": "alelos"}),
     ("TTO-DATA-OBJECT-TYPE", "identify", {"traits": ["email"]}),
     ("TTO-DATA-OBJECT-TYPE", "identify", {"context": "ios"}),
-    ("TTO-PRODUCTS", "track", {"products": {"id": "p1"}}),
-    ("TTO-PRODUCTS", "track", {"products": ["p1"]}),
-    ("TTO-PRODUCTS", "track", {"properties": {"products": "p1"}}),
+    ("TTO-PRODUCTS-PLACEMENT", "track", {"products": {"id": "p1"}}),
+    ("TTO-PRODUCTS-PLACEMENT", "track", {"products": ["p1"]}),
+    ("TTO-PRODUCTS-PLACEMENT", "track", {"properties": {"products": "p1"}}),
 ]
 
 
@@ -285,6 +285,7 @@ def test_msg_id_optional_and_made_up(server: MockServer) -> None:
 
 
 @pytest.mark.requirement("TTO-IDENTIFY-MERGE")
+@pytest.mark.requirement("TTO-IDENTIFY-MERGE-RULES")
 def test_identify_merges_traits(server: MockServer) -> None:
     post(server, "identify", IDENTIFY_EXAMPLE)
     post(server, "identify", message("identify", msg_id="id-2", traits={"city": "newyork", "name": "zhang san"}))
@@ -293,7 +294,7 @@ def test_identify_merges_traits(server: MockServer) -> None:
                       "city": "newyork"}
 
 
-@pytest.mark.requirement("TTO-IDENTIFY-MERGE")
+@pytest.mark.requirement("TTO-IDENTIFY-MERGE-RULES")
 def test_identify_links_anonymous_history(server: MockServer) -> None:
     post(server, "track", message("track", user_id=None, anonymous_id="anon-9", msg_id="t-1", traits={"city": "london"}))
     post(server, "identify", message("identify", anonymous_id="anon-9"))
@@ -310,6 +311,7 @@ def test_track_traits_reach_profile(server: MockServer) -> None:
 
 
 @pytest.mark.requirement("TTO-ALIAS-MERGE")
+@pytest.mark.requirement("TTO-ALIAS-PRECEDENCE")
 def test_alias_joins_previous_identity(server: MockServer) -> None:
     post(server, "track", message("track", user_id=None, anonymous_id="anonymous_session_456", msg_id="t-anon",
                                   traits={"city": "london", "name": "anon"}))
@@ -337,6 +339,7 @@ def test_alias_before_any_data_links_later_reads(server: MockServer) -> None:
 
 
 @pytest.mark.requirement("TTO-SOURCE-ISOLATION")
+@pytest.mark.requirement("TTO-SOURCE-PROFILES")
 def test_sources_are_isolated(server: MockServer) -> None:
     before_other = source_state(server, OTHER_SOURCE)
     post(server, "identify", IDENTIFY_EXAMPLE)

@@ -3,13 +3,56 @@ through the transport (``cdpkit gen tto.… --send``) with the key where the doc
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
 import pytest
 import requests
 
 import generators
 from generators import transport
+from mockserver import tto
 from mockserver.pytest_plugin import MockServer
 from mockserver.runtime import MockConfig
+from mockserver.vendor import Call, Handler, Rejection, Reply
+from tests.mutants import Mutant, run_check, wrapping
+from tests.mutants.tto import STRICT_MUTANTS
+
+V = "tto"
+
+
+@pytest.mark.parametrize("mutant", STRICT_MUTANTS, ids=[m.name for m in STRICT_MUTANTS])
+def test_strict_mutant_is_caught_only_with_strict(mutant: Mutant, tmp_path: Path) -> None:
+    """A defect of the mock's own assumption passes the default run and fails its check with --strict."""
+    assert run_check(mutant, V, tmp_path, fuzz=False).exit_code == 0, f"{mutant.name} fails a documented check"
+    run = run_check(mutant, V, tmp_path, fuzz=False, strict=True)
+    assert run.exit_code == 1, f"{mutant.name} ({mutant.description}) was not caught with --strict"
+    assert any(run.caught_by(rid) for rid in mutant.expected_ids), [(f["name"], f["kind"], f["caught_by"]) for f in run.failed]
+
+
+def _other_key_refused(original: Handler) -> Handler:
+    def handler(call: Call) -> Reply:
+        if isinstance(call.body, dict) and call.body.get("api_key") == tto.OTHER_KEY:
+            raise Rejection(401, "this key is disabled", ("TTO-API-KEY-AUTH",))
+        return original(call)
+    return handler
+
+
+def skipped(junit: Path) -> dict[str, str]:
+    """Skipped test cases of a JUnit report: name -> the skip message."""
+    return {case.get("name", ""): (case.find("skipped").get("message") or "")
+            for case in ET.parse(junit).iter("testcase") if case.find("skipped") is not None}
+
+
+def test_isolation_without_a_working_second_source_proves_nothing(tmp_path: Path) -> None:
+    """The positive control: when other_api_key is refused on its own, the isolation checks skip and say so."""
+    mutant = Mutant("other-key-refused", V, (), wrapping(("track", "identify", "alias"), _other_key_refused))
+    run = run_check(mutant, V, tmp_path, fuzz=False, strict=True)
+    reasons = {name: why for name, why in skipped(tmp_path / "other-key-refused-strict.xml").items() if "SOURCE-" in name}
+    assert set(reasons) == {"test_each_message_belongs_to_its_keys_source[TTO-SOURCE-ISOLATION]",
+                            "test_sources_keep_their_own_profiles[TTO-SOURCE-PROFILES]"}, reasons
+    assert all("proved nothing" in why for why in reasons.values()), reasons
+    assert not any("SOURCE-" in f["name"] for f in run.failed), run.failed
 
 
 

@@ -75,7 +75,46 @@ def _identify_replaces_traits(original: Handler) -> Handler:
 
 def _alias_acknowledged_only(original: Handler) -> Handler:
     """alias is validated and answered, but merges nothing."""
-    return lambda call: tto._accept(call, "alias", lambda call, sid, msg_id: None)
+    return lambda call: tto.accept(call, "alias", lambda call, sid, msg_id: None)
+
+
+def _identify_acknowledged_only(original: Handler) -> Handler:
+    """identify is validated and answered, but the profile is not updated."""
+    return lambda call: tto.accept(call, "identify", lambda call, sid, msg_id: None)
+
+
+def _profile_of(call: Call, sid: str, identifier: str) -> dict | None:
+    pid = call.state.get(f"ids:{sid}", identifier)
+    return call.state.get(f"profiles:{sid}", pid) if pid else None
+
+
+def _alias_previous_wins(original: Handler) -> Handler:
+    """alias keeps both identities' traits, the previous identity's values winning (TTO-ALIAS-PRECEDENCE)."""
+    def handler(call: Call) -> Reply:
+        sid = _sid(call)
+        body = call.body if isinstance(call.body, dict) else {}
+        previous = _profile_of(call, sid, body["previous_id"]) if sid and isinstance(body.get("previous_id"), str) else None
+        reply = original(call)
+        if reply.status == 200 and previous and previous.get("traits"):
+            merged = _profile_of(call, sid, body["user_id"])
+            if merged is not None:
+                merged["traits"] = {**merged["traits"], **previous["traits"]}
+                call.state.put(f"profiles:{sid}", merged["id"], merged)
+        return reply
+    return handler
+
+
+def _profiles_shared(original: Handler) -> Handler:
+    """One profile space per project: an identify through one source updates every source (TTO-SOURCE-PROFILES)."""
+    def handler(call: Call) -> Reply:
+        reply = original(call)
+        sid = _sid(call)
+        if reply.status == 200 and sid:
+            for key, record in call.state.items("sources"):
+                if record["id"] != sid:
+                    original(with_body(call, {**call.body, "api_key": key}))
+        return reply
+    return handler
 
 
 def _crash_on_fractional_timestamp(original: Handler) -> Handler:
@@ -122,12 +161,22 @@ MUTANTS = [
            "settings without ?api_key answers the demo source"),
     Mutant("isolation-broken", "tto", ("TTO-SOURCE-ISOLATION",), wrapping(MESSAGE_OPS, _one_source), "every key writes to one source"),
     Mutant("dedup-ignored", "tto", ("TTO-MSG-ID-DEDUP",), wrapping(MESSAGE_OPS, _forget_msg_ids), "a replayed msg_id is stored again"),
-    Mutant("identify-overwrites-traits", "tto", ("TTO-IDENTIFY-MERGE",), wrapping("identify", _identify_replaces_traits),
-           "identify replaces the profile's traits"),
+    Mutant("identify-updates-nothing", "tto", ("TTO-IDENTIFY-MERGE",), wrapping("identify", _identify_acknowledged_only),
+           "identify is acknowledged but the profile keeps none of the traits sent"),
     Mutant("alias-merges-nothing", "tto", ("TTO-ALIAS-MERGE",), wrapping("alias", _alias_acknowledged_only),
            "alias is acknowledged but ids stay apart"),
     Mutant("crash-on-fractional-timestamp", "tto", ("test_schemathesis",), wrapping(MESSAGE_OPS, _crash_on_fractional_timestamp),
            "a timestamp like '1.5' answers 500", fuzz_only=True),
+]
+
+# Defects of the mock's own assumptions: caught only with --strict (tests/test_suites_tto.py).
+STRICT_MUTANTS = [
+    Mutant("identify-overwrites-traits", "tto", ("TTO-IDENTIFY-MERGE-RULES",), wrapping("identify", _identify_replaces_traits),
+           "identify replaces the profile's traits"),
+    Mutant("alias-previous-wins", "tto", ("TTO-ALIAS-PRECEDENCE",), wrapping("alias", _alias_previous_wins),
+           "alias lets the previous identity's traits win"),
+    Mutant("profiles-shared", "tto", ("TTO-SOURCE-PROFILES",), wrapping("identify", _profiles_shared),
+           "an identify through one source updates every source's profile"),
 ]
 
 VARIANTS = [
@@ -138,4 +187,10 @@ VARIANTS = [
            "products inside properties refused with 422"),
     Mutant("settings-extra-fields", "tto", (), replying("settings", _settings_extra),
            "settings answers extra fields"),
+    Mutant("identify-replaces-traits", "tto", (), wrapping("identify", _identify_replaces_traits),
+           "identify replaces the stored traits instead of merging them (TTO-IDENTIFY-MERGE-RULES)"),
+    Mutant("alias-previous-identity-wins", "tto", (), wrapping("alias", _alias_previous_wins),
+           "alias lets the previous identity's traits win (TTO-ALIAS-PRECEDENCE)"),
+    Mutant("one-profile-space-per-project", "tto", (), wrapping("identify", _profiles_shared),
+           "an identify through one source updates every source's profile (TTO-SOURCE-PROFILES)"),
 ]

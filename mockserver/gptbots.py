@@ -26,8 +26,10 @@ def render_error(rejection: Rejection, call: Call | None) -> Reply:
     return Reply(rejection.status, {"code": code, "message": rejection.message})
 
 
-def _agent_for(call: Call) -> tuple[str, dict[str, Any]]:
-    """GPT-AUTH-BEARER / GPT-STATUS-401 / GPT-STATUS-403: the agent the bearer token belongs to."""
+def agent_for(call: Call) -> tuple[str, dict[str, Any]]:
+    """GPT-AUTH-BEARER / GPT-STATUS-401 / GPT-STATUS-403: the agent the bearer token belongs to.
+
+    A bare token (no Bearer scheme) fails the headers schema on GPT-AUTH-SCHEME, the mock's assumption."""
     call.require_valid("headers", status=401)
     token = call.bearer_token()
     record = call.state.get("tokens", token)
@@ -39,7 +41,7 @@ def _agent_for(call: Call) -> tuple[str, dict[str, Any]]:
 
 
 def get_user_cdp(call: Call) -> Reply:
-    agent, _ = _agent_for(call)
+    agent, _ = agent_for(call)
     call.require_valid("query")  # GPT-QUERY-ONE-REQUIRED, GPT-QUERY-EMPTY-VALUE
     user_id = call.query.get("user_id")
     anonymous_id = call.query.get("anonymous_id")
@@ -121,7 +123,11 @@ def credentials(scope: Scope) -> dict[str, Any]:
                     break
             first_agent = agent
         elif agent != first_agent:
-            check["other_token"] = token
+            check["other_token"] = token  # GPT-PER-AGENT, with a user of its own for the positive control
+            for user_id, record in users.items():
+                if record["anonymous_ids"]:
+                    check.update(other_user_id=user_id, other_anonymous_id=record["anonymous_ids"][0]["anonymous_id"])
+                    break
             break
     return {"tenants": tenants, "check": check}
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+
 from suites.checks import Exchange
 from suites.registry import requirement
 from suites.target import CredKey, Target, VendorProfile, bearer
@@ -24,6 +26,8 @@ PROFILE = VendorProfile(
         CredKey("user_id", "a known user of that token's agent, given with anonymous_id"),
         CredKey("anonymous_id", "one anonymous id bound to user_id"),
         CredKey("other_token", "an API key of another Agent/Workflow (per-agent isolation)"),
+        CredKey("other_user_id", "a known user of other_token's agent, given with other_anonymous_id (the isolation check's positive control)"),
+        CredKey("other_anonymous_id", "one anonymous id bound to other_user_id in other_token's agent"),
     ),
     fuzz_auth=bearer("token"),
 )
@@ -93,7 +97,7 @@ def test_missing_authorization_is_unauthorized(cdp: Target) -> None:
     cdp.expect.status(exchange, 401, "401 (ไม่ได้รับอนุญาต): the request carries no Authorization: Bearer ${token}")
 
 
-@requirement("GPT-AUTH-BEARER")
+@requirement("GPT-AUTH-SCHEME")
 def test_token_outside_bearer_scheme_is_unauthorized(cdp: Target) -> None:
     exchange = query(cdp, auth=cdp.creds["token"], user_id=cdp.unique("gpt-user"))
     cdp.expect.status(exchange, 401, "401: the token must be sent as Authorization: Bearer ${token}")
@@ -105,7 +109,7 @@ def test_unknown_token_is_401(cdp: Target) -> None:
     cdp.expect.status(exchange, 401, "401 (ไม่ได้รับอนุญาต) for a token no API Key page issued")
 
 
-@requirement("GPT-STATUS-403")
+@requirement("GPT-STATUS-403", relies_on=("GPT-403-PERMISSION",))
 def test_token_without_access_is_403(cdp: Target) -> None:
     mock = cdp.mock()
     token = cdp.unique("gpt-no-access")
@@ -171,6 +175,29 @@ def test_anonymous_id_alone_returns_its_users(cdp: Target) -> None:
     cdp.expect.that(ok, exchange, exchange.describe_response(), f"the users bound to {users.anon!r}: {expected}, each listing it")
 
 
+@requirement("GPT-QUERY-ANON-ONLY")
+def test_anonymous_id_alone_returns_only_its_users(cdp: Target) -> None:
+    users = known_users(cdp)
+    for anon in (users.anon, users.first_only):
+        if anon is None:
+            continue
+        exchange = query(cdp, anonymous_id=anon)
+        unrelated = sorted(k for k, v in data_of(cdp, exchange).items() if anon not in anon_ids({k: v}, k))
+        cdp.expect.that(not unrelated, exchange, exchange.describe_response(),
+                        f"only users related to {anon!r}: each user listed has it among its anonymous_ids (not {unrelated})")
+
+
+@requirement("GPT-QUERY-ANON-ONLY")
+def test_unknown_anonymous_id_returns_nobody(cdp: Target) -> None:
+    known_users(cdp)  # the agent has users, so an answer that lists them all is seen
+    anon = cdp.unique("gpt-anon-nobody")
+    exchange = query(cdp, anonymous_id=anon)
+    if cdp.profile.is_rejection(exchange):
+        return  # GPT-UNKNOWN-USER-EMPTY leaves a 4xx for "nobody" open
+    data = data_of(cdp, exchange)
+    cdp.expect.that(not data, exchange, exchange.describe_response(), f"no user: no user is related to {anon!r}")
+
+
 @requirement("GPT-QUERY-BOTH")
 def test_both_parameters_make_a_precise_query(cdp: Target) -> None:
     users = known_users(cdp)
@@ -183,21 +210,41 @@ def test_both_parameters_make_a_precise_query(cdp: Target) -> None:
                        f"no user: {unbound!r} is not bound to {users.first!r}")
 
 
+def other_agent_user(cdp: Target, other: str, user_id: str) -> tuple[str, str]:
+    """A user of the other token's agent: on a mock, ``user_id`` itself seeded there with an anonymous id of
+    its own (the same user in two agents, as the document puts it); elsewhere the one the keys name."""
+    if cdp.is_mock:
+        anon = cdp.unique("gpt-anon-other")
+        cdp.mock().seed({"gptbots": {"agents": {_agent_of(cdp, other): {"users": {
+            user_id: [{"anonymous_id": anon, "conversation_type": "TELEGRAM", "source_id": "tg-bot-2"}]}}}}})
+        return user_id, anon
+    found = cdp.require("other_user_id", "other_anonymous_id")
+    return found[0], found[1]
+
+
 @requirement("GPT-PER-AGENT")
 def test_another_agent_does_not_see_the_user(cdp: Target) -> None:
     other = cdp.require("other_token")
     users = known_users(cdp)
-    exchange = query(cdp, token=other, user_id=users.first)
-    if cdp.profile.is_rejection(exchange):
-        return
-    data = data_of(cdp, exchange)
-    leaked = users.anon in anon_ids(data, users.first) or (users.first_only or "") in anon_ids(data, users.first)
-    cdp.expect.that(not leaked, exchange, exchange.describe_response(),
-                    "another agent's token sees none of this agent's data for the user (stored separately per Agent/Workflow)")
-    by_anon = query(cdp, token=other, anonymous_id=users.anon)
-    if not cdp.profile.is_rejection(by_anon):
-        cdp.expect.that(users.first not in data_of(cdp, by_anon) or users.anon not in anon_ids(data_of(cdp, by_anon), users.first),
-                        by_anon, by_anon.describe_response(), "another agent's token does not find this agent's anonymous id")
+    other_user, other_anon = other_agent_user(cdp, other, users.first)
+    mine = {a for a in (users.anon, users.first_only) if a}
+    # The positive control: the other token reads its own agent's user, or the check proves nothing.
+    own = query(cdp, token=other, user_id=other_user)
+    seen = anon_ids(own.body.get("data") or {}, other_user) if own.ok and isinstance(own.body, dict) else []
+    cdp.expect.that(not mine & set(seen), own, own.describe_response(),
+                    f"another agent's token sees none of this agent's anonymous ids {sorted(mine)} (stored separately per Agent/Workflow)")
+    if own.status != 200 or other_anon not in seen:
+        pytest.skip(f"other_token did not read its own user {other_user!r} with {other_anon!r} ({own.describe_response()}): "
+                    "isolation proved nothing without a working second agent")
+    for exchange, hidden, user in ((query(cdp, token=other, user_id=users.first), mine, users.first),
+                                   (query(cdp, token=other, anonymous_id=users.anon), mine, users.first),
+                                   (query(cdp, user_id=other_user), {other_anon}, other_user),
+                                   (query(cdp, anonymous_id=other_anon), {other_anon}, other_user)):
+        if cdp.profile.is_rejection(exchange):
+            continue  # not found: nothing leaked
+        leaked = sorted(hidden & {a for u in data_of(cdp, exchange) for a in anon_ids(exchange.body["data"], u)})
+        cdp.expect.that(not leaked, exchange, exchange.describe_response(),
+                        f"each token sees only its own agent's data of {user!r}; leaked: {leaked}")
 
 
 # Response shape ----------------------------------------------------------------------------------
@@ -259,12 +306,12 @@ def test_unknown_user_is_empty_or_4xx(cdp: Target) -> None:
 
 
 @requirement("GPT-ANON-ENTRIES-FILTERED")
-def test_anonymous_query_lists_that_id(cdp: Target) -> None:
+def test_anonymous_query_lists_only_that_id(cdp: Target) -> None:
     users = known_users(cdp)
     exchange = query(cdp, anonymous_id=users.anon)
     data = data_of(cdp, exchange)
-    cdp.expect.that(users.anon in anon_ids(data, users.first), exchange, exchange.describe_response(),
-                    f"data[{users.first!r}].anonymous_ids includes {users.anon!r}")
+    cdp.expect.that(anon_ids(data, users.first) == [users.anon], exchange, exchange.describe_response(),
+                    f"data[{users.first!r}].anonymous_ids lists only the entry of {users.anon!r}")
 
 
 @requirement("GPT-BAD-INPUT")

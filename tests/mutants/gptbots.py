@@ -44,7 +44,7 @@ def _one_agent(original: Handler) -> Handler:
 def _no_query_ok(original: Handler) -> Handler:
     def handler(call: Call) -> Reply:
         if not call.query.get("user_id") and not call.query.get("anonymous_id"):
-            gptbots._agent_for(call)
+            gptbots.agent_for(call)
             return Reply(200, {"code": 0, "message": "OK", "data": {}})
         return original(call)
     return handler
@@ -63,7 +63,7 @@ def _crash_on_unknown_user(original: Handler) -> Handler:
     def handler(call: Call) -> Reply:
         user_id = call.query.get("user_id")
         if user_id:
-            agent, _ = gptbots._agent_for(call)
+            agent, _ = gptbots.agent_for(call)
             record: dict[str, Any] = call.state.get(f"users:{agent}", user_id)  # None for an unknown user
             record["anonymous_ids"]  # noqa: B018  (the defect: dereferences None)
         return original(call)
@@ -103,6 +103,35 @@ def _error_without_code(rejection: Rejection, reply: Reply) -> Reply:
     return Reply(reply.status, {"message": rejection.message})
 
 
+def _every_user(call: Call) -> dict[str, Any]:
+    agent, _ = gptbots.agent_for(call)
+    return {user_id: dict(record) for user_id, record in call.state.items(f"users:{agent}")}
+
+
+def _anonymous_query_returns_everyone(call: Call, reply: Reply) -> Reply:
+    """An anonymous_id-only query answers every user of the agent (the filter is ignored)."""
+    if reply.status == 200 and call.query.get("anonymous_id") and not call.query.get("user_id"):
+        reply.body["data"] = _every_user(call)
+    return reply
+
+
+def _nobody_means_everybody(call: Call, reply: Reply) -> Reply:
+    """An anonymous_id no user has answers every user of the agent instead of nobody."""
+    if reply.status == 200 and call.query.get("anonymous_id") and not call.query.get("user_id") and not reply.body["data"]:
+        reply.body["data"] = _every_user(call)
+    return reply
+
+
+def _bare_token_accepted(original: Handler) -> Handler:
+    """Authorization: <token> without the Bearer scheme is taken as the token (GPT-AUTH-SCHEME is the mock's choice)."""
+    def handler(call: Call) -> Reply:
+        auth = call.headers.get("Authorization", "").strip()
+        if auth and " " not in auth:
+            call = with_headers(call, Authorization=f"Bearer {auth}")
+        return original(call)
+    return handler
+
+
 # Over-specification variants: other reasonable choices where the document is silent.
 def _extra_fields(call: Call, reply: Reply) -> Reply:
     if reply.status == 200:
@@ -131,7 +160,7 @@ def _unfiltered_entries(original: Handler) -> Handler:
     def handler(call: Call) -> Reply:
         reply = original(call)
         if reply.status == 200 and call.query.get("anonymous_id"):
-            agent, _ = gptbots._agent_for(call)
+            agent, _ = gptbots.agent_for(call)
             for user_id, user in reply.body["data"].items():
                 user["anonymous_ids"] = call.state.get(f"users:{agent}", user_id)["anonymous_ids"]
         return reply
@@ -149,9 +178,20 @@ MUTANTS = [
     Mutant("user-query-drops-entries", "gptbots", ("GPT-QUERY-USER-ONLY",), replying(OP, _first_entry_only), "user_id alone lists one anonymous id"),
     Mutant("keyed-by-anonymous-id", "gptbots", ("GPT-RESP-KEYED-BY-USER",), replying(OP, _keyed_by_anonymous_id), "data keyed by anonymous id"),
     Mutant("error-without-code", "gptbots", ("GPT-ERROR-BODY",), erroring(_error_without_code), "error body lacks code"),
-    Mutant("forbidden-as-401", "gptbots", ("GPT-STATUS-403",), wrapping(OP, _no_permission_is_401), "a key without access answers 401"),
+    Mutant("anonymous-query-returns-every-user", "gptbots", ("GPT-QUERY-ANON-ONLY",), replying(OP, _anonymous_query_returns_everyone),
+           "anonymous_id alone answers every user of the agent"),
+    Mutant("unknown-anonymous-id-returns-every-user", "gptbots", ("GPT-QUERY-ANON-ONLY",), replying(OP, _nobody_means_everybody),
+           "an anonymous_id no user has answers every user of the agent"),
     Mutant("crash-on-unknown-user", "gptbots", ("test_schemathesis",), wrapping(OP, _crash_on_unknown_user),
            "an unknown user_id answers 500", fuzz_only=True),
+]
+
+# Defects of the mock's own assumptions: caught only with --strict (tests/test_suites_gptbots.py).
+STRICT_MUTANTS = [
+    Mutant("forbidden-as-401", "gptbots", ("GPT-STATUS-403",), wrapping(OP, _no_permission_is_401), "a key without access answers 401"),
+    Mutant("bare-token-accepted", "gptbots", ("GPT-AUTH-SCHEME",), wrapping(OP, _bare_token_accepted), "a token without Bearer is taken"),
+    Mutant("anonymous-entries-unfiltered", "gptbots", ("GPT-ANON-ENTRIES-FILTERED",), wrapping(OP, _unfiltered_entries),
+           "anonymous_id query lists every entry of the matching users"),
 ]
 
 VARIANTS = [
@@ -160,5 +200,6 @@ VARIANTS = [
     Mutant("unknown-user-404-message-success", "gptbots", (), replying(OP, _unknown_user_404),
            "an unknown user answers 404; success says 'success'"),
     Mutant("unfiltered-anonymous-entries", "gptbots", (), wrapping(OP, _unfiltered_entries), "anonymous_id query lists all entries"),
+    Mutant("bare-token-accepted", "gptbots", (), wrapping(OP, _bare_token_accepted), "Authorization: <token> without Bearer is accepted"),
 ]
 

@@ -62,8 +62,22 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+SIGNED_VALUE_OPTIONS = ("--features",)  # their values may start with "-" ("-h5"), which argparse reads as an option
+
+
+def join_signed_values(argv: list[str]) -> list[str]:
+    """``--features -h5`` as ``--features=-h5``, so argparse does not take ``-h5`` for an option."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        if i and argv[i - 1] in SIGNED_VALUE_OPTIONS and arg[:1] in "+-" and not arg.startswith("--"):
+            out[-1] = f"{argv[i - 1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = join_signed_values(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import pytest
 
+from cdpkit.cli import join_signed_values
 from schemas import VENDORS
 from suites.plugin import DEFAULT_MAX_EXAMPLES, DEFAULT_SEED, registered_by_entry_point
 from suites.report import REPORT_FORMATS, Results
@@ -178,7 +179,7 @@ def pytest_args(opts: dict[str, Any]) -> list[str]:
     if opts.get("strict"):
         out.append("--cdp-strict")
     if opts.get("features"):
-        out += ["--cdp-features", str(opts["features"])]
+        out.append(f"--cdp-features={opts['features']}")  # one word: a value may start with "-"
     if opts.get("fuzz_writes"):
         out.append("--cdp-fuzz-writes")
     if opts.get("junit_xml"):
@@ -195,7 +196,7 @@ def main(argv: Sequence[str] | None = None, extra_pytest_args: Sequence[str] = (
     parser = argparse.ArgumentParser(prog="cdpkit check", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     configure(parser)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(join_signed_values(list(sys.argv[1:] if argv is None else argv)))
     except SystemExit as exc:
         return 2 if exc.code else 0
     return run(args, extra_pytest_args=extra_pytest_args, live=live)

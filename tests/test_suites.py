@@ -56,7 +56,12 @@ def test_assumption_checks_are_marked_strict_only() -> None:
 def test_every_documented_observable_entry_has_a_check(vendor: str) -> None:
     if not has_suite(vendor):
         pytest.skip(f"suites/test_{vendor}.py not written yet")
-    load_profile(vendor)  # imports the suite module, which registers its checks
+    import importlib
+
+    from suites.cli import suite_modules
+
+    for name in suite_modules(vendor):  # importing a suite module registers its checks
+        importlib.import_module(name)
     assert registry.missing(vendor) == []
     assert all(c.vendor == vendor for found in registry.checks(vendor).values() for c in found)
 
@@ -115,8 +120,8 @@ def test_profile_file_and_reports(gptbots_mock: MockServer, tmp_path: Path) -> N
     assert "test_no_query_parameter_is_400[GPT-QUERY-ONE-REQUIRED]" in names
     text = md.read_text()
     assert "| GPT-QUERY-ONE-REQUIRED | documented | pass |" in text
-    # with keys given (not seeded through the control API), the mock-only check says why it skips
-    assert "| GPT-STATUS-403 | documented | skip | needs a fixture" in text
+    # the 403 needs a key without the permission, which only the mock can seed, and what triggers 403 is assumed
+    assert "| GPT-STATUS-403 | assumption (--strict) | skip | checks an assumption" in text
 
 
 def test_html_report_and_failure_detail(gptbots_mock: MockServer, tmp_path: Path) -> None:
@@ -201,3 +206,30 @@ def test_check_help_names_every_feature_of_every_vendor() -> None:
     lines = {line.split()[0]: line for line in DESCRIPTION.split("FEATURES")[1].splitlines()[3:9] if line.strip()}
     for vendor in VENDORS:
         assert all(f.name in lines.get(vendor, "") for f in features(vendor)), vendor
+
+
+def test_features_left_out_are_skipped_and_listed(tmp_path: Path, capsys) -> None:
+    server = MockServer(MockConfig(port=0, vendors=["zebline"])).start()
+    try:
+        junit = tmp_path / "z.xml"
+        code = check("--vendor", "zebline", "--target", server.url, "--features", "-readback", "--junit-xml", str(junit))
+        assert check("--vendor", "zebline", "--target", server.url, "--features", "nosuch") == 2
+    finally:
+        server.stop()
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Features not checked" in out and "readback (" in out
+    cases = ET.parse(junit).findall(".//testcase")
+    modeled = [c for c in cases if any(p.get("value", "").startswith("documented, through") for p in c.iter("property"))]
+    assert modeled, "Zebline's read-back checks are tiered as documented through cdpkit's model"
+    for case in modeled:  # every one of them was left out, saying why
+        skipped = case.find("skipped")
+        assert skipped is not None and "feature not checked: readback" in skipped.get("message", ""), case.get("name")
+
+
+def test_every_result_says_its_tier(gptbots_mock: MockServer, tmp_path: Path) -> None:
+    junit, report = tmp_path / "g.xml", tmp_path / "g.md"
+    assert check("--vendor", "gptbots", "--target", gptbots_mock.url, "--junit-xml", str(junit), "--report", str(report)) == 0
+    cases = ET.parse(junit).findall(".//testcase")
+    assert cases and all(any(p.get("name") == "tier" for p in c.iter("property")) for c in cases)
+    assert "| tier |" in report.read_text() and "assumption (--strict)" in report.read_text()

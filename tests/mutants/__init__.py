@@ -125,6 +125,7 @@ def load(vendor: str) -> Any:
 class CheckRun:
     exit_code: int
     failed: list[dict[str, str]]  # {name, requirements, caught_by, kind, message} per failing JUnit test case
+    skipped: list[dict[str, str]] = dataclasses.field(default_factory=list)  # {name, message} per skipped case
 
     def caught_by(self, requirement_id: str) -> bool:
         """Whether a check *failed* (not errored) with a CheckFailure naming exactly ``requirement_id``."""
@@ -154,6 +155,13 @@ def _failures(junit: Path) -> list[dict[str, str]]:
     return out
 
 
+def _skips(junit: Path) -> list[dict[str, str]]:
+    if not junit.exists():
+        return []
+    return [{"name": case.get("name", ""), "message": skipped.get("message", "")}
+            for case in ET.parse(junit).iter("testcase") for skipped in case.findall("skipped")]
+
+
 def run_check_at(url: str, vendor: str, junit: Path, *, creds: dict[str, str] | None = None, fuzz: bool | None = None,
                  max_examples: int = 10, strict: bool = False, features: str | None = None) -> CheckRun:
     """Run ``cdpkit check`` in-process against ``url``; fuzz: None all, True only, False none."""
@@ -164,7 +172,7 @@ def run_check_at(url: str, vendor: str, junit: Path, *, creds: dict[str, str] | 
     args += [a for k, v in (creds or {}).items() for a in ("--cred", f"{k}={v}")]
     args += (["--strict"] if strict else []) + (["--features", features] if features else [])
     code = cli.main(args, extra_pytest_args=select, live=io.StringIO())
-    return CheckRun(code, _failures(junit))
+    return CheckRun(code, _failures(junit), _skips(junit))
 
 
 def run_check(mutant: Mutant | None, vendor: str, workdir: Path, *, fuzz: bool | None = None, max_examples: int = 10,

@@ -52,7 +52,8 @@ and the schemathesis run judges requests and answers only by what the documents 
 Every target, every operation: a client's mistakes (malformed JSON, a body of another JSON type, a
 documented field of the wrong type or missing, a query value that is not UTF-8) must never get a 5xx.
 Generated writes reach a target that is not a cdpkit mock only when they break a documented rule (a
-correct server refuses them and stores nothing); --fuzz-writes sends generated valid writes too.
+correct server refuses them and stores nothing); --fuzz-writes sends generated valid writes too,
+except to operations that delete.
 
 FEATURES (--features): a target may implement part of a vendor API; checks of the others are skipped
 and the summary lists them. Defaults: every feature on a cdpkit mock; elsewhere all but the modeled

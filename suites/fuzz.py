@@ -18,8 +18,8 @@ judge a target by cdpkit's choices.
 What reaches a target that is not a cdpkit mock: every generated request to a safe (read-only)
 operation; to a write, only *negative* requests that break a documented rule, checked before they are
 sent, which a correct server refuses and stores nothing for; positive writes only with
-``--fuzz-writes`` (they create records with generated ids, which a target's owner may not want). On a
-cdpkit mock every operation gets both modes.
+``--fuzz-writes`` (they create records with generated ids, which a target's owner may not want), and
+never to an operation that deletes. On a cdpkit mock every operation gets both modes.
 
 Not run, on purpose: schemathesis' ``negative_data_rejection`` and ``positive_data_acceptance`` judge
 by the OpenAPI document alone, which cannot say that a constraint is an assumption (an empty
@@ -88,8 +88,17 @@ def writes_guarded(target: Target, operation_id: str) -> bool:
     return not target.is_mock and not is_safe(next(op for op in operations(target.vendor) if op["operationId"] == operation_id))
 
 
+def destructive(op: dict[str, Any]) -> bool:
+    """An operation that deletes (HTTP DELETE, or an operationId naming a delete)."""
+    return op["method"].upper() == "DELETE" or op["operationId"].startswith("delete_")
+
+
 def skip_reason(target: Target, operation_id: str, mode: str, fuzz_writes: bool) -> str | None:
     """Why this operation and mode get no generated requests on this target, or None."""
+    op = next(o for o in operations(target.vendor) if o["operationId"] == operation_id)
+    if mode == "positive" and writes_guarded(target, operation_id) and destructive(op):
+        return (f"{operation_id} deletes: generated valid requests never go to a target that is not a cdpkit mock, "
+                "even with --fuzz-writes (the checks delete only what a key names as disposable)")
     if mode == "positive" and writes_guarded(target, operation_id) and not fuzz_writes:
         return (f"{operation_id} writes: generated valid requests would create records on the target; "
                 "--fuzz-writes sends them (the negative run, which a correct server refuses, still ran)")

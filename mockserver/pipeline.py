@@ -127,7 +127,9 @@ def make_route(mock: "Mock", vendor: Vendor, op: dict[str, Any]) -> Callable[[we
             log.error("mock bug in %s.%s:\n%s", vendor.name, operation_id, traceback.format_exc())
             reply = Reply(500, {"error": "cdpkit mock internal error", "operation": f"{vendor.name}.{operation_id}"})
             violations = ("MOCK-BUG",)
-        mock.journal(vendor.name, operation_id, request, raw, parsed, reply.status, violations, started, reply, keep)
-        return to_response(reply)
+        response = to_response(reply)
+        mock.journal(vendor.name, operation_id, request, raw, parsed, reply.status, violations, started, reply, keep,
+                     response.body if isinstance(response.body, bytes) else b"")
+        return response
 
     return route

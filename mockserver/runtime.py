@@ -14,6 +14,7 @@ import orjson
 import yaml
 from aiohttp import web
 
+from mockserver import journal_entry
 from mockserver.faults import Faults
 from mockserver.store import Scope, Store, open_store
 from schemas.validation import Validators
@@ -23,7 +24,6 @@ from schemas import VENDORS
 # vendor name -> module exporting VENDOR; a vendor is served once its module is listed here.
 VENDOR_MODULES: dict[str, str] = {vendor: f"mockserver.{vendor}" for vendor in VENDORS}
 
-_JOURNAL_TEXT_LIMIT = 4096
 
 
 @dataclass
@@ -35,6 +35,7 @@ class MockConfig:
     seeds: list[str] = field(default_factory=list)
     demo: bool = True
     journal_limit: int = 10_000
+    journal_bytes: int = 64 << 20
     max_body_bytes: int = 1 << 20
     max_depth: int = 64
     fault_seed: int | None = None
@@ -66,7 +67,7 @@ class Mock:
     def __init__(self, config: MockConfig, store: Store | None = None) -> None:
         self.config = config
         self.vendors: dict[str, Vendor] = {name: load_vendor(name) for name in config.vendors}
-        self.store = store or open_store(config.state, config.journal_limit)
+        self.store = store or open_store(config.state, config.journal_limit, config.journal_bytes)
         self.scopes: dict[str, Scope] = {name: self.store.scope(name) for name in self.vendors}
         self.validators = Validators(list(self.vendors))
         self.faults = Faults(config.fault_seed)
@@ -125,23 +126,25 @@ class Mock:
         started: float,
         reply: Reply | None = None,
         keep: bool = False,
+        answer: bytes = b"",
     ) -> None:
-        """Commit (or drop) the handler's writes and record the exchange, in one step."""
-        if parsed is None and raw:
-            parsed = raw[:_JOURNAL_TEXT_LIMIT].decode("utf-8", "replace")
-        body = reply.body if reply is not None and reply.content_type == "application/json" else None
+        """Commit (or drop) the handler's writes and record the exchange, in one step.
+
+        The record is masked, printable and bounded (:mod:`mockserver.journal_entry`); ``answer`` is
+        the response body as sent."""
+        answer_json = reply.body if reply is not None and reply.content_type == "application/json" else None
         entry = {
             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
             "vendor": vendor,
             "operation": operation,
             "request": {
                 "method": request.method,
-                "path": request.path,
-                "query": dict(request.query),
-                "headers": dict(request.headers),
-                "body": parsed,
+                "path": journal_entry.query({"": request.path})[""],
+                "query": journal_entry.query(request.query),
+                "headers": journal_entry.headers(request.headers),
+                "body": journal_entry.body(raw, parsed),
             },
-            "response": {"status": status, "body": body},
+            "response": {"status": status, "body": journal_entry.body(answer, answer_json) if answer_json is not None else None},
             "verdict": "good" if status < 400 and not violations else "bad",
             "violations": list(violations),
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),

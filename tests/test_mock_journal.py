@@ -1,0 +1,105 @@
+"""The journal as a record that outlives the request: always readable, no secret in the clear, bounded in bytes.
+
+Each test here stood for a defect a reliability review found (issue 10): one non-UTF-8 header byte made
+``/__mock/requests`` answer 500 (and, with SQLite, the vendor call itself); credentials were kept in the
+clear in the journal and its SQLite file; the journal was bounded in entries but kept whole parsed
+bodies, so refused 68 KB bodies grew memory by half a gigabyte.
+"""
+
+from __future__ import annotations
+
+import socket
+import tracemalloc
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from mockserver.journal_entry import BODY_LIMIT, mask
+from mockserver.pytest_plugin import MockServer
+from mockserver.runtime import MockConfig
+from mockserver.store import Store
+
+PATH = "/v1/user/get-user-cdp?user_id=BC123"
+
+
+def raw_request(url: str, head: bytes) -> bytes:
+    """Send ``head`` (request line and headers, CRLF-separated, no body) as bytes and return the answer."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(head + b"\r\n\r\n")
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("state", ["memory", "sqlite"])
+def test_a_header_that_is_not_utf8_is_journaled_readably(state: str, tmp_path: Path) -> None:
+    spec = "memory" if state == "memory" else f"sqlite:{tmp_path / 'j.sqlite'}"
+    with MockServer(MockConfig(port=0, vendors=["gptbots"], state=spec)) as server:
+        answer = raw_request(server.url, b"GET " + PATH.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                             b"Authorization: Bearer ${token}\r\nX-Note: caf\xe9\r\nConnection: close")
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+        journal = requests.get(server.url + "/__mock/requests", timeout=10)
+        assert journal.status_code == 200
+        assert journal.json()["requests"][0]["request"]["headers"]["X-Note"] == "caf\ufffd"
+
+
+def test_credentials_are_masked_in_the_journal_and_its_sqlite_file(tmp_path: Path) -> None:
+    db = tmp_path / "secrets.sqlite"
+    with MockServer(MockConfig(port=0, vendors=["gptbots", "tto", "quickaudience"], state=f"sqlite:{db}")) as server:
+        creds = server.credentials()
+        token, api_key = creds["gptbots"]["check"]["token"], creds["tto"]["check"]["api_key"]
+        console = creds["quickaudience"]["check"]["console_token"]
+        stranger = "sk-live-real-token-sent-by-mistake-0042"
+        requests.get(server.url + PATH, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        requests.get(server.url + PATH, headers={"Authorization": f"Bearer {stranger}"}, timeout=10)  # refused
+        requests.post(server.url + "/v1/track", json={"api_key": api_key, "event": "e", "user_id": "u"}, timeout=10)
+        requests.post(server.url + "/v1/settings", params={"api_key": api_key}, timeout=10)
+        created = requests.post(server.url + "/quickaudience/v1/apis", headers={"Authorization": f"Bearer {console}"},
+                                json={"channelName": "c", "applicationType": "WEB", "collectedByQuickTracking": True,
+                                      "networkDomains": ["https://shop.example"]}, timeout=10)
+        assert created.status_code < 300, created.text
+        secret = created.json()["data"]["accessKeySecret"]
+        journal = requests.get(server.url + "/__mock/requests", timeout=10).text
+        assert mask(stranger) in journal and "Bearer " + mask(token) in journal
+    for value in (token, api_key, console, stranger, secret):
+        assert value not in journal, f"{mask(value)} is in the journal in the clear"
+    on_disk = db.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("secrets.sqlite-*"))
+    assert stranger.encode() not in on_disk, "a refused token is kept in the SQLite file"
+    # what the mock needs to work (a channel's secret to verify signatures, the demo tokens) stays in the
+    # state table; the journal table holds no credential
+    import sqlite3
+
+    rows = b"".join(bytes(r[0]) for r in sqlite3.connect(db).execute("SELECT entry FROM journal"))
+    assert not any(v.encode() in rows for v in (token, api_key, console, stranger, secret))
+
+
+def test_the_journal_is_bounded_in_bytes() -> None:
+    config = MockConfig(port=0, vendors=["zebline"], journal_limit=10_000, journal_bytes=512 * 1024)
+    with MockServer(config) as server:
+        creds = server.credentials()["zebline"]["check"]
+        url = f"{server.url}/v1/accounts/{creds['license_code']}/users"
+        refused = {"attributes": {f"k{i}": "v" * 8 for i in range(4_700)}}  # ~68 KB, no user id: refused
+        for _ in range(40):
+            answer = requests.post(url, json=refused, headers={"authorization": creds["access_token"]}, timeout=10)
+            assert answer.status_code == 400
+        entries, held = server.mock.store.journal_size()
+        assert held <= 512 * 1024 and entries < 40
+        body = requests.get(server.url + "/__mock/requests?limit=1", timeout=10).json()["requests"][0]["request"]["body"]
+        assert body["truncated"] is True and body["bytes"] > BODY_LIMIT and len(body["start"]) <= BODY_LIMIT
+
+
+def test_a_stored_small_value_costs_its_size_not_a_4_kib_buffer() -> None:
+    store = Store()
+    value = {"userId": "u", "attributes": {"plan": "pro", "points": 3}, "firstname": "mary"}
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for i in range(2_000):
+        store.put("profiles", f"u{i}", value)
+    store.commit()
+    per_value = (tracemalloc.get_traced_memory()[0] - before) / 2_000
+    tracemalloc.stop()
+    assert per_value < 600, f"{per_value:.0f} bytes per small stored value"

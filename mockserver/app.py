@@ -13,6 +13,7 @@ import orjson
 from aiohttp import web
 
 from mockserver import control
+from mockserver.control_guard import ControlGuard
 from mockserver.pipeline import make_route
 from mockserver.runtime import MOCK_KEY, Mock, MockConfig
 from schemas import operations
@@ -67,7 +68,8 @@ async def _unknown_routes(
 def build_app(config: MockConfig | None = None, mock: Mock | None = None) -> web.Application:
     """The application; give a ready :class:`Mock` to share its store with the caller (tests do)."""
     mock = mock or Mock(config or MockConfig())
-    app = web.Application(client_max_size=mock.config.max_body_bytes, middlewares=[_unknown_routes])
+    guard = ControlGuard(mock.config.host, mock.config.allowed_hosts, mock.config.admin_token)
+    app = web.Application(client_max_size=mock.config.max_body_bytes, middlewares=[guard.middleware(), _unknown_routes])
     app[MOCK_KEY] = mock
     app[_SERVED] = base_paths(mock)
     for name, vendor in mock.vendors.items():

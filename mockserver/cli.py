@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import secrets
 import signal
 import sys
 import tomllib
@@ -15,6 +16,8 @@ import yaml
 from aiohttp import web
 
 from mockserver.app import build_app
+from mockserver.control_guard import is_loopback
+from schemas import operations
 from mockserver.runtime import Mock, MockConfig, available_vendors
 
 HELP = "start the stateful mock of the five vendor APIs"
@@ -30,6 +33,12 @@ examples:
   cdpkit mock --vendors zebline,gptbots --port 9000
   cdpkit mock --state sqlite:mock.sqlite        keep state and journal across restarts
   cdpkit mock --seed tenants.yaml --no-demo     only your own tenants and data
+  cdpkit mock --host 0.0.0.0 --admin-token T    reachable from other machines; /__mock needs the token
+
+The control API (/__mock/) answers only requests whose Host is this mock (loopback, --host or an
+--allow-host name), refuses requests from web pages (an Origin header of another site) and takes writes
+only as Content-Type: application/json. Beyond loopback it also needs an admin token (X-Cdpkit-Token or
+Authorization: Bearer); MockClient and `cdpkit check` read it from CDPKIT_ADMIN_TOKEN.
 """
 
 
@@ -43,6 +52,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-demo", action="store_true", default=None, help="start without the demo data")
     parser.add_argument("--journal-limit", type=int, default=None, help="journal entries kept (default 10000)")
     parser.add_argument("--max-body", type=int, default=None, help="largest request body in bytes (default 1 MiB)")
+    parser.add_argument("--allow-host", action="append", default=None, metavar="NAME",
+                        help="a Host name (besides loopback and --host) that may use the control API; repeatable")
+    parser.add_argument("--admin-token", default=None, metavar="TOKEN",
+                        help="require this token on the control API (generated and printed when --host is not loopback)")
     parser.add_argument("--config", default=None, metavar="FILE",
                         help="TOML, JSON or YAML file with the same keys as these options (flags win)")
     parser.add_argument("--quiet", action="store_true", help="print only the URL line")
@@ -62,13 +75,13 @@ def _read_config(path: str) -> dict[str, Any]:
 def config_from_args(args: argparse.Namespace) -> MockConfig:
     """Merge the --config file and the flags (flags win) into a validated MockConfig."""
     raw: dict[str, Any] = _read_config(args.config) if args.config else {}
-    for key in ("host", "port", "vendors", "state", "seed", "journal_limit", "max_body"):
+    for key in ("host", "port", "vendors", "state", "seed", "journal_limit", "max_body", "allow_host", "admin_token"):
         value = getattr(args, key)
         if value is not None:
             raw[key] = value
     if args.no_demo:
         raw["no_demo"] = True
-    known = {"host", "port", "vendors", "state", "seed", "no_demo", "journal_limit", "max_body"}
+    known = {"host", "port", "vendors", "state", "seed", "no_demo", "journal_limit", "max_body", "allow_host", "admin_token"}
     unknown = set(raw) - known
     if unknown:
         raise SystemExit(f"cdpkit mock: unknown option(s) in config: {sorted(unknown)}; known: {sorted(known)}")
@@ -79,8 +92,15 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
     if bad:
         raise SystemExit(f"cdpkit mock: unknown vendor(s) {bad}; choose from {', '.join(served)} or 'all'")
     seeds = raw.get("seed") or []
+    allowed = raw.get("allow_host") or []
+    host = str(raw.get("host", "127.0.0.1"))
+    token = raw.get("admin_token")
+    if token is None and not is_loopback(host):  # reachable from other machines: never an open control API
+        token = secrets.token_urlsafe(18)
     return MockConfig(
-        host=raw.get("host", "127.0.0.1"),
+        host=host,
+        allowed_hosts=tuple([allowed] if isinstance(allowed, str) else allowed),
+        admin_token=str(token) if token is not None else None,
         port=int(raw.get("port", 8080)),
         vendors=names,
         state=raw.get("state", "memory"),
@@ -92,13 +112,19 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
 
 
 def banner(mock: Mock, url: str) -> str:
-    """The start-up text: where, what, and the credentials that work (the ones `cdpkit check` uses)."""
+    """The start-up text: where and what. Credentials are shown in one place only, the control API's
+    ``/__mock/credentials`` (a terminal's scroll-back and CI logs keep what a banner prints)."""
     lines = [f"cdpkit mock listening on {url}", f"vendors: {', '.join(mock.vendors)}  state: {mock.config.state}"]
     for name, vendor in mock.vendors.items():
-        creds = vendor.credentials(mock.scopes[name])
-        shown = "  ".join(f"{k}={v}" for k, v in creds.get("check", {}).items())
-        lines.append(f"  {name:<14} {shown}  ({len(creds.get('tenants', []))} tenants)")
-    lines.append(f"control API: {url}/__mock/  (all tenants: {url}/__mock/credentials)   stop with Ctrl-C")
+        tenants = len(vendor.credentials(mock.scopes[name]).get("tenants", []))
+        count = len(operations(name))
+        lines.append(f"  {name:<14} {count} operation{'s' * (count != 1)}, {tenants} tenant{'s' * (tenants != 1)}")
+    lines.append(f"credentials that work: {url}/__mock/credentials   control API: {url}/__mock/   stop with Ctrl-C")
+    if not is_loopback(mock.config.host):
+        lines.append(f"WARNING: listening on {mock.config.host}, reachable from other machines. The control API "
+                     f"needs the admin token: X-Cdpkit-Token: {mock.config.admin_token}")
+    elif mock.config.admin_token:
+        lines.append("the control API needs the admin token given with --admin-token (header X-Cdpkit-Token)")
     return "\n".join(lines)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -16,16 +17,21 @@ class MockControlError(RuntimeError):
 class MockClient:
     """Talks to ``<url>/__mock/``. Every method returns the decoded JSON answer."""
 
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, timeout: float = 10.0, token: str | None = None) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        # the admin token of a mock that requires one (--admin-token); CDPKIT_ADMIN_TOKEN by default
+        self.token = token if token is not None else os.environ.get("CDPKIT_ADMIN_TOKEN")
 
     def _call(self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None) -> Any:
         url = f"{self.url}/__mock/{path}"
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["X-Cdpkit-Token"] = self.token
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 return json.loads(resp.read() or b"null")

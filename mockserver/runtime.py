@@ -39,6 +39,8 @@ class MockConfig:
     max_body_bytes: int = 1 << 20
     max_depth: int = 64
     fault_seed: int | None = None
+    allowed_hosts: tuple[str, ...] = ()  # Host names besides loopback and --host that may use /__mock
+    admin_token: str | None = None  # when set, every /__mock request must carry it
 
 
 def available_vendors() -> list[str]:

@@ -96,7 +96,7 @@ def test_seed_adds_data_and_reset_removes_it(mock):
 )
 def test_bad_seeds_are_refused_and_change_nothing(mock, body):
     before = mock.state("gptbots")
-    r = requests.post(mock.url + "/__mock/seed", data=body)
+    r = requests.post(mock.url + "/__mock/seed", data=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and r.json()["error"]
     assert mock.state("gptbots") == before
 
@@ -162,7 +162,7 @@ def test_dropped_connection(mock):
 def test_bad_fault_specs_answer_400(mock):
     r = requests.post(mock.url + "/__mock/faults", json={"path": "*", "status": 42})
     assert r.status_code == 400 and "status" in r.json()["error"]
-    assert requests.delete(mock.url + "/__mock/faults").json() == {"faults": []}
+    assert requests.delete(mock.url + "/__mock/faults", headers={"Content-Type": "application/json"}).json() == {"faults": []}
 
 
 def test_oversized_body_is_refused_with_the_vendor_shape(mock):

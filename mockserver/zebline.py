@@ -116,20 +116,39 @@ def _check_type_locks(state: Scope, license_code: str, attributes: dict[str, Any
 
 
 def new_profile(user_id: str | None, now: str, anonymous_id: str | None = None) -> dict[str, Any]:
-    """A fresh profile with the table's defaults (ZEB-SYSTEM-DEFAULTS: opt-ins true, points 0, date_identified NOW())."""
+    """A fresh profile with the table's defaults (ZEB-SYSTEM-DEFAULTS: opt-ins true, points 0, date_identified NOW()).
+
+    ``defaulted`` lists the columns that hold a table default nobody sent: a merge must not let
+    such a value overwrite one the other profile was sent (a default is not a value anyone sent).
+    """
     system = {column: now if value == NOW_DEFAULT else value for column, value in DEFAULTS.items()}
     return {"userId": user_id, "anonymousIds": [anonymous_id] if anonymous_id else [], "system_attributes": system,
-            "attributes": {}, "unmapped": {}, "created_at": now, "last_seen_at": now}
+            "defaulted": sorted(system), "attributes": {}, "unmapped": {}, "created_at": now, "last_seen_at": now}
 
 
 def apply_to_profile(profile: dict[str, Any], columns: dict[str, Any], attributes: dict[str, Any],
                      unmapped: dict[str, Any], now: str) -> dict[str, Any]:
     """ZEB-UPSERT-UPDATE, ZEB-CUSTOM-ATTR-STORED: only what was sent changes; new custom attributes just appear."""
     profile["system_attributes"].update(columns)
+    profile["defaulted"] = [c for c in profile.get("defaulted", []) if c not in columns]
     profile["attributes"].update(attributes)
     profile["unmapped"].update(unmapped)
     profile["last_seen_at"] = now
     return profile
+
+
+def merge_system_attributes(user: dict[str, Any], anonymous: dict[str, Any]) -> None:
+    """ZEB-MERGE-PRECEDENCE for the table's columns: what the user was sent wins, then what the anonymous
+    profile was sent, then the user's table defaults, then the anonymous profile's (ZEB-SYSTEM-DEFAULTS).
+    A default is not a value anyone sent, so it never overwrites one (issue 8, section 5)."""
+    mine, theirs = user["system_attributes"], anonymous["system_attributes"]
+    my_defaults, their_defaults = set(user.get("defaulted", [])), set(anonymous.get("defaulted", []))
+    sent_to_me = {k: v for k, v in mine.items() if k not in my_defaults}
+    sent_to_them = {k: v for k, v in theirs.items() if k not in their_defaults}
+    merged = {**{k: theirs[k] for k in their_defaults if k in theirs}, **{k: mine[k] for k in my_defaults if k in mine},
+              **sent_to_them, **sent_to_me}
+    user["system_attributes"] = merged
+    user["defaulted"] = sorted(set(merged) - set(sent_to_me) - set(sent_to_them))
 
 
 def merge_into_user(state: Scope, license_code: str, user: dict[str, Any], is_new: bool, anonymous_id: str) -> dict[str, Any]:
@@ -148,7 +167,8 @@ def merge_into_user(state: Scope, license_code: str, user: dict[str, Any], is_ne
         if is_new:
             user = {**entry, "userId": user["userId"], "anonymousIds": list(entry["anonymousIds"])}
         else:
-            for part in ("system_attributes", "attributes", "unmapped"):
+            merge_system_attributes(user, entry)
+            for part in ("attributes", "unmapped"):
                 user[part] = {**entry[part], **user[part]}
     if anonymous_id not in user["anonymousIds"]:
         user["anonymousIds"].append(anonymous_id)

@@ -309,6 +309,26 @@ def test_merge_precedence_and_relink(server: MockServer) -> None:
     assert profile(server, userId="u1")["anonymousIds"] == [] and profile(server, anonymousId="a1")["userId"] == "u2"
 
 
+@pytest.mark.requirement("ZEB-MERGE-PRECEDENCE")
+@pytest.mark.requirement("ZEB-SYSTEM-DEFAULTS")
+def test_merge_keeps_what_the_anonymous_profile_was_sent_over_the_users_table_defaults(server: MockServer) -> None:
+    """Issue 8, section 5: a default is not a value anyone sent, so it never wins a merge."""
+    accepted(server, {"userId": "u3", "attributes": {}})
+    accepted(server, {"anonymousId": "a3", "opt_in_sms": False, "points": 50, "attributes": {}})
+    accepted(server, {"userId": "u3", "anonymousId": "a3", "attributes": {}})
+    system = profile(server, userId="u3")["system_attributes"]
+    assert (system["opt_in_sms"], system["points"], system["opt_in_email"]) == (False, 50, True)
+    # a value the user was sent still wins over the anonymous profile's (ZEB-MERGE-PRECEDENCE)
+    accepted(server, {"userId": "u4", "points": 7, "attributes": {}})
+    accepted(server, {"anonymousId": "a4", "points": 50, "opt_in_email": False, "attributes": {}})
+    accepted(server, {"userId": "u4", "anonymousId": "a4", "attributes": {}})
+    system = profile(server, userId="u4")["system_attributes"]
+    assert (system["points"], system["opt_in_email"], system["opt_in_sms"]) == (7, False, True)
+    # once merged, the anonymous profile's values are the user's: a later default-only request changes nothing
+    accepted(server, {"userId": "u3", "attributes": {}})
+    assert profile(server, userId="u3")["system_attributes"]["points"] == 50
+
+
 # -- system attributes ----------------------------------------------------------------------------
 
 

@@ -193,22 +193,35 @@ def attributes_missing(d: Draw, payload: Payload) -> Payload:
 
 
 def custom_value_of_no_type(d: Draw, payload: Payload) -> Payload:
-    """ZEB-CUSTOM-TYPES: one custom attribute whose value is null, an array or an object."""
+    """ZEB-CUSTOM-TYPES-ONLY (the mock's choice): one custom attribute whose value is null, an array or an object."""
     name = d.choice([name for name, _, _ in CUSTOM_ATTRIBUTES])
     value = d.choice((None, [1, 2], ["gold"], {"level": "gold"}, {}))
     return {**payload, "attributes": {**payload["attributes"], name: value}}
 
 
-WRONG_COLUMN_VALUES: tuple[tuple[str, Any], ...] = (
-    ("firstname", 12), ("city", True), ("email", None), ("children", "2"), ("children", 2.5),
-    ("points", "100"), ("annual_revenue", None), ("opt_in_sms", "true"), ("opt_in_email", 1),
-    ("birth_date", 19900512), ("last_active", None), ("phone", 9123456789), ("zipcode", ["1"]),
+# ZEB-SYSTEM-TYPES (stated): values no reading makes the column's type.
+NOT_OF_THE_COLUMNS_TYPE: tuple[tuple[str, Any], ...] = (
+    ("children", "three"), ("children", ["2"]), ("points", {"value": 100}), ("annual_revenue", "a lot"),
+    ("number_of_employees", "10-50"), ("opt_in_sms", "maybe"), ("opt_in_email", ["true"]), ("opt_in_sms", {"on": True}),
+    ("birth_date", True), ("last_active", ["2024-02-10T12:30:00Z"]), ("updated_at", {"at": "2024-02-10"}),
+)
+# ZEB-SYSTEM-TYPES-EXACT (the mock's choice): another JSON type that a coercing server could read as the column's.
+COERCIBLE_COLUMN_VALUES: tuple[tuple[str, Any], ...] = (
+    ("firstname", 12), ("city", True), ("email", None), ("phone", 9123456789), ("zipcode", ["1"]), ("company", {"name": "x"}),
+    ("children", "2"), ("children", 2.5), ("points", "100"), ("annual_revenue", None), ("number_of_employees", True),
+    ("opt_in_sms", "true"), ("opt_in_email", 1), ("opt_in_sms", None), ("birth_date", 19900512), ("last_active", None),
 )
 
 
 def system_value_of_wrong_type(d: Draw, payload: Payload) -> Payload:
-    """ZEB-SYSTEM-TYPES: one system attribute with a value not of its column's type."""
-    column, value = d.choice(WRONG_COLUMN_VALUES)
+    """ZEB-SYSTEM-TYPES: one system attribute with a value that no reading makes its column's type."""
+    column, value = d.choice(NOT_OF_THE_COLUMNS_TYPE)
+    return {**payload, column: value}
+
+
+def system_value_of_another_json_type(d: Draw, payload: Payload) -> Payload:
+    """ZEB-SYSTEM-TYPES-EXACT: one system attribute of another JSON type than its column's (42 for a STRING)."""
+    column, value = d.choice(COERCIBLE_COLUMN_VALUES)
     return {**payload, column: value}
 
 
@@ -292,8 +305,9 @@ OPERATIONS = [
             "ZEB-ID-STRING": identifier_not_string,
             "ZEB-ID-NONEMPTY": identifier_empty,
             "ZEB-ATTRIBUTES-REQUIRED": attributes_missing,
-            "ZEB-CUSTOM-TYPES": custom_value_of_no_type,
+            "ZEB-CUSTOM-TYPES-ONLY": custom_value_of_no_type,
             "ZEB-SYSTEM-TYPES": system_value_of_wrong_type,
+            "ZEB-SYSTEM-TYPES-EXACT": system_value_of_another_json_type,
             "ZEB-INT-RANGE": int_out_of_range,
             "ZEB-TIMESTAMPTZ-FORMAT": timestamp_not_iso,
             "ZEB-KEY-MAPPING": spellings_disagree,

@@ -71,6 +71,17 @@ def conflicts(locks: Mapping[str, Mapping[str, Any]], attributes: Mapping[str, A
     return found
 
 
+def conflict_requirement(locked: str, sent: str) -> str:
+    """The catalog entry a refusal of this type change names.
+
+    Number, string and boolean are told apart by the JSON value itself: a change between them is the
+    documented ZEB-TYPE-LOCK. A change between a plain string and a datetime exists only through
+    cdpkit's classification of strings (ZEB-DATETIME-DETECTION, an assumption): the document asks
+    senders to write datetimes in ISO form (ZEB-DATETIME-ISO, a convention), which is no rejection.
+    """
+    return "ZEB-DATETIME-DETECTION" if {locked, sent} == {STRING, DATETIME} else "ZEB-TYPE-LOCK"
+
+
 def new_locks(
     locks: Mapping[str, Any], attributes: Mapping[str, Any], since: str, track_id: str
 ) -> Iterable[tuple[str, dict[str, str]]]:

@@ -86,7 +86,7 @@ def _split_body(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
                              "message": f"{key!r} and another spelling of {column!r} carry different values"})
         else:
             columns[column] = value
-            if COLUMN_TYPES[column] == "TIMESTAMPTZ" and not type_lock.is_real_date(value):
+            if COLUMN_TYPES[column] == "TIMESTAMPTZ" and isinstance(value, str) and not type_lock.is_real_date(value):
                 problems.append({"requirement": "ZEB-TIMESTAMPTZ-FORMAT", "location": f"body/{key}",
                                  "message": f"{key} {value!r} names no calendar day"})
     if problems:
@@ -98,6 +98,10 @@ def _split_body(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 def _check_type_locks(state: Scope, license_code: str, attributes: dict[str, Any]) -> dict[str, Any]:
     """ZEB-TYPE-LOCK, ZEB-TYPE-LOCK-STATUS, ZEB-TYPE-LOCK-PER-ACCOUNT: refuse the whole request on a type change.
 
+    A change between a plain string and an ISO datetime exists only through cdpkit's classification
+    (ZEB-DATETIME-DETECTION; the document asks senders for ISO datetimes, a convention), so such a
+    refusal names that assumption, never the documented ZEB-TYPE-LOCK.
+
     The lock is checked before anything is written, and a Rejection drops every pending write, so
     "the system will not add this user" holds for the profile, the other attributes and new locks alike.
     Returns the locks the account already holds on the sent attributes.
@@ -106,12 +110,15 @@ def _check_type_locks(state: Scope, license_code: str, attributes: dict[str, Any
     found = type_lock.conflicts(locks, attributes)
     if found:
         problems = [
-            {"requirement": "ZEB-TYPE-LOCK", "location": f"body/attributes/{name}",
-             "message": f"attribute {name!r} is locked as {locked} for this account; got {sent}"}
+            {"requirement": type_lock.conflict_requirement(locked, sent), "location": f"body/attributes/{name}",
+             "message": f"attribute {name!r} is locked as {locked} for this account; got {sent}"
+                        + (" (a string is a datetime only in ISO-8601 date-time form: cdpkit's reading, ZEB-DATETIME-DETECTION)"
+                           if type_lock.conflict_requirement(locked, sent) == "ZEB-DATETIME-DETECTION" else "")}
             for name, locked, sent in found
         ]
+        ids = tuple(dict.fromkeys(p["requirement"] for p in problems))
         raise Rejection(400, "; ".join(p["message"] for p in problems) + "; the user was not added",
-                        ("ZEB-TYPE-LOCK", "ZEB-TYPE-LOCK-STATUS"), {"violations": problems})
+                        (*ids, "ZEB-TYPE-LOCK-STATUS"), {"violations": problems})
     return locks
 
 
@@ -206,7 +213,9 @@ def _upsert(state: Scope, license_code: str, body: dict[str, Any], now: str, tra
 
 def upsert_user(call: Call) -> Reply:
     license_code = _license_for(call)
-    call.require_valid("body")  # ZEB-ID-REQUIRED, ZEB-ID-STRING, ZEB-ATTRIBUTES-REQUIRED, ZEB-CUSTOM-TYPES, ZEB-SYSTEM-TYPES
+    # ZEB-ID-REQUIRED, ZEB-ID-STRING, ZEB-ATTRIBUTES-REQUIRED, ZEB-SYSTEM-TYPES; and the mock's choices, each named
+    # in the refusal: ZEB-CUSTOM-TYPES-ONLY, ZEB-SYSTEM-TYPES-EXACT, ZEB-ID-NONEMPTY, ZEB-INT-RANGE, ZEB-TIMESTAMPTZ-FORMAT
+    call.require_valid("body")
     track_id = str(uuid.uuid4())
     _upsert(call.state, license_code, call.body, type_lock.now_iso(call.now), track_id)
     return Reply(200, {"response": {"status": "queued", "trackID": track_id}})  # ZEB-RESP-QUEUED, ZEB-SUCCESS-STATUS

@@ -86,3 +86,11 @@ def build_app(config: MockConfig | None = None, mock: Mock | None = None) -> web
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+def runner_for(app: web.Application, config: MockConfig) -> web.AppRunner:
+    """The runner every way of starting the mock uses: idle and half-sent connections are closed after
+    ``idle_timeout`` seconds (200 slowloris connections would otherwise be held for ever), and a
+    shutdown waits at most ``shutdown_timeout`` seconds for requests in flight."""
+    return web.AppRunner(app, access_log=None, keepalive_timeout=config.idle_timeout,
+                         shutdown_timeout=config.shutdown_timeout)

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from mockserver.app import build_app
+from mockserver.app import build_app, runner_for
 from mockserver.control_guard import is_loopback
 from schemas import operations
 from mockserver.runtime import Mock, MockConfig, available_vendors
@@ -132,7 +132,7 @@ async def serve(config: MockConfig, quiet: bool = False) -> None:
     """Run until SIGINT/SIGTERM, then shut down cleanly (the store is closed by cleanup_ctx)."""
     mock = Mock(config)
     app = build_app(mock=mock)
-    runner = web.AppRunner(app, access_log=None)
+    runner = runner_for(app, config)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)
     await site.start()

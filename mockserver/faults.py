@@ -42,6 +42,7 @@ class Fault:
         return float(self.latency_ms) / 1000
 
 
+MAX_LATENCY_MS = 60_000  # every latency, a range's bounds included: a shutdown never waits on a fault for longer
 _FIELDS = {"path", "method", "latency_ms", "status", "drop", "count", "percent"}
 
 
@@ -61,15 +62,12 @@ def parse_fault(data: Any) -> Fault:
         raise FaultSpecError("status must be an HTTP status code (100-599)")
     latency = fault.latency_ms
     if latency is not None:
-        ok = isinstance(latency, (int, float)) and latency >= 0
-        ok = ok or (
-            isinstance(latency, list)
-            and len(latency) == 2
-            and all(isinstance(v, (int, float)) and v >= 0 for v in latency)
-            and latency[0] <= latency[1]
-        )
-        if not ok or (isinstance(latency, (int, float)) and latency > 60_000):
-            raise FaultSpecError("latency_ms must be milliseconds (≤ 60000) or [low, high]")
+        values = latency if isinstance(latency, list) else [latency]
+        ok = len(values) in (1, 2) and (len(values) == 1 or isinstance(latency, list))
+        ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= MAX_LATENCY_MS
+                        for v in values) and values[0] <= values[-1]
+        if not ok:
+            raise FaultSpecError(f"latency_ms must be milliseconds (0 to {MAX_LATENCY_MS}) or [low, high] within that")
     if fault.count is not None and (not isinstance(fault.count, int) or fault.count < 1):
         raise FaultSpecError("count must be a positive integer")
     if not isinstance(fault.percent, (int, float)) or not 0 < fault.percent <= 100:

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import pytest
 from aiohttp import web
 
-from mockserver.app import build_app
+from mockserver.app import build_app, runner_for
 from mockserver.client import MockClient
 from mockserver.runtime import Mock, MockConfig
 
@@ -40,7 +40,7 @@ class MockServer(MockClient):
         return self
 
     async def _start(self) -> None:
-        self._runner = web.AppRunner(build_app(mock=self.mock), access_log=None)
+        self._runner = runner_for(build_app(mock=self.mock), self.config)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
         await site.start()

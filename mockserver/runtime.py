@@ -41,6 +41,8 @@ class MockConfig:
     fault_seed: int | None = None
     allowed_hosts: tuple[str, ...] = ()  # Host names besides loopback and --host that may use /__mock
     admin_token: str | None = None  # when set, every /__mock request must carry it
+    idle_timeout: float = 15.0  # seconds an idle or half-sent connection is kept
+    shutdown_timeout: float = 3.0  # seconds a shutdown waits for requests in flight
 
 
 def available_vendors() -> list[str]:

@@ -1,12 +1,54 @@
-"""Zebline beyond the shared mutant table (tests/test_mutants.py): the generator's bodies reach the
-mock through ``cdpkit gen --send`` with the mock's credentials."""
+"""Zebline beyond the shared mutant table (tests/test_mutants.py): the strict-only mutants (an assumption of
+the mock broken, caught only with --strict), the isolation checks' positive control, and the generator's
+bodies reaching the mock through ``cdpkit gen --send`` with the mock's credentials."""
 
 from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
 from mockserver.pytest_plugin import MockServer
 from mockserver.runtime import MockConfig
+from mockserver.zebline import DEMO_LICENSE, DEMO_TOKEN, OTHER_LICENSE
+from tests.mutants import Mutant, run_check, run_check_at
+from tests.mutants.zebline import STRICT_MUTANTS
+
+V = "zebline"
+
+
+@pytest.mark.parametrize("mutant", STRICT_MUTANTS, ids=[m.name for m in STRICT_MUTANTS])
+def test_strict_mutant_is_caught_only_with_strict(mutant: Mutant, tmp_path: Path) -> None:
+    """An assumption of the mock broken: the default run passes it, --strict fails it on exactly its ID."""
+    assert run_check(mutant, V, tmp_path, fuzz=False).exit_code == 0, f"{mutant.name} fails a check of the default run"
+    run = run_check(mutant, V, tmp_path, fuzz=False, strict=True)
+    assert run.exit_code == 1, f"{mutant.name} ({mutant.description}) was not caught with --strict"
+    assert any(run.caught_by(rid) for rid in mutant.expected_ids), [(f["name"], f["kind"], f["caught_by"]) for f in run.failed]
+
+
+def _skipped(junit: Path) -> dict[str, str]:
+    out = {}
+    for case in ET.parse(junit).iter("testcase"):
+        skipped = case.find("skipped")
+        if skipped is not None:
+            out[case.get("name", "")] = (skipped.get("message") or "") + (skipped.text or "")
+    return out
+
+
+def test_isolation_checks_without_a_working_second_account_prove_nothing_and_say_so(tmp_path: Path) -> None:
+    """Positive control: another account's credentials that do not work on their own account make the
+    isolation checks skip ("proved nothing"), never pass: a 401 or 404 under wrong credentials shows nothing."""
+    with MockServer(MockConfig(port=0, vendors=[V])) as server:
+        creds = {"license_code": DEMO_LICENSE, "access_token": DEMO_TOKEN,
+                 "other_license_code": OTHER_LICENSE, "other_access_token": "not-the-other-accounts-token"}
+        junit = tmp_path / "isolation.xml"
+        run = run_check_at(server.url, V, junit, creds=creds, fuzz=False, strict=True, features="upsert,readback")
+    assert run.exit_code == 0, run.failed
+    skipped = _skipped(junit)
+    for name in ("test_other_accounts_token_is_401_on_this_license[ZEB-STATUS-401]",
+                 "test_accounts_share_no_profiles_locks_or_track_ids[ZEB-TENANT-ISOLATION]"):
+        assert "proved nothing" in skipped.get(name, ""), (name, skipped)
 
 
 

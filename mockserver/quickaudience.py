@@ -113,7 +113,8 @@ def configuration(body: dict[str, Any]) -> dict[str, Any]:
 
 def create_api(call: Call) -> Reply:
     org = organization_of(call)
-    # QA-CHANNEL-NAME, QA-COLLECTED-NO-REJECTED, QA-APP-TYPE, QA-PLATFORM-REQUIRED, QA-DOMAIN-HTTP, QA-FIELDS-PER-TYPE …
+    # QA-CHANNEL-NAME, QA-CHANNEL-NAME-BLANK, QA-COLLECTED-NO-REJECTED, QA-APP-TYPE, QA-PLATFORM-REQUIRED,
+    # QA-PLATFORM-UNIQUE, QA-DOMAIN-HTTP, QA-DOMAIN-UNIQUE, QA-FIELDS-PER-TYPE …
     call.require_valid("body")
     now = int(call.now * 1000)
     record = {

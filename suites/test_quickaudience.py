@@ -225,15 +225,18 @@ def test_edit_changes_the_configuration(cdp: Target, channels: Channels) -> None
 def test_application_type_cannot_be_changed(cdp: Target, channels: Channels) -> None:
     record = channels.new("WEB")
     app = body_of_type(cdp, "APP")
-    change = {"applicationType": "APP", "platformTypes": app["platformTypes"], "channelName": cdp.unique("cdpkit-qa-app")}
-    refused = mgmt(cdp, "PATCH", f"/{record['apiId']}", change)
-    cdp.expect.rejected(refused, "refused (any 4xx): the application type cannot be changed")
-    read = mgmt(cdp, "GET", f"/{record['apiId']}")
-    after = record_of(cdp, read)
-    same = {k: after.get(k) for k in ("applicationType", "channelName", "networkDomains")}
-    before = {k: record.get(k) for k in same}
-    cdp.expect.that(same == before and not after.get("platformTypes"), read, read.describe_response(),
-                    f"the stored API is unchanged: {before}")
+    # The type alone (with a new name, so an edit that drops the type and keeps the rest is seen), and the
+    # type with the platforms an APP needs (so an edit that takes the new type is seen).
+    for change in ({"applicationType": "APP", "channelName": cdp.unique("cdpkit-qa-app")},
+                   {"applicationType": "APP", "platformTypes": app["platformTypes"], "channelName": cdp.unique("cdpkit-qa-app")}):
+        refused = mgmt(cdp, "PATCH", f"/{record['apiId']}", change)
+        cdp.expect.rejected(refused, f"refused (any 4xx): the application type cannot be changed ({change})")
+        read = mgmt(cdp, "GET", f"/{record['apiId']}")
+        after = record_of(cdp, read)
+        same = {k: after.get(k) for k in ("applicationType", "channelName", "networkDomains")}
+        before = {k: record.get(k) for k in same}
+        cdp.expect.that(same == before and not after.get("platformTypes"), read, read.describe_response(),
+                        f"the stored API is unchanged: {before}")
     # Whether an edit may name the unchanged type is left open ("cannot be changed"): accepting it and
     # refusing the field outright are both faithful, but a refusal must change nothing.
     renamed = mgmt(cdp, "PATCH", f"/{record['apiId']}", {"applicationType": "WEB", "channelName": cdp.unique("cdpkit-qa")})

@@ -6,7 +6,8 @@ beyond "the example is accepted" is a catalog assumption, mostly from the Segmen
 State, per HTTP API source (``sid``):
 
 * ``sources``: api_key -> {id, name, type, destinations}  (TTO-API-KEY-AUTH, TTO-SOURCE-ISOLATION)
-* ``profiles:<sid>``: profile id -> {id, user_ids, anonymous_ids, previous_ids, traits}
+* ``profiles:<sid>``: profile id -> {id, user_ids, anonymous_ids, previous_ids, traits}, per source
+  (TTO-SOURCE-PROFILES, an assumption)
 * ``ids:<sid>``: any identifier (user_id, anonymous_id, previous_id) -> profile id. One namespace for
   all three, as an alias's previous_id may be either kind of id (TTO-ALIAS-MERGE).
 * ``events:<sid>``: sequence number -> the stored track message  (TTO-TRACK-ENDPOINT)
@@ -91,7 +92,8 @@ def _first_time(call: Call, sid: str, msg_id: str, kind: str) -> bool:
 
 
 def _merge(call: Call, sid: str, target: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
-    """TTO-ALIAS-MERGE: fold ``other`` into ``target`` (target's traits win), re-pointing other's ids."""
+    """TTO-ALIAS-MERGE: fold ``other`` into ``target``, re-pointing other's ids; TTO-ALIAS-PRECEDENCE
+    (assumption): both profiles' traits are kept, target's (the user_id's) winning."""
     for role in ROLES:
         target[role] = list(dict.fromkeys(target[role] + other[role]))
         for identifier in other[role]:
@@ -131,7 +133,8 @@ def _identity(body: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _merge_traits(call: Call, sid: str, profile: dict[str, Any], traits: dict[str, Any] | None) -> None:
-    """TTO-IDENTIFY-MERGE / TTO-TRACK-TRAITS-MERGE: sent keys overwrite, the others are kept."""
+    """TTO-IDENTIFY-MERGE / TTO-TRACK-TRAITS-MERGE: the profile holds the traits sent;
+    TTO-IDENTIFY-MERGE-RULES (assumption): sent keys overwrite, the others are kept."""
     if traits:
         profile["traits"].update(traits)
         call.state.put(f"profiles:{sid}", profile["id"], profile)
@@ -167,6 +170,7 @@ def _store_track(call: Call, sid: str, msg_id: str) -> None:
 
 
 def _store_identify(call: Call, sid: str, msg_id: str) -> None:
+    """TTO-IDENTIFY-MERGE; TTO-IDENTIFY-MERGE-RULES: user_id and anonymous_id sent together name one profile."""
     profile = _profile(call, sid, _identity(call.body))
     _merge_traits(call, sid, profile, call.body.get("traits"))
 

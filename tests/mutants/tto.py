@@ -49,6 +49,16 @@ def _settings_default_key(original: Handler) -> Handler:
     return handler
 
 
+def _settings_ignore_key(original: Handler) -> Handler:
+    """settings answers the demo source's configuration for any known key."""
+    def handler(call: Call) -> Reply:
+        key = call.query.get("api_key")
+        if key and call.state.get("sources", key) is not None:
+            call = with_query(call, {**call.query, "api_key": tto.DEMO_KEY})
+        return original(call)
+    return handler
+
+
 def _forget_msg_ids(original: Handler) -> Handler:
     """msg_id dedup ignored: the source forgets every msg_id before handling."""
     def handler(call: Call) -> Reply:
@@ -159,6 +169,8 @@ MUTANTS = [
            "any api_key is served as the demo source"),
     Mutant("settings-without-key", "tto", ("TTO-SETTINGS-QUERY-KEY",), wrapping("settings", _settings_default_key),
            "settings without ?api_key answers the demo source"),
+    Mutant("settings-ignores-key", "tto", ("TTO-SETTINGS-ENDPOINT",), wrapping("settings", _settings_ignore_key),
+           "settings answers one source's configuration whichever known key asks"),
     Mutant("isolation-broken", "tto", ("TTO-SOURCE-ISOLATION",), wrapping(MESSAGE_OPS, _one_source), "every key writes to one source"),
     Mutant("dedup-ignored", "tto", ("TTO-MSG-ID-DEDUP",), wrapping(MESSAGE_OPS, _forget_msg_ids), "a replayed msg_id is stored again"),
     Mutant("identify-updates-nothing", "tto", ("TTO-IDENTIFY-MERGE",), wrapping("identify", _identify_acknowledged_only),

@@ -170,8 +170,13 @@ def h5_save(d: Draw) -> Payload:
 # -- invalid payloads (each breaks one requirement) -------------------------------------------------
 
 def bad_tag_name(d: Draw, payload: Payload) -> Payload:
-    """SF-TAG-NAME-BODY: no name, an empty one, or one that is not a string."""
-    return d.choice(({}, {"name": ""}, {"name": d.integer(1, 999)}, {"tag_name": payload["name"]}))
+    """SF-TAG-NAME-BODY: no name (or a misspelled key), or an empty one: nothing names a tag."""
+    return d.choice(({}, {"name": ""}, {"tag_name": payload["name"]}))
+
+
+def tag_name_not_text(d: Draw, payload: Payload) -> Payload:
+    """SF-REQUEST-FORMS (assumption): a name that is not a JSON string (a server might coerce it)."""
+    return {"name": d.choice((d.integer(1, 999), [payload["name"]], {"name": payload["name"]}, True))}
 
 
 def bad_get_name(d: Draw, payload: Payload) -> Payload:
@@ -188,21 +193,50 @@ def no_audience_id(d: Draw, payload: Payload) -> Payload:
     """SF-ONLINE-AUDIENCE-ID: absent, or naming the user neither by identity_id_map nor entity_id."""
     broken = {k: v for k, v in payload.items() if k != "audience_entity_id"}
     if d.chance(0.5):
-        broken["audience_entity_id"] = d.choice(({}, {"identity_id_map": {}}, {"distinct_id": distinct_id(d)}))
+        broken["audience_entity_id"] = d.choice(({}, {"distinct_id": distinct_id(d)}, {"user_id": distinct_id(d)}))
     return broken
 
 
-def bad_attribute_names(d: Draw, payload: Payload) -> Payload:
-    """SF-ONLINE-ATTRS-REQUIRED: absent, or not a list of names."""
+def no_attribute_names(d: Draw, payload: Payload) -> Payload:
+    """SF-ONLINE-ATTRS-REQUIRED: absent (or misspelled). A name that names no tag is not a violation:
+    当请求的实时标签不存在时,接口不会报错."""
     broken = {k: v for k, v in payload.items() if k != "attribute_names"}
-    if d.chance(0.5):
-        broken["attribute_names"] = d.choice((payload["attribute_names"][0], [""], None))
+    if d.chance(0.3):
+        broken["attribute_name"] = payload["attribute_names"]
     return broken
 
 
-def bad_entity_name(d: Draw, payload: Payload) -> Payload:
-    """SF-ONLINE-ENTITY-NAME: an empty or non-string entity name."""
-    return {**payload, "entity_name": d.choice(("", 1, None))}
+def _other_form(d: Draw, payload: Payload, ids_key: str) -> Payload:
+    """One field in a form the examples do not show: a bare string for attribute_names, a number for an
+    identity, an empty or non-string entity_name, an object instead of the batch's list."""
+    names = payload["attribute_names"]
+    choices: list[Payload] = [
+        {**payload, "attribute_names": names[0]},
+        {**payload, "attribute_names": [names[0], d.integer(1, 99)]},
+        {**payload, "entity_name": d.choice(("", 1, None))},
+    ]
+    if ids_key == "audience_entity_id":
+        choices.append({**payload, ids_key: {"identity_id_map": d.choice(({}, {"distinct_id": int(d.digits(8))}))}})
+    else:
+        choices.append({**payload, ids_key: payload[ids_key][0]})
+    return d.choice(choices)
+
+
+def single_other_form(d: Draw, payload: Payload) -> Payload:
+    """SF-REQUEST-FORMS (assumption): a field of the single look-up in another JSON form."""
+    return _other_form(d, payload, "audience_entity_id")
+
+
+def batch_other_form(d: Draw, payload: Payload) -> Payload:
+    """SF-REQUEST-FORMS (assumption): a field of the batch look-up in another JSON form."""
+    return _other_form(d, payload, "audience_entity_ids")
+
+
+def batch_item_naming_nobody(d: Draw, payload: Payload) -> Payload:
+    """SF-BATCH-UNKNOWN-USER (assumption): one item names the user neither by identity_id_map nor entity_id."""
+    ids = list(payload["audience_entity_ids"])
+    ids[d.integer(0, len(ids) - 1)] = d.choice(({}, {"distinct_id": distinct_id(d)}))
+    return {**payload, "audience_entity_ids": ids}
 
 
 def _broken_entity_id(d: Draw) -> dict[str, Any]:
@@ -226,32 +260,42 @@ def bad_batch_entity_id(d: Draw, payload: Payload) -> Payload:
 
 
 def no_audience_ids(d: Draw, payload: Payload) -> Payload:
-    """SF-BATCH-IDS-REQUIRED: absent, or not a list."""
+    """SF-BATCH-IDS-REQUIRED: absent (or misspelled)."""
     broken = {k: v for k, v in payload.items() if k != "audience_entity_ids"}
-    if d.chance(0.5):
-        broken["audience_entity_ids"] = payload["audience_entity_ids"][0]
+    if d.chance(0.3):
+        broken["audience_entity_id"] = payload["audience_entity_ids"][0]
     return broken
 
 
 def no_project(d: Draw, payload: Payload) -> Payload:
-    """SF-H5-PROJECT-REQUIRED: no project, or an empty one."""
+    """No project (SF-H5-PROJECT-REQUIRED), or an empty one."""
     broken = {k: v for k, v in payload.items() if k != "project"}
     return {**broken, "project": ""} if d.chance(0.3) else broken
 
 
 def bad_mode(d: Draw, payload: Payload) -> Payload:
-    """SF-H5-MODE: a mode other than create, view or edit."""
+    """A mode other than create, view or edit (SF-H5-MODE)."""
     return {**payload, "mode": d.choice(("new", "CREATE", "delete", "preview"))}
 
 
 def edit_without_tag(d: Draw, payload: Payload) -> Payload:
-    """SF-H5-TAG-NAME: edit or view without tag_name."""
+    """Edit or view without tag_name (SF-H5-TAG-NAME)."""
     return {**{k: v for k, v in payload.items() if k != "tag_name"}, "mode": d.choice(("edit", "view"))}
 
 
 def bad_language(d: Draw, payload: Payload) -> Payload:
-    """SF-H5-LANGUAGE: a language outside zh-cn, zh-tw, en-us, ja, th."""
+    """A language outside zh-cn, zh-tw, en-us, ja, th (SF-H5-LANGUAGE)."""
     return {**payload, "language": d.choice(("zh_CN", "en", "fr-fr", "ko"))}
+
+
+H5_MISTAKES = {"SF-H5-PROJECT-REQUIRED": no_project, "SF-H5-MODE": bad_mode, "SF-H5-TAG-NAME": edit_without_tag,
+               "SF-H5-LANGUAGE": bad_language}
+
+
+def bad_page_query(d: Draw, payload: Payload) -> Payload:
+    """SF-H5-ERRORS (assumption): page parameters the document's table does not allow. The document lists
+    them; that the page refuses others (rather than showing its own message) is the mock's choice."""
+    return d.choice(tuple(H5_MISTAKES.values()))(d, payload)
 
 
 def bad_save(d: Draw, payload: Payload) -> Payload:
@@ -342,28 +386,28 @@ def _h5_fixture(base_url: str, creds: Mapping[str, Any], payload: Payload) -> di
 
 OPERATIONS = [
     Operation("start_realtime_tag", valid=named_tag, aliases=("start",), summary="start a real-time tag by name",
-              invalid={"SF-TAG-NAME-BODY": bad_tag_name}, fixture=_tags_fixture("STOPPED")),
+              invalid={"SF-TAG-NAME-BODY": bad_tag_name, "SF-REQUEST-FORMS": tag_name_not_text}, fixture=_tags_fixture("STOPPED")),
     Operation("stop_realtime_tag", valid=named_tag, aliases=("stop",), summary="stop a real-time tag by name",
-              invalid={"SF-TAG-NAME-BODY": bad_tag_name}, fixture=_tags_fixture("RUNNING")),
+              invalid={"SF-TAG-NAME-BODY": bad_tag_name, "SF-REQUEST-FORMS": tag_name_not_text}, fixture=_tags_fixture("RUNNING")),
     Operation("get_realtime_tag", valid=named_tag, aliases=("get",), summary="view a real-time tag (query name)",
               invalid={"SF-GET-NAME-REQUIRED": bad_get_name}, fixture=_tags_fixture("STOPPED")),
     Operation("delete_realtime_tag", valid=named_tag, aliases=("delete",), summary="delete a (stopped) real-time tag",
-              invalid={"SF-TAG-NAME-BODY": bad_tag_name}, fixture=_tags_fixture("STOPPED")),
+              invalid={"SF-TAG-NAME-BODY": bad_tag_name, "SF-REQUEST-FORMS": tag_name_not_text}, fixture=_tags_fixture("STOPPED")),
     Operation("query_realtime_tag_quota", valid=quota_body, aliases=("quota",), summary="remaining and used tag quota",
               invalid={"SF-QUOTA-BODY": bad_quota_body}),
     Operation("get_online_attributes", valid=online_get, aliases=("online", "online_get"),
               summary="one user's real-time tag values",
-              invalid={"SF-ONLINE-AUDIENCE-ID": no_audience_id, "SF-ONLINE-ATTRS-REQUIRED": bad_attribute_names,
-                       "SF-ONLINE-ENTITY-NAME": bad_entity_name, "SF-ONLINE-ENTITY-ID": bad_entity_id},
+              invalid={"SF-ONLINE-AUDIENCE-ID": no_audience_id, "SF-ONLINE-ATTRS-REQUIRED": no_attribute_names,
+                       "SF-REQUEST-FORMS": single_other_form, "SF-ONLINE-ENTITY-ID": bad_entity_id},
               fixture=_users_fixture),
     Operation("batch_get_online_attributes", valid=batch_get, aliases=("batch_get", "online_batch"),
               summary="several users' real-time tag values",
-              invalid={"SF-BATCH-IDS-REQUIRED": no_audience_ids, "SF-ONLINE-ATTRS-REQUIRED": bad_attribute_names,
-                       "SF-ONLINE-ENTITY-NAME": bad_entity_name, "SF-ONLINE-ENTITY-ID": bad_batch_entity_id},
+              invalid={"SF-BATCH-IDS-REQUIRED": no_audience_ids, "SF-ONLINE-ATTRS-REQUIRED": no_attribute_names,
+                       "SF-REQUEST-FORMS": batch_other_form, "SF-BATCH-UNKNOWN-USER": batch_item_naming_nobody,
+                       "SF-ONLINE-ENTITY-ID": bad_batch_entity_id},
               fixture=_users_fixture),
     Operation("h5_realtime_tag_page", valid=h5_page, aliases=("h5", "h5_page"), summary="the H5 iframe page's URL parameters",
-              invalid={"SF-H5-PROJECT-REQUIRED": no_project, "SF-H5-MODE": bad_mode, "SF-H5-TAG-NAME": edit_without_tag,
-                       "SF-H5-LANGUAGE": bad_language}, fixture=_h5_fixture),
+              invalid={"SF-H5-ERRORS": bad_page_query}, fixture=_h5_fixture),
     Operation("h5_save_realtime_tag", valid=h5_save, aliases=("h5_save",), summary="MODELED: the mock H5 page's save call",
               invalid={"SF-H5-SAVE": bad_save}, fixture=_h5_fixture),
 ]

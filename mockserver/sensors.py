@@ -61,17 +61,21 @@ def render_error(rejection: Rejection, call: Call | None) -> Reply:
 
 
 def tenant(call: Call) -> str:
-    """SF-HEADERS-REQUIRED / SF-AUTH-ERRORS: the project key the three headers name."""
+    """SF-HEADERS-ENFORCED / SF-AUTH-ERRORS: the project key the three headers name.
+
+    The document only shows the three headers on every call (SF-HEADERS-REQUIRED, a sender
+    convention); refusing a call without them, or naming no tenant, is VENDOR-NOTES."""
     call.require_valid("headers", status=401)
     key = call.state.get("keys", call.headers["api-key"])
     if key is None:
-        raise Rejection(401, "unknown api-key", ("SF-HEADERS-REQUIRED", "SF-AUTH-ERRORS"))
+        raise Rejection(401, "unknown api-key", ("SF-HEADERS-ENFORCED", "SF-AUTH-ERRORS"))
     organization = call.headers["X-Organization-Id"]
     if organization != key["organization_id"]:
-        raise Rejection(403, f"this api-key does not belong to organization {organization!r}", ("SF-AUTH-ERRORS",))
+        raise Rejection(403, f"this api-key does not belong to organization {organization!r}", ("SF-HEADERS-ENFORCED", "SF-AUTH-ERRORS"))
     pkey = project_key(organization, call.headers["sensorsdata-project"])
     if call.state.get("projects", pkey) is None:
-        raise Rejection(403, f"organization {organization!r} has no project {call.headers['sensorsdata-project']!r}", ("SF-AUTH-ERRORS",))
+        raise Rejection(403, f"organization {organization!r} has no project {call.headers['sensorsdata-project']!r}",
+                        ("SF-HEADERS-ENFORCED", "SF-AUTH-ERRORS"))
     return pkey
 
 
@@ -82,7 +86,8 @@ def _tag(call: Call, pkey: str, name: str) -> dict[str, Any]:
     return tag
 
 
-def _named_tag(call: Call) -> tuple[str, dict[str, Any]]:
+def named_tag(call: Call) -> tuple[str, dict[str, Any]]:
+    """The tenant's project key and the tag the body names (refused if it names none, SF-TAG-NOT-FOUND)."""
     pkey = tenant(call)
     call.require_valid("body")  # SF-TAG-NAME-BODY
     return pkey, _tag(call, pkey, call.body["name"])
@@ -90,7 +95,7 @@ def _named_tag(call: Call) -> tuple[str, dict[str, Any]]:
 
 def start_realtime_tag(call: Call) -> Reply:
     """SF-START / SF-LIFECYCLE: RUNNING, values computed (SF-COMPUTE-MODEL), one quota unit used."""
-    pkey, tag = _named_tag(call)
+    pkey, tag = named_tag(call)
     if tag["status"] == RUNNING:  # SF-IDEMPOTENT
         return ok()
     if quota(call.state, pkey)["remain"] <= 0:
@@ -103,7 +108,7 @@ def start_realtime_tag(call: Call) -> Reply:
 
 def stop_realtime_tag(call: Call) -> Reply:
     """SF-STOP / SF-TAG-STATUS: STOPPED; values are no longer served and the quota unit is freed."""
-    pkey, tag = _named_tag(call)
+    pkey, tag = named_tag(call)
     if tag["status"] == RUNNING:
         tag.update(status=STOPPED, update_time=clock(call.now))
         call.state.put(f"tags:{pkey}", tag["name"], tag)
@@ -112,7 +117,7 @@ def stop_realtime_tag(call: Call) -> Reply:
 
 def delete_realtime_tag(call: Call) -> Reply:
     """SF-DELETE; SF-DELETE-RUNNING: a running tag must be stopped first."""
-    pkey, tag = _named_tag(call)
+    pkey, tag = named_tag(call)
     if tag["status"] == RUNNING:
         raise Rejection(409, f"real-time tag {tag['name']!r} is running; stop it before deleting it", ("SF-DELETE-RUNNING",))
     call.state.delete(f"tags:{pkey}", tag["name"])
@@ -154,7 +159,8 @@ def _find_user(call: Call, pkey: str, entity_id: dict[str, Any]) -> dict[str, An
 
 
 def _attribute(call: Call, pkey: str, name: str, entity_id: str) -> dict[str, Any]:
-    """SF-ONLINE-UNKNOWN-TAG / SF-ONLINE-STALE-TAG: no value unless the tag runs and is computed."""
+    """SF-ONLINE-UNKNOWN-TAG (and, in a batch, SF-BATCH-UNKNOWN-TAG) / SF-ONLINE-STALE-TAG: no value unless
+    the tag runs and is computed. Any name is answered, an empty one too: it names no tag."""
     tag = call.state.get(f"tags:{pkey}", name)
     if tag is None or tag["status"] != RUNNING:
         return {"name": name}
@@ -183,10 +189,10 @@ def _audience_entity(call: Call, pkey: str, entity_name: str, user: dict[str, An
 
 
 def _entity_name(call: Call) -> str:
-    """SF-ONLINE-ENTITY-NAME: default user; the mock models only the user entity."""
+    """SF-ONLINE-ENTITY-NAME: absent means user. SF-ONLINE-ENTITY-ID (assumption): only the user entity is modeled."""
     name = call.body.get("entity_name", "user")
     if name != "user":
-        raise Rejection(404, f"entity {name!r} does not exist (the mock models the user entity only)", ("SF-ONLINE-ENTITY-NAME",))
+        raise Rejection(404, f"entity {name!r} does not exist (the mock models the user entity only)", ("SF-ONLINE-ENTITY-ID",))
     return name
 
 
@@ -200,7 +206,8 @@ def get_online_attributes(call: Call) -> Reply:
 
 
 def batch_get_online_attributes(call: Call) -> Reply:
-    """SF-BATCH-GET / SF-BATCH-RESPONSE; SF-BATCH-UNKNOWN-USER: one unknown user fails the call."""
+    """SF-BATCH-GET / SF-BATCH-RESPONSE; SF-BATCH-UNKNOWN-USER: one unknown user fails the call;
+    SF-BATCH-UNKNOWN-TAG: an unknown tag is listed without value, as in the single look-up."""
     pkey = tenant(call)
     call.require_valid("body")
     entity_name = _entity_name(call)

@@ -94,7 +94,7 @@ def _input(field: str, label: str, value: str, readonly: bool) -> str:
 
 def page(call: Call) -> Reply:
     """SF-H5-URL: the create / edit / view page for a project."""
-    call.require_valid("query")  # SF-H5-PROJECT-REQUIRED, SF-H5-MODE, SF-H5-TAG-NAME, SF-H5-LANGUAGE
+    call.require_valid("query")  # the parameters of SF-H5-PROJECT-REQUIRED, -MODE, -TAG-NAME, -LANGUAGE; refused: SF-H5-ERRORS
     mode = call.query.get("mode", "create")
     language = call.query.get("language", "zh-cn")
     labels = LABELS[language]

@@ -208,11 +208,11 @@ def test_unknown_tag_SF_TAG_NOT_FOUND(api, method, op):
 
 # -- request validation and tenants ------------------------------------------------------------
 
-@pytest.mark.requirement("SF-HEADERS-REQUIRED")
+@pytest.mark.requirement("SF-HEADERS-ENFORCED")
 @pytest.mark.parametrize("missing", ["api-key", "X-Organization-Id", "sensorsdata-project"])
-def test_missing_header_SF_HEADERS_REQUIRED(api, missing):
+def test_missing_header_SF_HEADERS_ENFORCED(api, missing):
     hdrs = {k: v for k, v in headers().items() if k != missing}
-    failed(api("POST", f"{TAG}/quota/query", hdrs=hdrs), 401, "SF-HEADERS-REQUIRED")
+    failed(api("POST", f"{TAG}/quota/query", hdrs=hdrs), 401, "SF-HEADERS-ENFORCED")
 
 
 @pytest.mark.requirement("SF-AUTH-ERRORS")
@@ -221,6 +221,7 @@ def test_missing_header_SF_HEADERS_REQUIRED(api, missing):
 ])
 def test_unknown_or_mismatched_tenant_SF_AUTH_ERRORS(api, hdrs, status):
     failed(api("POST", f"{TAG}/quota/query", hdrs=hdrs), status, "SF-AUTH-ERRORS")
+    failed(api("POST", f"{TAG}/quota/query", hdrs=hdrs), status, "SF-HEADERS-ENFORCED")
 
 
 @pytest.mark.requirement("SF-AUTH-ERRORS")
@@ -245,6 +246,13 @@ def test_tenants_are_isolated(api):
     ("SF-ONLINE-ATTRS-REQUIRED", f"{ONLINE}/batch-get", {"audience_entity_ids": []}),
     ("SF-BATCH-IDS-REQUIRED", f"{ONLINE}/batch-get", {"attribute_names": [FENCENG]}),
     ("SF-ONLINE-ENTITY-ID", f"{ONLINE}/get", {"audience_entity_id": {"entity_id": {"data_type": "INT"}}, "attribute_names": []}),
+    ("SF-REQUEST-FORMS", f"{ONLINE}/get", {"audience_entity_id": {"identity_id_map": {"distinct_id": 7}}, "attribute_names": [FENCENG]}),
+    ("SF-REQUEST-FORMS", f"{ONLINE}/get", {"audience_entity_id": {"identity_id_map": {"distinct_id": "sddd"}}, "attribute_names": FENCENG}),
+    ("SF-REQUEST-FORMS", f"{ONLINE}/get", {"audience_entity_id": {"identity_id_map": {"distinct_id": "sddd"}}, "attribute_names": [],
+                                           "entity_name": ""}),
+    ("SF-REQUEST-FORMS", f"{ONLINE}/batch-get", {"audience_entity_ids": {"identity_id_map": {"distinct_id": "sddd"}}, "attribute_names": []}),
+    ("SF-REQUEST-FORMS", f"{TAG}/start", {"name": 73}),
+    ("SF-BATCH-UNKNOWN-USER", f"{ONLINE}/batch-get", {"audience_entity_ids": [{"distinct_id": "sddd"}], "attribute_names": []}),
 ])
 def test_invalid_request_names_requirement(api, requirement, path, body):
     failed(api("POST", path, body), 400, requirement)
@@ -281,6 +289,19 @@ def test_unknown_tag_has_no_value(api):
     assert values(api, "sddd", ["user_rt_tag_never_made"]) == {"user_rt_tag_never_made": {"name": "user_rt_tag_never_made"}}
 
 
+@pytest.mark.requirement("SF-ONLINE-UNKNOWN-TAG")
+def test_an_empty_name_names_no_tag_and_is_answered(api):
+    """当请求的实时标签不存在时,接口不会报错: "" names no tag, so it is answered without value, not refused."""
+    assert values(api, "sddd", ["", FENCENG])[""] == {"name": ""}
+
+
+@pytest.mark.requirement("SF-BATCH-UNKNOWN-TAG")
+def test_batch_lists_an_unknown_tag_without_value(api):
+    body = {"audience_entity_ids": [{"identity_id_map": {"distinct_id": "sddd"}}], "attribute_names": ["user_rt_tag_never_made", FENCENG]}
+    entity = api("POST", f"{ONLINE}/batch-get", body).json()["data"]["audience_entities"][0]
+    assert entity["audience_entity_attributes"][0] == {"name": "user_rt_tag_never_made"}
+
+
 @pytest.mark.requirement("SF-ONLINE-STALE-TAG")
 def test_stopped_tag_has_no_value(api):
     assert values(api, "sddd", ["user_rt_tag_disposable_demo"])["user_rt_tag_disposable_demo"] == {"name": "user_rt_tag_disposable_demo"}
@@ -300,7 +321,7 @@ def test_lookup_by_entity_id(api, entity_id):
 def test_entity_name_defaults_to_user_and_others_are_refused(api):
     body = {"audience_entity_id": {"identity_id_map": {"distinct_id": "sddd"}}, "attribute_names": [FENCENG]}
     assert api("POST", f"{ONLINE}/get", body).json()["data"]["audience_entity"]["entity_name"] == "user"
-    failed(api("POST", f"{ONLINE}/get", {**body, "entity_name": "item"}), 404, "SF-ONLINE-ENTITY-NAME")
+    failed(api("POST", f"{ONLINE}/get", {**body, "entity_name": "item"}), 404, "SF-ONLINE-ENTITY-ID")  # only users are modeled
 
 
 @pytest.mark.requirement("SF-BATCH-RESPONSE")
@@ -373,19 +394,21 @@ def test_h5_view_is_read_only_and_edit_sends_edit_success(server):
     assert 'id="rt-tag-save"' in edit and '"success_type": "EDIT_SUCCESS"' in edit and 'value="user.age == 11"' in edit
 
 
-@pytest.mark.parametrize("requirement,query,status", [
+@pytest.mark.parametrize("parameter,query,status", [
     ("SF-H5-PROJECT-REQUIRED", {"mode": "create"}, 400),
+    ("SF-H5-PROJECT-REQUIRED", {"project": ""}, 400),
     ("SF-H5-TAG-NAME", {"project": "default", "mode": "edit"}, 400),
     ("SF-H5-TAG-NAME", {"project": "default", "mode": "view"}, 400),
     ("SF-H5-MODE", {"project": "default", "mode": "delete"}, 400),
     ("SF-H5-LANGUAGE", {"project": "default", "language": "fr"}, 400),
-    ("SF-H5-ERRORS", {"project": "nowhere"}, 404),
-    ("SF-H5-ERRORS", {"project": "default", "mode": "view", "tag_name": "user_rt_tag_missing"}, 404),
+    ("SF-H5-PROJECT-REQUIRED", {"project": "nowhere"}, 404),
+    ("SF-H5-TAG-NAME", {"project": "default", "mode": "view", "tag_name": "user_rt_tag_missing"}, 404),
 ])
-def test_h5_bad_parameters_SF_H5_ERRORS(server, requirement, query, status):
+def test_h5_bad_parameters_SF_H5_ERRORS(server, parameter, query, status):
+    """The document lists the parameters (``parameter``); the page's refusal is the mock's choice, SF-H5-ERRORS."""
     resp = page(server, **query)
     assert resp.status_code == status and resp.headers["Content-Type"].startswith("text/html")
-    assert requirement in resp.text
+    assert "SF-H5-ERRORS" in resp.text
 
 
 @pytest.mark.requirement("SF-H5-SAVE")

@@ -10,14 +10,37 @@ import generators
 from generators import transport
 from mockserver.pytest_plugin import MockServer
 from mockserver.runtime import MockConfig
+from mockserver.vendor import Call, Handler, Reply, Rejection
+from tests.mutants import run_check_at, wrapping
+
+H5_CHECKS = ("SF-H5-URL", "SF-H5-PROJECT-REQUIRED", "SF-H5-MODE", "SF-H5-TAG-NAME", "SF-H5-LANGUAGE", "SF-H5-POSTMESSAGE")
 
 
+def _page_only_under_prefix(original: Handler) -> Handler:
+    """The API host does not serve the H5 page; it lives elsewhere (here: under the /sensors prefix)."""
+    def handler(call: Call) -> Reply:
+        if not call.request.path.startswith("/sensors/"):
+            raise Rejection(404, "this host serves the API only; the tag page lives on another host", ("SF-H5-URL",))
+        return original(call)
+    return handler
 
 
-
-
-
-
+def test_h5_checks_go_to_h5_url_when_the_page_lives_elsewhere(tmp_path) -> None:
+    """--cred h5_url=<base URL>: the page checks ask there, the API checks ask the target."""
+    server = MockServer(MockConfig(port=0, vendors=["sensors"]))
+    server.mock.vendors["sensors"] = wrapping(("h5_realtime_tag_page", "h5_save_realtime_tag"), _page_only_under_prefix)(
+        server.mock.vendors["sensors"])
+    server.start()
+    try:
+        creds = server.credentials()["sensors"]["check"]
+        here = run_check_at(server.url, "sensors", tmp_path / "here.xml", creds=creds, fuzz=False)
+        assert here.exit_code == 1 and all(here.caught_by(rid) for rid in H5_CHECKS), here.failed
+        server.reset()  # the first run deleted disposable_tag_name
+        apart = run_check_at(server.url, "sensors", tmp_path / "apart.xml", creds={**creds, "h5_url": server.url + "/sensors"},
+                             fuzz=False)
+        assert apart.exit_code == 0 and apart.failed == [], apart.failed
+    finally:
+        server.stop()
 
 
 def test_generated_requests_reach_the_mock_with_its_credentials() -> None:

@@ -48,8 +48,15 @@ class MockClient:
     def requests(
         self, vendor: str | None = None, verdict: str | None = None, operation: str | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        q = {"vendor": vendor, "verdict": verdict, "operation": operation, "limit": limit}
-        return self._call("GET", "requests", query=q)["requests"]
+        """The journal, newest first; every page of it when ``limit`` is None."""
+        q: dict[str, Any] = {"vendor": vendor, "verdict": verdict, "operation": operation, "limit": limit}
+        out: list[dict[str, Any]] = []
+        while True:
+            page = self._call("GET", "requests", query=q)
+            out += page["requests"]
+            if limit is not None or page.get("next") is None:
+                return out
+            q["before"] = page["next"]
 
     def summary(self) -> dict[str, Any]:
         return self._call("GET", "summary")

@@ -1,6 +1,6 @@
 """The control API under ``/__mock/``: plain verbs to look at and steer the mock, as Snowplow Micro's.
 
-GET  /__mock/requests?vendor=&verdict=&operation=&limit=   the journal, newest first
+GET  /__mock/requests?vendor=&verdict=&operation=&limit=&before=   the journal, newest first, paged
 GET  /__mock/summary                                       counts per vendor and verdict
 POST /__mock/reset                                         back to the start-up state
 POST /__mock/seed                                          load {vendor: data}
@@ -21,11 +21,12 @@ from mockserver.runtime import MOCK_KEY, Mock
 
 PREFIX = "/__mock"
 ENDPOINTS = {
-    "GET /__mock/requests": "the journal, newest first; filters vendor, verdict (good|bad), operation, limit",
+    "GET /__mock/requests": "the journal, newest first, 1000 a page; filters vendor, verdict (good|bad), operation, "
+                            "limit; before=<id> for the next page (the answer's next)",
     "GET /__mock/summary": "request counts per vendor and verdict since the last reset",
     "POST /__mock/reset": "forget everything and reload the start-up data",
     "POST /__mock/seed": "load {vendor: data} (the --seed file format)",
-    "GET /__mock/state/{vendor}": "the vendor's state",
+    "GET /__mock/state/{vendor}": "the vendor's state (collections cut at ?limit=, default 1000)",
     "GET /__mock/credentials": "credentials that work, per vendor and tenant, and the keys `cdpkit check` takes",
     "GET /__mock/faults": "the active faults",
     "POST /__mock/faults": "add a fault: {path, method?, latency_ms?, status?, drop?, count?, percent?}",
@@ -67,18 +68,35 @@ async def index(request: web.Request) -> web.Response:
     return _json({"endpoints": ENDPOINTS, "vendors": sorted(_mock(request).vendors)})
 
 
+JOURNAL_PAGE = 1000  # entries per page of /__mock/requests unless ?limit= says otherwise
+STATE_PAGE = 1000  # entries per collection of /__mock/state/<vendor> unless ?limit= says otherwise
+
+
+def _int_param(request: web.Request, name: str, default: int | None) -> int | None:
+    value = request.query.get(name)
+    if value is None:
+        return default
+    if not value.isdigit():
+        raise _BadBody(f"{name} must be a non-negative integer")
+    return int(value)
+
+
 async def requests_(request: web.Request) -> web.Response:
+    """The journal, newest first, a page at a time: ``next`` is the ``before`` of the following page."""
     q = request.query
-    limit = q.get("limit")
-    if limit is not None and not limit.isdigit():
-        return _error(400, "limit must be a non-negative integer")
+    try:
+        limit = _int_param(request, "limit", JOURNAL_PAGE) or JOURNAL_PAGE
+        before = _int_param(request, "before", None)
+    except _BadBody as exc:
+        return _error(400, str(exc))
     verdict = q.get("verdict")
     if verdict not in (None, "good", "bad"):
         return _error(400, "verdict must be good or bad")
     entries = _mock(request).store.journal(
-        vendor=q.get("vendor"), verdict=verdict, operation=q.get("operation"), limit=int(limit) if limit else None
+        vendor=q.get("vendor"), verdict=verdict, operation=q.get("operation"), limit=limit + 1, before=before
     )
-    return _json({"count": len(entries), "requests": entries})
+    page, more = entries[:limit], len(entries) > limit
+    return _json({"count": len(page), "requests": page, "next": page[-1]["id"] if more else None})
 
 
 async def summary(request: web.Request) -> web.Response:
@@ -112,12 +130,30 @@ async def seed(request: web.Request) -> web.Response:
 
 
 async def state(request: web.Request) -> web.Response:
+    """The vendor's state; a collection longer than ``?limit=`` (default 1000) is cut, saying so."""
     mock = _mock(request)
     name = request.match_info["vendor"]
     if name not in mock.vendors:
         return _error(404, f"vendor {name!r} is not served", vendors=sorted(mock.vendors))
+    try:
+        limit = _int_param(request, "limit", STATE_PAGE) or STATE_PAGE
+    except _BadBody as exc:
+        return _error(400, str(exc))
     vendor, scope = mock.vendors[name], mock.scopes[name]
-    return _json(vendor.state_view(scope) if vendor.state_view else scope.dump())
+    return _json(_cut(vendor.state_view(scope) if vendor.state_view else scope.dump(), limit))
+
+
+def _cut(view: Any, limit: int) -> Any:
+    """``view`` with every mapping or list of more than ``limit`` entries cut to its first ``limit``."""
+    if isinstance(view, dict):
+        items = list(view.items())
+        out = {k: _cut(v, limit) for k, v in items[:limit]}
+        if len(items) > limit:
+            out["…"] = f"{len(items) - limit} more entries not shown (?limit= to see more)"
+        return out
+    if isinstance(view, list):
+        return [_cut(v, limit) for v in view[:limit]] + ([f"… {len(view) - limit} more"] if len(view) > limit else [])
+    return view
 
 
 async def credentials(request: web.Request) -> web.Response:

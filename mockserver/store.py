@@ -126,10 +126,13 @@ class Store:
         verdict: str | None = None,
         operation: str | None = None,
         limit: int | None = None,
+        before: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Journal entries, newest first, filtered."""
+        """Journal entries, newest first, filtered; ``before`` keeps those with a smaller id (paging)."""
         out = []
         for entry in reversed(self._journal):
+            if before is not None and entry["id"] >= before:
+                continue
             if vendor and entry["vendor"] != vendor:
                 continue
             if verdict and entry["verdict"] != verdict:

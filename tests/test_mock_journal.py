@@ -103,3 +103,18 @@ def test_a_stored_small_value_costs_its_size_not_a_4_kib_buffer() -> None:
     per_value = (tracemalloc.get_traced_memory()[0] - before) / 2_000
     tracemalloc.stop()
     assert per_value < 600, f"{per_value:.0f} bytes per small stored value"
+
+
+def test_long_control_reads_are_paged() -> None:
+    with MockServer(MockConfig(port=0, vendors=["gptbots"])) as server:
+        for i in range(25):
+            requests.get(server.url + f"/v1/user/get-user-cdp?user_id=u{i}", timeout=10,
+                         headers={"Authorization": "Bearer ${token}"})
+        first = requests.get(server.url + "/__mock/requests?limit=10", timeout=10).json()
+        second = requests.get(server.url + f"/__mock/requests?limit=10&before={first['next']}", timeout=10).json()
+        assert first["count"] == second["count"] == 10
+        assert first["requests"][-1]["id"] > second["requests"][0]["id"]
+        assert len(server.requests()) == 25, "the client follows the pages"
+        assert requests.get(server.url + "/__mock/requests?before=x", timeout=10).status_code == 400
+        cut = requests.get(server.url + "/__mock/state/gptbots?limit=1", timeout=10).json()
+        assert any(k == "…" for v in cut.values() if isinstance(v, dict) for k in v)

@@ -339,7 +339,7 @@ def test_page_refuses_bad_parameters(cdp: Target) -> None:
     cdp.expect.status(page(cdp, mode="view", tag_name=unique_tag(cdp)), 404, "404 for an unknown tag")
 
 
-@requirement("SF-H5-PROJECT-RESOLVE")
+@requirement("SF-H5-PROJECT-RESOLVE", relies_on=("SF-H5-SAVE",))
 def test_page_acts_on_the_named_project(cdp: Target) -> None:
     cdp.mock()
     name = unique_tag(cdp)

@@ -18,6 +18,7 @@ import pytest
 
 from schemas import catalog
 from schemas.tiers import ASSUMPTION, DOCUMENTED, features_of, tier
+from schemas.tiers import features as vendor_features
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -95,8 +96,7 @@ def requirement(requirement_id: str, *, relies_on: tuple[str, ...] = (), via_con
             raise ValueError(f"@requirement({requirement_id!r}): relies_on names assumptions and models, not {rid} (documented)")
         leaning.append(found)
     level = tier(entry, relies_on)
-    ops = {op for e in (entry, *leaning) for op in e.operations}
-    feats = features_of(entry.vendor, ops)
+    feats = check_features(entry, leaning)
 
     def decorate(func: F) -> F:
         marks = [
@@ -118,6 +118,18 @@ def requirement(requirement_id: str, *, relies_on: tuple[str, ...] = (), via_con
         return func
 
     return decorate
+
+
+def check_features(entry: catalog.Requirement, leaning: list[catalog.Requirement]) -> tuple[str, ...]:
+    """The features a check exercises: those of its entry's operations, plus, from what it relies on,
+    the features off by default (a modeled add-on such as Zebline's read-back, which a real target
+    lacks). A model of a whole surface (QA-REST-SURFACE) adds nothing: it would tie every check to
+    every feature."""
+    own = set(features_of(entry.vendor, entry.operations))
+    off_by_default = {f.name for f in vendor_features(entry.vendor) if not f.default}
+    for other in leaning:
+        own |= set(features_of(entry.vendor, other.operations)) & off_by_default
+    return tuple(f.name for f in vendor_features(entry.vendor) if f.name in own)
 
 
 def checks(vendor: str | None = None) -> dict[str, list[Check]]:

@@ -4,7 +4,9 @@
 * every defect of every implementation is caught on its exact requirement ID: without ``--strict``
   where it breaks a documented rule; where it breaks only cdpkit's assumption, the default run still
   passes it (the documents leave that open) and ``--strict`` catches it;
-* the table of expectations covers every defect each implementation declares.
+* the table of expectations covers every defect each implementation declares;
+* under ``--strict`` each correct implementation fails exactly the assumptions where it chose
+  differently from the mock (``STRICT_DIFFERENCES``), and passes every other.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.cleanroom import AppServer, module
-from tests.cleanroom.expectations import DEFECTS, FEATURES, Defect
+from tests.cleanroom.expectations import DEFECTS, FEATURES, STRICT_DIFFERENCES, Defect
 from tests.mutants import CheckRun, run_check_at
 
 CASES = [(vendor, name, defect) for vendor, table in DEFECTS.items() for name, defect in table.items()]
@@ -53,6 +55,16 @@ def test_each_defect_is_caught_on_its_exact_id(vendor: str, name: str, defect: D
         correct = strict_run_of_correct(vendor, tmp_path)
         assert not any(correct.caught_by(rid) for rid in defect.ids if run.caught_by(rid)), (
             f"{vendor}: the correct implementation fails {defect.ids} with --strict too, so it proves nothing")
+
+
+@pytest.mark.parametrize("vendor", list(DEFECTS))
+def test_under_strict_a_correct_implementation_fails_only_where_it_chose_differently(vendor: str, tmp_path: Path) -> None:
+    run = strict_run_of_correct(vendor, tmp_path)
+    assert all(f["kind"] == "failure" and f["caught_by"] for f in run.failed), run.failed
+    failed = {f["caught_by"] for f in run.failed}
+    assert failed == set(STRICT_DIFFERENCES.get(vendor, {})), (
+        f"{vendor} under --strict: unexpected {sorted(failed - set(STRICT_DIFFERENCES.get(vendor, {})))}, "
+        f"no longer failing {sorted(set(STRICT_DIFFERENCES.get(vendor, {})) - failed)}")
 
 
 _STRICT_RUNS: dict[str, CheckRun] = {}

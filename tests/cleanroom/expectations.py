@@ -61,3 +61,37 @@ DEFECTS: dict[str, dict[str, Defect]] = {
         "domain_scheme_ignored": Defect(("QA-DOMAIN-HTTP",)),
     },
 }
+
+
+# What each correct clean-room implementation fails under --strict: the assumptions where it chose
+# differently from the mock (its CHOICES say so), kept as an expectation file in the spirit of
+# web-platform-tests: a run that fails more, or less, than this changes the picture and must say why.
+STRICT_DIFFERENCES: dict[str, dict[str, str]] = {
+    "tto": {
+        "TTO-BAD-INPUT": "refuses unreadable bodies with its own 400 body and accepts any Content-Type",
+        "TTO-DATA-OBJECT-TYPE": "accepts traits and properties sent as strings, as track's table types them",
+        "TTO-DEDUP-REPLAY-ACK": "acknowledges a replay with duplicate: true instead of the first answer",
+        "TTO-ERROR-BODY": "errors are {error: {code, message}}",
+        "TTO-ID-TYPES": "coerces numeric ids to strings",
+        "TTO-RESPONSE-SUCCESS": "answers 202 {status: queued, ...}",
+        "TTO-SETTINGS-BODY": "its settings body has its own shape",
+    },
+    "gptbots": {
+        "GPT-ANON-ENTRIES-FILTERED": "an anonymous_id query lists each user's every anonymous id",
+    },
+    "zebline": {
+        "ZEB-ERROR-BODY": "errors are {ok: false, error: {...}}",
+        "ZEB-ID-NONEMPTY": "ids up to 1024 characters",
+        "ZEB-INPUT-LIMITS": "does not check the Content-Type",
+        "ZEB-MERGE-PRECEDENCE": "on merge the user's stored values, defaults included, win over the anonymous profile's",
+        "ZEB-SUCCESS-STATUS": "answers 202",
+        "ZEB-SYSTEM-TYPES-EXACT": "coerces numbers into text columns",
+        "ZEB-TIMESTAMPTZ-FORMAT": "stores TIMESTAMPTZ values as sent",
+        "ZEB-TYPE-LOCK-STATUS": "refuses a type change with 409",
+    },
+    "quickaudience": {
+        "QA-BAD-INPUT": "does not check the Content-Type",
+        "QA-COLLECT-PLATFORM": "compares platforms case-insensitively and refuses a missing one with 403",
+        "QA-ENVELOPE": "success envelopes carry requestTime and create answers 201",
+    },
+}

@@ -15,11 +15,13 @@ HELP = "print a vendor's OpenAPI 3.1 document (assembled from the JSON Schemas)"
 DESCRIPTION = """\
 Print the OpenAPI 3.1 document of one vendor API to stdout. It is assembled from the JSON Schemas
 transcribed from the vendor's document, so it always agrees with what the mock enforces and what
-the suites check. Feed it to schemathesis, Prism, Postman or a code generator.
+the suites check. Feed it to schemathesis, Prism, Postman or a code generator: every $ref names a
+whole component (no $defs), so openapi-python-client builds every operation (the tests prove it).
 
 examples:
   cdpkit openapi --vendor gptbots > gptbots.json
   cdpkit openapi --vendor sensors --format yaml
+  cdpkit openapi --vendor zebline > zebline.json && openapi-python-client generate --path zebline.json
 """
 
 

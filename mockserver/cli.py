@@ -7,6 +7,7 @@ import asyncio
 import logging
 import secrets
 import signal
+import sqlite3
 import sys
 import tomllib
 from pathlib import Path
@@ -18,7 +19,7 @@ from aiohttp import web
 from mockserver.app import build_app, runner_for
 from mockserver.control_guard import is_loopback
 from schemas import operations
-from mockserver.runtime import Mock, MockConfig, available_vendors
+from mockserver.runtime import Mock, MockConfig, available_vendors, read_seed_file
 
 HELP = "start the stateful mock of the five vendor APIs"
 DESCRIPTION = """\
@@ -61,19 +62,96 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="print only the URL line")
 
 
-def _read_config(path: str) -> dict[str, Any]:
-    text = Path(path).read_text(encoding="utf-8")
-    if path.endswith(".toml"):
-        data = tomllib.loads(text)
+class UsageProblem(SystemExit):
+    """A mistake in the options or the files they name: ``run`` prints the one line and exits 2 (a
+    caller of ``config_from_args`` that does not catch it still stops with the message)."""
+
+    def __str__(self) -> str:
+        return str(self.code)
+
+
+def _read_file(option: str, path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageProblem(f"{option} {path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageProblem(f"{option} {path}: a directory, not a file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageProblem(f"{option} {path}: cannot read it: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _syntax_error(option: str, path: str, fmt: str, exc: Exception) -> UsageProblem:
+    """``exc`` (a YAML, TOML or JSON parser's error) as one line that names the file and the line."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:  # yaml.MarkedYAMLError
+        where = f" (line {mark.line + 1}, column {mark.column + 1})"
+        what = getattr(exc, "problem", None) or str(exc)
     else:
-        data = yaml.safe_load(text)  # YAML is a superset of JSON
+        where, what = "", " ".join(str(exc).split())
+    return UsageProblem(f"{option} {path} is not valid {fmt}: {what}{where}")
+
+
+def _read_config(path: str) -> dict[str, Any]:
+    text = _read_file("--config", path)
+    fmt = "TOML" if path.endswith(".toml") else "YAML or JSON"
+    try:
+        data = tomllib.loads(text) if path.endswith(".toml") else yaml.safe_load(text)  # YAML is a superset of JSON
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise _syntax_error("--config", path, fmt, exc) from None
     if not isinstance(data, dict):
-        raise SystemExit(f"cdpkit mock: {path} must hold a mapping of option names to values")
-    return {k.replace("-", "_"): v for k, v in data.items()}
+        raise UsageProblem(f"--config {path} must hold a mapping of option names to values")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def _check_seed(path: str) -> None:
+    """Read a --seed file now, so a missing or malformed one is a usage error before anything starts."""
+    _read_file("--seed", path)
+    fmt = "JSON" if path.endswith(".json") else "YAML"
+    try:
+        read_seed_file(path)
+    except yaml.YAMLError as exc:
+        raise _syntax_error("--seed", path, fmt, exc) from None
+    except ValueError as exc:  # orjson's JSONDecodeError, or not a mapping
+        message = str(exc)
+        if message.startswith(f"{path}:"):
+            raise UsageProblem(f"--seed {message}") from None
+        raise UsageProblem(f"--seed {path} is not valid {fmt}: {message}") from None
+
+
+def _check_state(state: Any) -> str:
+    state = str(state)
+    if state == "memory":
+        return state
+    if not state.startswith("sqlite:") or state == "sqlite:":
+        raise UsageProblem(f"--state must be 'memory' or 'sqlite:PATH', not {state!r}")
+    path = Path(state.removeprefix("sqlite:"))
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageProblem(f"--state {state}: the directory {str(folder)!r} does not exist (create it, or name another path)")
+    if path.is_dir():
+        raise UsageProblem(f"--state {state}: {str(path)!r} is a directory; name a database file in it")
+    return state
+
+
+def _integer(raw: dict[str, Any], key: str, default: int, low: int, high: int | None = None) -> int:
+    value = raw.get(key, default)
+    option = "--" + key.replace("_", "-")
+    try:
+        number = int(value)
+        if isinstance(value, float) and number != value:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise UsageProblem(f"{option} takes a whole number, not {value!r}") from None
+    if number < low or (high is not None and number > high):
+        span = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise UsageProblem(f"{option} must be {span}, not {number}")
+    return number
 
 
 def config_from_args(args: argparse.Namespace) -> MockConfig:
-    """Merge the --config file and the flags (flags win) into a validated MockConfig."""
+    """Merge the --config file and the flags (flags win) into a validated MockConfig; every problem is a
+    UsageProblem that names the option."""
     raw: dict[str, Any] = _read_config(args.config) if args.config else {}
     for key in ("host", "port", "vendors", "state", "seed", "journal_limit", "max_body", "allow_host", "admin_token"):
         value = getattr(args, key)
@@ -84,14 +162,18 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
     known = {"host", "port", "vendors", "state", "seed", "no_demo", "journal_limit", "max_body", "allow_host", "admin_token"}
     unknown = set(raw) - known
     if unknown:
-        raise SystemExit(f"cdpkit mock: unknown option(s) in config: {sorted(unknown)}; known: {sorted(known)}")
+        raise UsageProblem(f"unknown option(s) in --config {args.config}: {sorted(unknown)}; known: {sorted(known)}")
     served = available_vendors()
     vendors = raw.get("vendors", "all")
     names = served if vendors in ("all", None) else [v.strip() for v in str(vendors).split(",") if v.strip()]
     bad = [v for v in names if v not in served]
-    if bad:
-        raise SystemExit(f"cdpkit mock: unknown vendor(s) {bad}; choose from {', '.join(served)} or 'all'")
+    if bad or not names:
+        what = f"unknown vendor(s) {', '.join(bad)}" if bad else "no vendor named"
+        raise UsageProblem(f"--vendors: {what}; choose from {', '.join(served)} or 'all'")
     seeds = raw.get("seed") or []
+    seeds = [seeds] if isinstance(seeds, str) else [str(s) for s in seeds]
+    for seed in seeds:
+        _check_seed(seed)
     allowed = raw.get("allow_host") or []
     host = str(raw.get("host", "127.0.0.1"))
     token = raw.get("admin_token")
@@ -101,13 +183,13 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
         host=host,
         allowed_hosts=tuple([allowed] if isinstance(allowed, str) else allowed),
         admin_token=str(token) if token is not None else None,
-        port=int(raw.get("port", 8080)),
+        port=_integer(raw, "port", 8080, 0, 65535),
         vendors=names,
-        state=raw.get("state", "memory"),
-        seeds=[seeds] if isinstance(seeds, str) else list(seeds),
+        state=_check_state(raw.get("state", "memory")),
+        seeds=seeds,
         demo=not raw.get("no_demo", False),
-        journal_limit=int(raw.get("journal_limit", 10_000)),
-        max_body_bytes=int(raw.get("max_body", 1 << 20)),
+        journal_limit=_integer(raw, "journal_limit", 10_000, 0),
+        max_body_bytes=_integer(raw, "max_body", 1 << 20, 0),
     )
 
 
@@ -148,14 +230,24 @@ async def serve(config: MockConfig, quiet: bool = False) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Exit status: 0 stopped cleanly, 1 cannot listen (the port is taken, the host is not this machine's),
+    2 a usage error (an option, a --config, --seed or --state file that is wrong or missing)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         config = config_from_args(args)
-        asyncio.run(serve(config, quiet=args.quiet))
-    except OSError as exc:
-        print(f"cdpkit mock: cannot listen: {exc}", file=sys.stderr)
-        return 1
-    except (ValueError, FileNotFoundError) as exc:
+    except UsageProblem as exc:
         print(f"cdpkit mock: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(config, quiet=args.quiet))
+    except sqlite3.Error as exc:
+        print(f"cdpkit mock: --state {config.state}: cannot use the database: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"cdpkit mock: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # seed data the vendor refuses (a vendor not served, a section of the wrong shape)
+        source = f"--seed {', '.join(config.seeds)}: " if config.seeds else ""
+        print(f"cdpkit mock: {source}{exc}", file=sys.stderr)
         return 2
     return 0

@@ -55,7 +55,7 @@ def test_each_header_is_required(cdp: Target) -> None:
 @requirement("SF-REQUEST-FORMS")
 def test_other_json_forms_are_refused(cdp: Target) -> None:
     """The mock binds strictly: a bare string for attribute_names, a number for an identity, an empty
-    entity_name, a single object for the batch's list, a number for a tag name are refused, not coerced."""
+    entity_name, a single object for the batch's list are refused, not coerced."""
     distinct = a_user(cdp)
     ident = {"identity_id_map": {"distinct_id": distinct}}
     name = unique_tag(cdp)
@@ -64,7 +64,6 @@ def test_other_json_forms_are_refused(cdp: Target) -> None:
         ("get_online_attributes", {"audience_entity_id": {"identity_id_map": {"distinct_id": 12345}}, "attribute_names": [name]}),
         ("get_online_attributes", {"audience_entity_id": ident, "attribute_names": [name], "entity_name": ""}),
         ("batch_get_online_attributes", {"audience_entity_ids": ident, "attribute_names": [name]}),
-        ("stop_realtime_tag", {"name": 73}),
     ):
         cdp.expect.rejected(send(cdp, op, body), f"a refusal of {json.dumps(body, ensure_ascii=False)}")
 

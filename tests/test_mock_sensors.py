@@ -251,7 +251,7 @@ def test_tenants_are_isolated(api):
     ("SF-REQUEST-FORMS", f"{ONLINE}/get", {"audience_entity_id": {"identity_id_map": {"distinct_id": "sddd"}}, "attribute_names": [],
                                            "entity_name": ""}),
     ("SF-REQUEST-FORMS", f"{ONLINE}/batch-get", {"audience_entity_ids": {"identity_id_map": {"distinct_id": "sddd"}}, "attribute_names": []}),
-    ("SF-REQUEST-FORMS", f"{TAG}/start", {"name": 73}),
+    ("SF-TAG-NAME-BODY", f"{TAG}/start", {"name": 73}),
     ("SF-BATCH-UNKNOWN-USER", f"{ONLINE}/batch-get", {"audience_entity_ids": [{"distinct_id": "sddd"}], "attribute_names": []}),
 ])
 def test_invalid_request_names_requirement(api, requirement, path, body):

@@ -132,7 +132,7 @@ ID = {"identity_id_map": {"distinct_id": "sddd"}}
     ("start_realtime_tag", "headers", {"x-organization-id": "o", "sensorsdata-project": "p"}, "SF-HEADERS-ENFORCED"),
     ("start_realtime_tag", "body", {}, "SF-TAG-NAME-BODY"),
     ("start_realtime_tag", "body", {"name": ""}, "SF-TAG-NAME-BODY"),
-    ("start_realtime_tag", "body", {"name": 73}, "SF-REQUEST-FORMS"),
+    ("start_realtime_tag", "body", {"name": 73}, "SF-TAG-NAME-BODY"),
     ("get_realtime_tag", "query", {}, "SF-GET-NAME-REQUIRED"),
     ("query_realtime_tag_quota", "body", [1], "SF-QUOTA-BODY"),
     ("get_online_attributes", "body", {"attribute_names": []}, "SF-ONLINE-AUDIENCE-ID"),

@@ -134,8 +134,6 @@ def _coerced(body: object) -> object:
     if not isinstance(body, dict):
         return body
     body = dict(body)
-    if isinstance(body.get("name"), int):
-        body["name"] = str(body["name"])
     if isinstance(body.get("attribute_names"), str):
         body["attribute_names"] = [body["attribute_names"]]
     if body.get("entity_name") in ("", None):
@@ -231,7 +229,7 @@ VARIANTS = [
     Mutant("other-errors-422", "sensors", (), erroring(_other_errors), "every refusal 422, another code, error_info null"),
     Mutant("organization-from-key", "sensors", (), wrapping(API_OPS, _organization_from_key),
            "SF-HEADERS-ENFORCED: X-Organization-Id may be left out, the api-key names the organization"),
-    Mutant("lenient-binding", "sensors", (), wrapping(API_OPS, _lenient_binding),
+    Mutant("lenient-binding", "sensors", (), wrapping(("get_online_attributes", "batch_get_online_attributes"), _lenient_binding),
            "SF-REQUEST-FORMS: bare strings, numbers and empty entity names are coerced, not refused"),
     Mutant("batch-omits-unknown-tags", "sensors", (), replying("batch_get_online_attributes", _batch_omits_unknown_tags),
            "SF-BATCH-UNKNOWN-TAG: the batch leaves out a tag that does not exist"),

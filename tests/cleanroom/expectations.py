@@ -47,7 +47,7 @@ DEFECTS: dict[str, dict[str, Defect]] = {
     "sensors": {
         "crash_on_bad_json": Defect(("SF-NO-5XX",)),
         "deleted_tag_still_readable": Defect(("SF-DELETE",)),
-        "quota_not_enforced": Defect(("SF-QUOTA", "SF-QUOTA-MODEL"), strict=True),
+        "quota_not_enforced": Defect(("SF-QUOTA-MODEL",), strict=True),
         "batch_returns_extra_users": Defect(("SF-BATCH-RESPONSE",)),
         "headers_ignored": Defect(("SF-HEADERS-ENFORCED",), strict=True),
         "unknown_user_not_refused": Defect(("SF-ONLINE-UNKNOWN-USER",)),
@@ -88,6 +88,14 @@ STRICT_DIFFERENCES: dict[str, dict[str, str]] = {
         "ZEB-SYSTEM-TYPES-EXACT": "coerces numbers into text columns",
         "ZEB-TIMESTAMPTZ-FORMAT": "stores TIMESTAMPTZ values as sent",
         "ZEB-TYPE-LOCK-STATUS": "refuses a type change with 409",
+    },
+    "sensors": {
+        "SF-ERROR-CODES": "its own failure codes (TAG_NOT_EXIST, USER_NOT_EXIST, ...)",
+        "SF-IDEMPOTENT": "refuses to stop a tag that is not running",
+        "SF-ONLINE-ATTR-ORDER": "sorts attributes by name",
+        "SF-QUOTA-BODY": "accepts any JSON body on the quota call",
+        "SF-REQUEST-FORMS": "takes a bare string as a one-name list",
+        "SF-TAG-NOT-FOUND": "answers errors at HTTP 200 with a failure code",
     },
     "quickaudience": {
         "QA-BAD-INPUT": "does not check the Content-Type",

@@ -85,6 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
+    except SystemExit as exc:  # `raise SystemExit("message")` in a subcommand: a usage error, exit 2 like argparse's
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+            return 2
+        raise
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader went away (`cdpkit gen … | head`): stop quietly, as `yes | head` does

@@ -20,6 +20,7 @@ from cdpkit.cli import join_signed_values
 from schemas import VENDORS
 from suites.plugin import DEFAULT_MAX_EXAMPLES, DEFAULT_SEED, registered_by_entry_point
 from suites.report import REPORT_FORMATS, Results
+from suites.target import EXAMPLE_URL, unreachable, url_problem
 
 HELP = "check an implementation of a vendor API against its conformance suite"
 DESCRIPTION = """\
@@ -37,9 +38,10 @@ names the key that would enable it):
   sensors        api_key, organization_id, project [tag_name: a tag it may start and stop;
                  disposable_tag_name: one it may delete; distinct_id: an existing user]
   quickaudience  console_token [other_console_token: another organization: isolation]
-Against a cdpkit mock with no --cred, the credentials come from GET /__mock/credentials and checks
-may seed fresh fixtures through the control API. Against anything else only the documented API is
-used, with fresh unique ids, and nothing is deleted unless a key names it as disposable.
+Against a cdpkit mock, the keys not given with --cred come from GET /__mock/credentials and checks
+may seed fresh fixtures through the control API (CDPKIT_ADMIN_TOKEN: the token of a mock started
+with --admin-token). Against anything else only the documented API is used, with fresh unique ids,
+and nothing is deleted unless a key names it as disposable.
 
 Every verdict has a tier. documented: the document states it, so any implementation must do it.
 documented, through cdpkit's model: a documented rule seen through an HTTP surface cdpkit models where
@@ -72,7 +74,8 @@ replaced by ${key}), what was Received and what is Documented, and the catalog e
 document's own sentence. --junit-xml names every test case after its requirement ID
 (test_x[GPT-AUTH-BEARER]) for CI; --report writes the same as Markdown (.md) or HTML (.html).
 
-Exit status: 0 every check that ran passed (skips allowed), 1 a check failed, 2 a usage error.
+Exit status: 0 every check that ran passed (skips allowed), 1 a check failed, 2 a usage error or a
+target that cannot be reached (said once, before any check runs).
 
 examples:
   cdpkit mock --port 8080 &  cdpkit check --vendor gptbots --target http://127.0.0.1:8080
@@ -114,9 +117,14 @@ class UsageProblem(ValueError):
 def _read_profile(path: str) -> dict[str, Any]:
     try:
         text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageProblem(f"--profile {path}: no such file") from None
+    except OSError as exc:
+        raise UsageProblem(f"--profile {path}: cannot read it: {exc.strerror or exc}") from None
+    try:
         data = tomllib.loads(text) if path.endswith(".toml") else json.loads(text)
-    except (OSError, ValueError) as exc:
-        raise UsageProblem(f"--profile {path}: {exc}") from None
+    except ValueError as exc:
+        raise UsageProblem(f"--profile {path} is not valid {'TOML' if path.endswith('.toml') else 'JSON'}: {exc}") from None
     if not isinstance(data, dict):
         raise UsageProblem(f"--profile {path}: expected a table/object of option names")
     data = {k.replace("-", "_"): v for k, v in data.items()}
@@ -146,7 +154,10 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
     if merged.get("vendor") not in VENDORS:
         raise UsageProblem(f"--vendor is required: one of {', '.join(VENDORS)}")
     if not merged.get("target"):
-        raise UsageProblem("--target URL is required (the implementation's base URL)")
+        raise UsageProblem(f"--target URL is required (the implementation's base URL, such as {EXAMPLE_URL})")
+    problem = url_problem(str(merged["target"]), "--target")
+    if problem:
+        raise UsageProblem(problem)
     report = merged.get("report")
     if report and Path(report).suffix.lower() not in REPORT_FORMATS:
         raise UsageProblem(f"--report {report}: the extension picks the format: .md or .html")
@@ -209,6 +220,10 @@ def run(args: argparse.Namespace, extra_pytest_args: Sequence[str] = (), live: A
     except UsageProblem as exc:
         print(f"cdpkit check: {exc}", file=sys.stderr)
         return 2
+    down = unreachable(opts["target"])
+    if down:  # once, before any check: not one connection error per check
+        print(f"cdpkit check: {down}", file=sys.stderr)
+        return 2
     results = Results(None, live=live if live is not None else sys.stderr)
     code = pytest.main(pytest_args(opts) + list(extra_pytest_args), plugins=[results])
     status = EXIT_CODES.get(code, 1)
@@ -216,6 +231,9 @@ def run(args: argparse.Namespace, extra_pytest_args: Sequence[str] = (), live: A
         if code == pytest.ExitCode.NO_TESTS_COLLECTED:
             print(f"cdpkit check: no checks collected for {opts['vendor']}", file=sys.stderr)
         return status
+    hint = results.credentials_hint()
+    if hint:  # before the table and pages of failures, where a reader looks first (repeated at the end)
+        sys.stdout.write(hint + "\n\n")
     sys.stdout.write(results.summary())
     if code not in EXIT_CODES:
         print(f"cdpkit check: the run stopped early (pytest exit code {int(code)})", file=sys.stderr)

@@ -1,7 +1,8 @@
 """The pytest plugin behind ``pytest --pyargs suites --cdp-target URL --cdp-vendor V`` and ``cdpkit check``.
 
-It adds the ``--cdp-*`` options, resolves the target once (credentials from ``--cdp-cred``, or, with
-none given, from a cdpkit mock's ``GET /__mock/credentials``), gives checks the ``cdp`` fixture,
+It adds the ``--cdp-*`` options, resolves the target once (a target that does not accept connections
+is a usage error; credentials from ``--cdp-cred``, and on a cdpkit mock the keys not given from its
+``GET /__mock/credentials``), gives checks the ``cdp`` fixture,
 deselects checks of other vendors, skips assumption checks unless ``--cdp-strict``, names every
 check's node after its requirement ID (``test_x[GPT-AUTH-BEARER]``) and collects the results for the
 summary table and report. Without ``--cdp-target`` it does nothing, so it is safe to load globally.
@@ -9,6 +10,7 @@ summary table and report. Without ``--cdp-target`` it does nothing, so it is saf
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import entry_points
 from typing import Iterator
 
@@ -19,7 +21,8 @@ from schemas.tiers import TIER_LABELS, features, select_features
 from suites.registry import (MARK_ASSUMPTION, MARK_FEATURES, MARK_FUZZ, MARK_MOCK_ONLY, MARK_REQUIREMENT, MARK_TIER,
                              MARK_VENDOR)
 from suites.report import Results
-from suites.target import Target, control_url, load_profile, mock_credentials, parse_cred
+from suites.target import (Target, control_refusal, control_url, fill_from_mock, load_profile, mock_credentials,
+                           parse_cred, unreachable, url_problem)
 
 TARGET_KEY = pytest.StashKey[Target]()
 DEFAULT_MAX_EXAMPLES = 20
@@ -61,6 +64,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if not url:
         return
     target = config.stash[TARGET_KEY] = resolve_target(config)
+    note = mock_note(target, bool(config.getoption("--cdp-cred")))
+    if note:
+        sys.stderr.write(note + "\n")
     given = [p for p in config.pluginmanager.get_plugins() if isinstance(p, Results)]
     for results in given:  # `cdpkit check` brings its own collector
         results.target = target
@@ -75,8 +81,9 @@ def resolve_target(config: pytest.Config) -> Target:
     vendor = config.getoption("--cdp-vendor")
     if not vendor:
         raise pytest.UsageError("--cdp-target needs --cdp-vendor (one of: " + ", ".join(VENDORS) + ")")
-    if not url.startswith(("http://", "https://")):
-        raise pytest.UsageError(f"--cdp-target must be an http(s) URL, not {url!r}")
+    problem = url_problem(url, "--cdp-target")
+    if problem:
+        raise pytest.UsageError(problem)
     if config.getoption("--cdp-max-examples") < 1:
         raise pytest.UsageError("--cdp-max-examples must be at least 1")
     try:
@@ -84,26 +91,64 @@ def resolve_target(config: pytest.Config) -> Target:
     except LookupError as exc:
         raise pytest.UsageError(str(exc)) from None
     try:
-        creds = dict(parse_cred(c) for c in config.getoption("--cdp-cred"))
+        given = dict(parse_cred(c) for c in config.getoption("--cdp-cred"))
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
-    control = None
-    if not creds:
-        control = control_url(url, vendor)
-        if control is None:
-            required = ", ".join(f"--cred {k.name}=…" for k in profile.keys if k.required)
-            raise pytest.UsageError(f"{url} is not a cdpkit mock (or does not answer): give the credentials ({required})")
-        creds = mock_credentials(control, vendor)
-    from_mock = control is not None
+    down = unreachable(url)
+    if down:
+        raise pytest.UsageError(down)
+    # A cdpkit mock is recognised whether or not credentials are given: the keys not given come from
+    # its /__mock/credentials, and checks may seed fixtures through its control API.
+    control = control_url(url, vendor)
+    refused = None if control else control_refusal(url, vendor)
+    mock_unused = None
+    if refused:
+        mock_unused = f"set CDPKIT_ADMIN_TOKEN to its --admin-token (its control API refused cdpkit: {refused})"
+    creds, filled = dict(given), []
+    if control is not None:
+        own = mock_credentials(control, vendor)
+        differ = [k.name for k in profile.keys if k.required and k.name in given and given[k.name] != own.get(k.name)]
+        if differ:
+            # Other credentials than the mock's own: the mock's other keys (its users, its second tenant) do
+            # not belong with them, and its fixtures are seeded for its own; say so rather than mix them.
+            listed = ", ".join(f"--cred {name}" for name in differ)
+            mock_unused = (f"cdpkit uses it with the mock's own credentials only, and {listed} differ{'s' * (len(differ) == 1)} "
+                           f"from them (GET /__mock/credentials; drop {listed} to use them)")
+        else:
+            from_mock = fill_from_mock(given, own)
+            creds.update(from_mock)
+            filled = sorted(from_mock)
+    elif not given:
+        required = ", ".join(f"--cred {k.name}=…" for k in profile.keys if k.required)
+        if refused:
+            raise pytest.UsageError(f"{url} is a cdpkit mock, but its control API refused to give its credentials "
+                                    f"({refused}): set CDPKIT_ADMIN_TOKEN to its --admin-token, or give {required}")
+        raise pytest.UsageError(f"{url} answers but is not a cdpkit mock, so its credentials cannot be read from it: "
+                                f"give them ({required})")
     problems = profile.check_creds(creds)
     if problems:
-        source = "the mock's /__mock/credentials" if from_mock else "--cred"
+        if given and filled:
+            source = f"--cred and the mock's /__mock/credentials (for {', '.join(filled)})"
+        else:
+            source = "--cred" if given else "the mock's /__mock/credentials"
         raise pytest.UsageError(f"credentials from {source}: " + "; ".join(problems))
     try:
-        chosen = select_features(vendor, config.getoption("--cdp-features"), on_mock=from_mock)
+        chosen = select_features(vendor, config.getoption("--cdp-features"), on_mock=control is not None or bool(refused))
     except ValueError as exc:
         raise pytest.UsageError(f"--features: {exc}") from None
-    return Target(url, profile, creds, strict=config.getoption("--cdp-strict"), control=control, features=chosen)
+    target = Target(url, profile, creds, strict=config.getoption("--cdp-strict"), control=None if mock_unused else control,
+                    features=chosen, mock_unused=mock_unused)
+    target.filled_from_mock = tuple(filled) if given else ()
+    return target
+
+
+def mock_note(target: Target, given: bool) -> str:
+    """One line for stderr on how the credentials of a cdpkit mock were used, or ""."""
+    if target.filled_from_mock:
+        return f"cdpkit: credentials not given with --cred, read from the mock's /__mock/credentials: {', '.join(target.filled_from_mock)}"
+    if target.mock_unused and given:
+        return f"cdpkit: the target is a cdpkit mock, but cdpkit will not use its control API: {target.mock_unused}"
+    return ""
 
 
 def _requirement_ids(item: pytest.Item) -> list[str]:
@@ -164,6 +209,9 @@ def skip_reason(item: pytest.Item, target: Target) -> str | None:
     if item.get_closest_marker(MARK_ASSUMPTION) and not target.strict:
         return "checks an assumption (the documents leave this open): runs only with --strict"
     if item.get_closest_marker(MARK_MOCK_ONLY) and not target.is_mock:
+        if target.mock_unused:
+            return (f"checked through this cdpkit mock's control API only (no documented call reads it back): "
+                    f"{target.mock_unused}")
         return ("not observable through the documented API (no call reads it back): checked on a cdpkit mock "
                 "through its control API only, never counted as coverage of another target")
     return None

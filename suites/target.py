@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+import socket
+import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -90,6 +93,66 @@ def parse_cred(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
+EXAMPLE_URL = "http://127.0.0.1:8080"
+
+
+def url_problem(url: str, option: str = "--target") -> str | None:
+    """What is wrong with ``url`` as a base URL given to ``option``, with the URL that was probably meant; None if fine."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if parts.scheme in ("http", "https") and parts.hostname and port_ok:
+        return None
+    problem = f"{option} takes an http(s) base URL such as {EXAMPLE_URL}, not {url!r}"
+    if "://" not in url and url.strip():
+        return f"{problem}: did you mean {option} http://{url.strip()}?"
+    return problem
+
+
+def unreachable(url: str, timeout: float = 5.0) -> str | None:
+    """Why nothing accepts connections at ``url``'s host and port (refused, unknown host, timed out), or None.
+
+    Asked once before any check runs, so a server that is not running is one clear message, not a
+    failure per check. Behind an HTTP proxy (``*_PROXY``) the proxy decides what is reachable: no probe."""
+    import requests.utils
+
+    if requests.utils.get_environ_proxies(url):
+        return None
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        return f"cannot reach {url}: {reason}. Is the server running, and are the host and port right?"
+    return None
+
+
+def control_refusal(url: str, vendor: str) -> str | None:
+    """When ``url`` is a cdpkit mock whose control API refused us (an admin token is needed or wrong, or
+    the Host is not allowed), what it said; None when it is not a mock or it answered."""
+    headers = {"X-Cdpkit-Token": os.environ["CDPKIT_ADMIN_TOKEN"]} if os.environ.get("CDPKIT_ADMIN_TOKEN") else {}
+    url = url.rstrip("/")
+    for base in dict.fromkeys((url, url.removesuffix(f"/{vendor}"))):
+        try:
+            answer = requests.get(f"{base}/__mock/", headers=headers, timeout=10)
+            body = answer.json()
+        except (requests.RequestException, ValueError):
+            continue
+        if answer.status_code in (401, 403) and isinstance(body, dict) and body.get("error") == "control_api_refused":
+            return str(body.get("message") or answer.status_code)
+    return None
+
+
+def fill_from_mock(given: Mapping[str, str], mock: Mapping[str, str]) -> dict[str, str]:
+    """The mock's credentials for the keys not given. A mock value already given under another key is
+    left out: filling it in would make both sides of an isolation check the same tenant."""
+    used = set(given.values())
+    return {k: v for k, v in mock.items() if k not in given and v not in used}
+
+
 def control_url(url: str, vendor: str) -> str | None:
     """The cdpkit mock's base URL behind ``url`` (which may carry the ``/<vendor>`` prefix), or None."""
     url = url.rstrip("/")
@@ -118,6 +181,7 @@ class Target:
         control: str | None = None,
         timeout: float = 15.0,
         features: frozenset[str] | None = None,
+        mock_unused: str | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.profile = profile
@@ -126,11 +190,14 @@ class Target:
         self.strict = strict
         self.control = control  # the mock's base URL when fixtures may be seeded through its control API
         self.is_mock = control is not None
+        # the target is a cdpkit mock whose control API cdpkit does not use: what would make it usable
+        self.mock_unused = None if self.is_mock else mock_unused
         self.features = features if features is not None else frozenset(f.name for f in vendor_features(profile.vendor))
         self.timeout = timeout
         self.session = requests.Session()
         self.requirement_id: str | None = None
         self.exchanges: list[Exchange] = []
+        self.filled_from_mock: tuple[str, ...] = ()  # --cred keys not given that the mock's /__mock/credentials supplied
 
     @property
     def expect(self) -> Expect:
@@ -156,7 +223,10 @@ class Target:
     def mock(self) -> MockClient:
         """The control API, when the target is a cdpkit mock; otherwise skip (only the documented API is used)."""
         if not self.is_mock:
-            pytest.skip("needs a fixture the documented API cannot create; seeded only on a cdpkit mock")
+            if self.mock_unused:
+                pytest.skip(f"needs a fixture seeded through this cdpkit mock's control API: {self.mock_unused}")
+            pytest.skip("needs a fixture the documented API cannot create; the target is not a cdpkit mock, and only a "
+                        "cdpkit mock's control API can seed it")
         return MockClient(self.control or self.url)
 
     def request(
@@ -170,9 +240,13 @@ class Target:
         data: bytes | str | None = None,
     ) -> Exchange:
         """Send one request to the target and record it for the failure message."""
-        response = self.session.request(
-            method, self.url + path, params=params, headers=dict(headers or {}), json=json, data=data, timeout=self.timeout
-        )
+        try:
+            response = self.session.request(
+                method, self.url + path, params=params, headers=dict(headers or {}), json=json, data=data, timeout=self.timeout
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            # one line, not the HTTP library's traceback: not a verdict on a requirement, the target did not answer
+            pytest.fail(f"no answer from {self.url} to {method.upper()} {path}: {_no_answer(exc, self.timeout)}", pytrace=False)
         try:
             body = response.json()
         except ValueError:
@@ -191,3 +265,16 @@ class Target:
         )
         self.exchanges.append(exchange)
         return exchange
+
+
+def _no_answer(exc: BaseException, timeout: float) -> str:
+    """A short reason for a request that got no HTTP answer (the innermost OS error, or the timeout)."""
+    if isinstance(exc, requests.Timeout) and not isinstance(exc, requests.ConnectTimeout):
+        return f"no answer within {timeout:g} s"
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+        nested = getattr(seen, "reason", None)
+        seen = nested if isinstance(nested, BaseException) else (seen.__context__ or seen.__cause__)
+    return type(exc).__name__

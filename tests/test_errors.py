@@ -76,3 +76,150 @@ def test_a_port_in_use_is_named_and_exits_1() -> None:
                                 capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"cdpkit mock: cannot listen on 127.0.0.1:{port}: ")
+
+
+# cdpkit check ------------------------------------------------------------------------------------------
+
+import io  # noqa: E402
+import socket  # noqa: E402
+import xml.etree.ElementTree as ET  # noqa: E402
+from typing import Iterator  # noqa: E402
+
+from mockserver.pytest_plugin import MockServer  # noqa: E402
+from mockserver.runtime import MockConfig  # noqa: E402
+from suites import cli as check_cli  # noqa: E402
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def check(*argv: str) -> int:
+    return check_cli.main(list(argv), extra_pytest_args=["-m", "not fuzz"], live=io.StringIO())
+
+
+def skip_reasons(junit: Path) -> dict[str, str]:
+    """JUnit case name -> skip message."""
+    return {case.get("name"): skipped.get("message", "")
+            for case in ET.parse(junit).iter("testcase") for skipped in case.iter("skipped")}
+
+
+@pytest.fixture(scope="module")
+def gptbots_mock() -> Iterator[MockServer]:
+    with MockServer(MockConfig(port=0, vendors=["gptbots"])) as server:
+        yield server
+
+
+@pytest.mark.parametrize("creds", [[], ["--cred", "token=x"]])
+def test_check_says_once_that_the_target_is_unreachable_and_exits_2(creds: list[str], capsys) -> None:
+    url = closed_port_url()
+    assert check("--vendor", "gptbots", "--target", url, *creds) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == f"cdpkit check: cannot reach {url}: Connection refused. Is the server running, and are the host and port right?\n"
+
+
+def test_check_names_its_own_option_and_the_url_meant(capsys) -> None:
+    assert check("--vendor", "gptbots", "--target", "127.0.0.1:8080", "--cred", "token=x") == 2
+    err = capsys.readouterr().err
+    assert "--cdp-" not in err
+    assert err.strip() == ("cdpkit check: --target takes an http(s) base URL such as http://127.0.0.1:8080, not "
+                           "'127.0.0.1:8080': did you mean --target http://127.0.0.1:8080?")
+    assert check("--vendor", "gptbots", "--target", "ftp://example.com") == 2
+    assert "did you mean" not in capsys.readouterr().err
+
+
+def test_the_pytest_entry_names_its_own_options(pytester: pytest.Pytester) -> None:
+    for target, expected in (("127.0.0.1:8080", "--cdp-target takes an http(s) base URL"), (closed_port_url(), "cannot reach")):
+        result = pytester.runpytest_inprocess("--pyargs", "suites.test_gptbots", "--noconftest", "-p", "no:cacheprovider",
+                                              "--cdp-target", target, "--cdp-vendor", "gptbots")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        assert expected in result.stderr.str()
+
+
+def test_a_request_that_gets_no_answer_fails_in_one_line() -> None:
+    """A target that goes away mid-run: each check says so in a line, not the HTTP library's traceback."""
+    from suites.target import Target, load_profile
+
+    url = closed_port_url()
+    target = Target(url, load_profile("gptbots"), {"token": "t"}, strict=False)
+    with pytest.raises(pytest.fail.Exception) as failed:
+        target.request("GET", "/v1/user/get-user-cdp")
+    assert str(failed.value) == f"no answer from {url} to GET /v1/user/get-user-cdp: Connection refused"
+    assert not failed.value.pytrace
+
+
+def test_a_partial_cred_against_a_mock_fills_in_the_rest(gptbots_mock: MockServer, tmp_path: Path, capsys) -> None:
+    own = gptbots_mock.credentials()["gptbots"]["check"]
+    junit = tmp_path / "j.xml"
+    assert check("--vendor", "gptbots", "--target", gptbots_mock.url, "--cred", f"other_token={own['other_token']}",
+                 "--junit-xml", str(junit)) == 0
+    err = capsys.readouterr().err
+    filled = sorted(set(own) - {"other_token"})
+    assert f"read from the mock's /__mock/credentials: {', '.join(filled)}" in err
+    reasons = skip_reasons(junit)
+    assert reasons and not [r for r in reasons.values() if "--cred" in r or "cdpkit mock" in r], reasons
+
+
+def test_skip_reasons_agree_with_a_mock_given_other_credentials(gptbots_mock: MockServer, tmp_path: Path, capsys) -> None:
+    """The mock's second agent as `token`: the mock's other keys do not belong with it, so none is filled in
+    and its control API is not used, and every reason says so of this mock (never 'not a cdpkit mock')."""
+    own = gptbots_mock.credentials()["gptbots"]["check"]
+    junit = tmp_path / "j.xml"
+    check("--vendor", "gptbots", "--target", gptbots_mock.url, "--cred", f"token={own['other_token']}", "--strict",
+          "--junit-xml", str(junit))
+    assert ("cdpkit will not use its control API: cdpkit uses it with the mock's own credentials only, and --cred token "
+            "differs") in capsys.readouterr().err
+    reasons = skip_reasons(junit).values()
+    assert not [r for r in reasons if "not a cdpkit mock" in r]
+    assert [r for r in reasons if "this cdpkit mock's control API" in r and "--cred token differs" in r]
+
+
+def test_a_mock_that_needs_its_admin_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.delenv("CDPKIT_ADMIN_TOKEN", raising=False)
+    with MockServer(MockConfig(port=0, vendors=["tto"], admin_token="s3cret")) as server:
+        assert check("--vendor", "tto", "--target", server.url) == 2
+        err = capsys.readouterr().err
+        assert "is a cdpkit mock, but its control API refused" in err and "CDPKIT_ADMIN_TOKEN" in err
+        junit = tmp_path / "j.xml"
+        assert check("--vendor", "tto", "--target", server.url, "--cred", "api_key=your_api_key_here", "--junit-xml", str(junit)) == 0
+        control_only = {n: r for n, r in skip_reasons(junit).items() if "control API" in r}
+        assert control_only and all("set CDPKIT_ADMIN_TOKEN" in r and "not a cdpkit mock" not in r for r in control_only.values())
+        monkeypatch.setenv("CDPKIT_ADMIN_TOKEN", "s3cret")
+        assert check("--vendor", "tto", "--target", server.url, "--junit-xml", str(junit)) == 0
+        assert not [n for n, r in skip_reasons(junit).items() if "control API" in r]
+
+
+def test_the_credentials_note_comes_before_the_table(gptbots_mock: MockServer, capsys) -> None:
+    assert check("--vendor", "gptbots", "--target", gptbots_mock.url, "--cred", "token=not-a-key") == 1
+    out = capsys.readouterr().out
+    assert out.startswith("NOTE: ") and "401/403 to the credentials given" in out.splitlines()[0]
+    assert out.index("REQUIREMENT") > out.index("NOTE: ")
+
+
+def test_usage_errors_exit_2_in_every_command() -> None:
+    runs = {
+        "mock": ["mock", "--vendors", "nosuch"],
+        "check": ["check", "--vendor", "gptbots"],
+        "gen": ["gen", "nosuch.op"],
+        "openapi": ["openapi", "--vendor", "nosuch"],
+        "catalog": ["catalog", "--id", "NOPE-1"],
+        "cdpkit": ["nosuch-command"],
+    }
+    procs = {name: subprocess.Popen([sys.executable, "-m", "cdpkit", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name, argv in runs.items()}
+    for name, proc in procs.items():
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 2 and "Traceback" not in err and err.strip(), (name, proc.returncode, err)
+
+
+def test_a_subcommand_that_raises_a_message_exits_2(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cdpkit import cli
+
+    def refuse(args) -> int:
+        raise SystemExit("cdpkit openapi: something the user must change")
+
+    monkeypatch.setattr("cdpkit.openapi_command.run", refuse)
+    assert cli.main(["openapi", "--vendor", "gptbots"]) == 2
+    assert capsys.readouterr().err == "cdpkit openapi: something the user must change\n"

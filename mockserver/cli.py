@@ -18,8 +18,8 @@ from aiohttp import web
 
 from mockserver.app import build_app, runner_for
 from mockserver.control_guard import is_loopback
-from schemas import operations
 from mockserver.runtime import Mock, MockConfig, available_vendors, read_seed_file
+from schemas import operations
 
 HELP = "start the stateful mock of the five vendor APIs"
 DESCRIPTION = """\

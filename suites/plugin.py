@@ -21,8 +21,8 @@ from schemas.tiers import TIER_LABELS, features, select_features
 from suites.registry import (MARK_ASSUMPTION, MARK_FEATURES, MARK_FUZZ, MARK_MOCK_ONLY, MARK_REQUIREMENT, MARK_TIER,
                              MARK_VENDOR)
 from suites.report import Results
-from suites.target import (Target, control_refusal, control_url, fill_from_mock, load_profile, mock_credentials,
-                           parse_cred, unreachable, url_problem)
+from suites.target import (Target, fill_from_mock, find_mock, load_profile, mock_credentials, parse_cred, unreachable,
+                           url_problem)
 
 TARGET_KEY = pytest.StashKey[Target]()
 DEFAULT_MAX_EXAMPLES = 20
@@ -99,8 +99,7 @@ def resolve_target(config: pytest.Config) -> Target:
         raise pytest.UsageError(down)
     # A cdpkit mock is recognised whether or not credentials are given: the keys not given come from
     # its /__mock/credentials, and checks may seed fixtures through its control API.
-    control = control_url(url, vendor)
-    refused = None if control else control_refusal(url, vendor)
+    control, refused = find_mock(url, vendor)
     mock_unused = None
     if refused:
         mock_unused = f"set CDPKIT_ADMIN_TOKEN to its --admin-token (its control API refused cdpkit: {refused})"

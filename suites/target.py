@@ -130,20 +130,26 @@ def unreachable(url: str, timeout: float = 5.0) -> str | None:
     return None
 
 
-def control_refusal(url: str, vendor: str) -> str | None:
-    """When ``url`` is a cdpkit mock whose control API refused us (an admin token is needed or wrong, or
-    the Host is not allowed), what it said; None when it is not a mock or it answered."""
+def find_mock(url: str, vendor: str) -> tuple[str | None, str | None]:
+    """(the cdpkit mock's base URL behind ``url``, None), or (None, what its control API said when it refused
+    us: an admin token needed or wrong, a Host not allowed), or (None, None) when ``url`` is no cdpkit mock.
+    ``url`` may carry the ``/<vendor>`` prefix. One GET of ``/__mock/`` per candidate base."""
     headers = {"X-Cdpkit-Token": os.environ["CDPKIT_ADMIN_TOKEN"]} if os.environ.get("CDPKIT_ADMIN_TOKEN") else {}
     url = url.rstrip("/")
+    refused = None
     for base in dict.fromkeys((url, url.removesuffix(f"/{vendor}"))):
         try:
             answer = requests.get(f"{base}/__mock/", headers=headers, timeout=10)
             body = answer.json()
         except (requests.RequestException, ValueError):
             continue
-        if answer.status_code in (401, 403) and isinstance(body, dict) and body.get("error") == "control_api_refused":
-            return str(body.get("message") or answer.status_code)
-    return None
+        if not isinstance(body, dict):
+            continue
+        if answer.status_code == 200 and "endpoints" in body:
+            return base, None
+        if answer.status_code in (401, 403) and body.get("error") == "control_api_refused":
+            refused = refused or str(body.get("message") or answer.status_code)
+    return None, refused
 
 
 def fill_from_mock(given: Mapping[str, str], mock: Mapping[str, str]) -> dict[str, str]:
@@ -155,11 +161,7 @@ def fill_from_mock(given: Mapping[str, str], mock: Mapping[str, str]) -> dict[st
 
 def control_url(url: str, vendor: str) -> str | None:
     """The cdpkit mock's base URL behind ``url`` (which may carry the ``/<vendor>`` prefix), or None."""
-    url = url.rstrip("/")
-    for base in (url, url.removesuffix(f"/{vendor}")):
-        if MockClient(base).is_mock():
-            return base
-    return None
+    return find_mock(url, vendor)[0]
 
 
 def mock_credentials(control: str, vendor: str) -> dict[str, str]:

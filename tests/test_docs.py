@@ -94,7 +94,7 @@ def _commands_in(lines: list[str]) -> list[str]:
 def documented_commands() -> list[tuple[str, str]]:
     """(where, command) for every ``cdpkit`` command in the README's shell blocks and the help texts' examples."""
     found = []
-    for block in re.findall(r"```(?:bash|sh|shell)\n(.*?)\n```", README.read_text("utf-8"), re.S):
+    for block in re.findall(r"```(?:bash|sh|shell)\n(.*?)\n```", README.read_text("utf-8"), re.DOTALL):
         found += [("README.md", c) for c in _commands_in(block.splitlines())]
     for where, text in help_texts().items():
         examples = text.split("examples:\n", 1)[1] if "examples:\n" in text else ""

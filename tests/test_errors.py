@@ -3,11 +3,19 @@ usage errors exit 2 in every command."""
 
 from __future__ import annotations
 
+import io
+import socket
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from mockserver.pytest_plugin import MockServer
+from mockserver.runtime import MockConfig
+from suites import cli as check_cli
 
 MOCK_USAGE_ERRORS = [
     # (arguments, what the one line must say)
@@ -66,29 +74,17 @@ def test_mock_usage_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
 
 def test_a_port_in_use_is_named_and_exits_1() -> None:
     """Not a usage error: the options are right, the machine is busy."""
-    import socket
-
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         result = subprocess.run([sys.executable, "-m", "cdpkit", "mock", "--quiet", "--port", str(port)],
-                                capture_output=True, text=True, timeout=60)
+                                capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"cdpkit mock: cannot listen on 127.0.0.1:{port}: ")
 
 
 # cdpkit check ------------------------------------------------------------------------------------------
-
-import io  # noqa: E402
-import socket  # noqa: E402
-import xml.etree.ElementTree as ET  # noqa: E402
-from typing import Iterator  # noqa: E402
-
-from mockserver.pytest_plugin import MockServer  # noqa: E402
-from mockserver.runtime import MockConfig  # noqa: E402
-from suites import cli as check_cli  # noqa: E402
-
 
 def closed_port_url() -> str:
     with socket.socket() as s:

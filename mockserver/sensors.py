@@ -15,7 +15,7 @@ from typing import Any
 from mockserver import sensors_h5
 from mockserver.sensors_model import (
     RUNNING, STOPPED, clock, compute, credentials, demo, load_seed, ok, project_key, quota, request_id,
-    state_view,
+    state_view, tag_value, user_by_identities,
 )
 from mockserver.vendor import Call, InputErrors, Rejection, Reply, Vendor
 
@@ -149,8 +149,7 @@ def _find_user(call: Call, pkey: str, entity_id: dict[str, Any]) -> dict[str, An
         found = call.state.get(users, wanted)
     else:
         wanted_map = entity_id["identity_id_map"]
-        found = next((u for _, u in call.state.items(users)
-                      if all(u["identities"].get(k) == v for k, v in wanted_map.items())), None)
+        found = user_by_identities(call.state, pkey, wanted_map)  # O(1) through the identity index
         wanted = ", ".join(f"{k}={v}" for k, v in wanted_map.items())
     if found is None:
         raise Rejection(404, f"用户不存在 (user does not exist): {wanted}", ("SF-ONLINE-UNKNOWN-USER",),
@@ -158,7 +157,7 @@ def _find_user(call: Call, pkey: str, entity_id: dict[str, Any]) -> dict[str, An
     return found
 
 
-def _attribute(call: Call, pkey: str, name: str, entity_id: str) -> dict[str, Any]:
+def _attribute(call: Call, pkey: str, name: str, user: dict[str, Any]) -> dict[str, Any]:
     """SF-ONLINE-UNKNOWN-TAG (and, in a batch, SF-BATCH-UNKNOWN-TAG) / SF-ONLINE-STALE-TAG: no value unless
     the tag runs and is computed. Any name is answered, an empty one too: it names no tag."""
     tag = call.state.get(f"tags:{pkey}", name)
@@ -167,9 +166,9 @@ def _attribute(call: Call, pkey: str, name: str, entity_id: str) -> dict[str, An
     computed = call.state.get(f"computed:{pkey}", name) or {"ready_at": float("inf"), "values": {}}
     if call.now < computed["ready_at"]:
         return {"name": name, "error_msg": "NOT_READY"}  # SF-COMPUTE-MODEL
-    if entity_id not in computed["values"]:
+    value = tag_value(computed, tag, user)
+    if value is None:
         return {"name": name}
-    value = computed["values"][entity_id]
     return {"name": name, "value": {"data_type": tag["data_type"], "string_value": value, "list_value": []}}
 
 
@@ -184,7 +183,7 @@ def _audience_entity(call: Call, pkey: str, entity_name: str, user: dict[str, An
     return {
         "entity_id": _entity_id(str(user["entity_id"])),
         "entity_name": entity_name,
-        "audience_entity_attributes": [_attribute(call, pkey, n, user["entity_id"]) for n in names],
+        "audience_entity_attributes": [_attribute(call, pkey, n, user) for n in names],
     }
 
 

@@ -145,6 +145,7 @@ def save(call: Call) -> Reply:
     pkey, project = _project(call, body["project"])
     try:
         eql_matches(body["eql"], {})
+        eql_matches(f"({body['eql']})", {})  # as the rule will keep it (build_rule): within MAX_EQL_DEPTH there too
     except EqlError as exc:
         raise Rejection(400, f"eql: {exc}", ("SF-H5-SAVE",)) from None
     tags = f"tags:{pkey}"

@@ -14,12 +14,13 @@ the documented realtime_tag object), ``computed:P`` (name -> {ready_at, values: 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
 
 from mockserver.store import Scope
 from mockserver.vendor import Reply
@@ -64,11 +65,35 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     return out
 
 
-class _Parser:
-    """Recursive descent over the tokens; evaluates while parsing (conditions are tiny)."""
+# SF-H5-SAVE / SF-COMPUTE-MODEL: how deeply parentheses may nest in one EQL condition. The parser
+# descends once per level, so a bound keeps any condition a client can send (1,000 characters on the
+# H5 save; seeds are longer) far from Python's recursion limit: deeper is refused in words, never a 500.
+MAX_EQL_DEPTH = 64
 
-    def __init__(self, text: str, profile: dict[str, Any], refs: dict[str, bool]) -> None:
-        self.tokens, self.i, self.profile, self.refs = _tokens(text), 0, profile, refs
+Condition = Callable[[dict[str, Any], dict[str, bool]], bool]
+
+
+def _ref(name: str) -> Condition:
+    def evaluate(profile: dict[str, Any], refs: dict[str, bool]) -> bool:
+        if name not in refs:
+            raise EqlError(f"group expression names {name}, which has no condition")
+        return refs[name]
+    return evaluate
+
+
+def _all_of(parts: list[Condition], combine: Callable[[list[bool]], bool]) -> Condition:
+    # every part is evaluated (no short cut), so a condition naming a missing $n fails whatever precedes it
+    return lambda profile, refs: combine([part(profile, refs) for part in parts])
+
+
+class _Compiler:
+    """Recursive descent over the tokens, once per condition text; yields a function of (profile, refs).
+
+    ``not`` is read in a loop and and/or chains are flat lists, so only parentheses nest, and at most
+    :data:`MAX_EQL_DEPTH` deep."""
+
+    def __init__(self, text: str) -> None:
+        self.tokens, self.i, self.depth = _tokens(text), 0, 0
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -80,31 +105,33 @@ class _Parser:
         self.i += 1
         return token
 
-    def parse(self) -> bool:
+    def parse(self) -> Condition:
         result = self.disjunction()
         if self.peek() is not None:
             raise EqlError(f"unexpected {self.peek()[1]!r} in EQL")  # type: ignore[index]
         return result
 
-    def disjunction(self) -> bool:
-        result = self.conjunction()
+    def disjunction(self) -> Condition:
+        parts = [self.conjunction()]
         while (t := self.peek()) and t[1].lower() == "or":
             self.take()
-            result = self.conjunction() or result
-        return result
+            parts.append(self.conjunction())
+        return parts[0] if len(parts) == 1 else _all_of(parts, any)
 
-    def conjunction(self) -> bool:
-        result = self.negation()
+    def conjunction(self) -> Condition:
+        parts = [self.negation()]
         while (t := self.peek()) and t[1].lower() == "and":
             self.take()
-            result = self.negation() and result
-        return result
+            parts.append(self.negation())
+        return parts[0] if len(parts) == 1 else _all_of(parts, all)
 
-    def negation(self) -> bool:
-        if (t := self.peek()) and t[1].lower() == "not":
+    def negation(self) -> Condition:
+        negations = 0
+        while (t := self.peek()) and t[1].lower() == "not":
             self.take()
-            return not self.negation()
-        return self.atom()
+            negations += 1
+        inner = self.atom()
+        return (lambda profile, refs: not inner(profile, refs)) if negations % 2 else inner
 
     def literal(self) -> Any:
         kind, text = self.take()
@@ -116,38 +143,48 @@ class _Parser:
             return _LITERAL_WORDS[text.lower()]
         raise EqlError(f"expected a literal in EQL, found {text!r}")
 
-    def atom(self) -> bool:
+    def atom(self) -> Condition:
         kind, text = self.take()
         if text == "(":
+            self.depth += 1
+            if self.depth > MAX_EQL_DEPTH:
+                raise EqlError(f"EQL parentheses nest deeper than {MAX_EQL_DEPTH} levels")
             result = self.disjunction()
             self.take(")")
+            self.depth -= 1
             return result
         if kind == "ref":
-            if text not in self.refs:
-                raise EqlError(f"group expression names {text}, which has no condition")
-            return self.refs[text]
+            return _ref(text)
         if kind == "word" and text.lower() in ("true", "false"):
-            return text.lower() == "true"
+            constant = text.lower() == "true"
+            return lambda profile, refs: constant
         if kind != "word" or not text.startswith("user."):
             raise EqlError(f"expected user.<property> in EQL, found {text!r}")
         path = text.removeprefix("user.")
-        for method, test in ((".is_null()", lambda v: v is None), (".is_not_null()", lambda v: v is not None)):
-            if path.endswith(method):
-                return test(self.profile.get(path.removesuffix(method)))
-        value = self.profile.get(path)
+        if path.endswith(".is_null()"):
+            name = path.removesuffix(".is_null()")
+            return lambda profile, refs: profile.get(name) is None
+        if path.endswith(".is_not_null()"):
+            name = path.removesuffix(".is_not_null()")
+            return lambda profile, refs: profile.get(name) is not None
         op = self.take()[1].lower()
         if op == "not":
             self.take("in")
-            return value not in self.literal_list()
+            excluded = self.literal_list()
+            return lambda profile, refs: profile.get(path) not in excluded
         if op == "in":
-            return value in self.literal_list()
+            included = self.literal_list()
+            return lambda profile, refs: profile.get(path) in included
         if op not in _COMPARE:
             raise EqlError(f"unknown EQL operator {op!r}")
-        right = self.literal()
-        try:
-            return bool(_COMPARE[op](value, right))
-        except TypeError:
-            return False
+        compare, right = _COMPARE[op], self.literal()
+
+        def evaluate(profile: dict[str, Any], refs: dict[str, bool]) -> bool:
+            try:
+                return bool(compare(profile.get(path), right))
+            except TypeError:
+                return False
+        return evaluate
 
     def literal_list(self) -> list[Any]:
         self.take("[")
@@ -159,9 +196,22 @@ class _Parser:
         return items
 
 
+def compile_eql(eql: str) -> Condition:
+    """The condition as a function of (profile, refs); raises :class:`EqlError` if unreadable or nested too deep.
+    Cached: a tag's conditions are read once, not once per user."""
+    if not isinstance(eql, str):
+        raise EqlError(f"an EQL condition is a string, not {type(eql).__name__}")
+    return _compiled(eql)
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(eql: str) -> Condition:
+    return _Compiler(eql).parse()
+
+
 def eql_matches(eql: str, profile: dict[str, Any], refs: dict[str, bool] | None = None) -> bool:
     """Whether a user profile satisfies an EQL condition (raises :class:`EqlError` if unreadable)."""
-    return _Parser(eql, profile, refs or {}).parse()
+    return compile_eql(eql)(profile, refs or {})
 
 
 def build_rule(layers: list[dict[str, str]]) -> str:
@@ -183,19 +233,39 @@ def build_rule(layers: list[dict[str, str]]) -> str:
                       ensure_ascii=False, separators=(",", ":"))
 
 
-def layer_value(rule: str, profile: dict[str, Any]) -> str | None:
-    """The first layer whose condition the profile meets; None when none does or the rule is not segment based."""
+Layer = tuple[Any, tuple[Condition, ...], Condition]
+
+
+def compile_rule(rule: str) -> tuple[Layer, ...] | None:
+    """A rule's layers as (tag, conditions $1…$n, group expression); None when the rule is not segment based.
+    Raises (EqlError, or the error of a group of another shape) when a layer cannot be evaluated. Cached."""
+    return _compiled_rule(rule) if isinstance(rule, str) else None
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_rule(rule: str) -> tuple[Layer, ...] | None:
     try:
         groups = json.loads(rule)["segment_based_rule"]["groups"]
+    except RecursionError:
+        raise EqlError("the rule's JSON nests too deeply") from None
     except (ValueError, KeyError, TypeError):
         return None
+    layers = []
     for group in groups:
         expression_rule = group.get("segment", {}).get("group_expression_rule", {})
-        conditions = [g.get("eql_segment_rule", {}).get("eql", "false") for g in expression_rule.get("groups", [])]
-        refs = {f"${n}": eql_matches(eql, profile) for n, eql in enumerate(conditions, 1)}
-        expression = expression_rule.get("group_expression", "").strip().strip('"') or " and ".join(refs) or "false"
-        if eql_matches(expression, profile, refs):
-            return group.get("tag")
+        conditions = tuple(compile_eql(g.get("eql_segment_rule", {}).get("eql", "false")) for g in expression_rule.get("groups", []))
+        names = [f"${n}" for n in range(1, len(conditions) + 1)]
+        expression = expression_rule.get("group_expression", "").strip().strip('"') or " and ".join(names) or "false"
+        layers.append((group.get("tag"), conditions, compile_eql(expression)))
+    return tuple(layers)
+
+
+def layer_value(rule: str, profile: dict[str, Any]) -> str | None:
+    """The first layer whose condition the profile meets; None when none does or the rule is not segment based."""
+    for tag, conditions, expression in compile_rule(rule) or ():
+        refs = {f"${n}": condition(profile, {}) for n, condition in enumerate(conditions, 1)}
+        if expression(profile, refs):
+            return tag
     return None
 
 
@@ -209,14 +279,67 @@ def project_key(organization_id: str, project: str) -> str:
 
 
 def compute(scope: Scope, pkey: str, tag: dict[str, Any], now: float, ready_now: bool = False) -> None:
-    """SF-COMPUTE-MODEL: evaluate the tag for every user of the project; values serve after the delay."""
+    """SF-COMPUTE-MODEL: a started (or edited, running) tag's values are served after the project's delay.
+
+    A user's value is the tag's rule evaluated on that user's profile when it is looked up
+    (:func:`tag_value`), so starting a tag, or a seed, costs the same for ten users as for a million:
+    no request walks every user of a project. The rule is read here, so one that cannot be evaluated
+    fails now rather than at a later look-up."""
+    compile_rule(tag["rule"])
     delay = 0.0 if ready_now else float(scope.get("projects", pkey).get("compute_delay_seconds", 0))
-    values = {}
-    for entity_id, user in scope.items(f"users:{pkey}"):
-        value = layer_value(tag["rule"], user.get("profile", {}))
-        if value is not None:
-            values[entity_id] = value
-    scope.put(f"computed:{pkey}", tag["name"], {"ready_at": now + delay, "values": values})
+    scope.put(f"computed:{pkey}", tag["name"], {"ready_at": now + delay})
+
+
+def tag_value(computed: dict[str, Any], tag: dict[str, Any], user: dict[str, Any]) -> str | None:
+    """A computed tag's value for one user (None: the user matches no layer)."""
+    if "values" in computed:  # a state saved when values were computed for every user at start
+        return computed["values"].get(user["entity_id"])
+    return layer_value(tag["rule"], user.get("profile") or {})
+
+
+# -- users by identity (SF-ONLINE-AUDIENCE-ID): kind ``identities:P``, one key per (name, value) ------
+
+def identity_key(name: str, value: Any) -> str:
+    return json.dumps([name, value], ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _index(scope: Scope, pkey: str, entity_id: str, identities: dict[str, Any], add: bool) -> None:
+    kind = f"identities:{pkey}"
+    for name, value in identities.items():
+        key = identity_key(name, value)
+        ids = [i for i in scope.get(kind, key) or [] if i != entity_id]
+        if add:
+            ids = sorted([*ids, entity_id])
+        if ids:
+            scope.put(kind, key, ids)
+        else:
+            scope.delete(kind, key)
+
+
+def put_user(scope: Scope, pkey: str, user: dict[str, Any]) -> None:
+    """Store a user and keep the identity index in step, through the same pending writes (a refused
+    request or seed changes neither)."""
+    users = f"users:{pkey}"
+    old = scope.get(users, user["entity_id"])
+    if old is not None:
+        _index(scope, pkey, old["entity_id"], old.get("identities") or {}, add=False)
+    scope.put(users, user["entity_id"], user)
+    _index(scope, pkey, user["entity_id"], user["identities"], add=True)
+
+
+def user_by_identities(scope: Scope, pkey: str, wanted: dict[str, Any]) -> dict[str, Any] | None:
+    """The first user (in entity_id order) whose identities include every pair of ``wanted``: O(1) through the
+    index; a project stored before the index existed is scanned until its next seed builds it."""
+    users = f"users:{pkey}"
+    project = scope.get("projects", pkey) or {}
+    if not wanted or not project.get("identity_index"):
+        return next((u for _, u in scope.items(users) if all(u["identities"].get(k) == v for k, v in wanted.items())), None)
+    name, value = next(iter(wanted.items()))
+    for entity_id in scope.get(f"identities:{pkey}", identity_key(name, value)) or []:
+        user = scope.get(users, entity_id)
+        if user is not None and all(user["identities"].get(k) == v for k, v in wanted.items()):
+            return user
+    return None
 
 
 def quota(scope: Scope, pkey: str) -> dict[str, int]:
@@ -271,17 +394,20 @@ def _load_project(scope: Scope, organization: str, name: str, body: dict[str, An
     pkey = project_key(organization, name)
     project = scope.get("projects", pkey) or {
         "organization_id": organization, "project": name, "project_id": 1, "next_tag_id": 1,
-        "quota": {"total": 600, "other_use": 0}, "compute_delay_seconds": 0, "disposable_tags": [],
+        "quota": {"total": 600, "other_use": 0}, "compute_delay_seconds": 0, "disposable_tags": [], "identity_index": 1,
     }
     for key in ("project_id", "compute_delay_seconds"):
         if key in body:
             project[key] = body[key]
     project["quota"].update(body.get("quota") or {})
+    if not project.get("identity_index"):  # a project stored before the index existed: build it once
+        for _, user in scope.items(f"users:{pkey}"):
+            _index(scope, pkey, user["entity_id"], user.get("identities") or {}, add=True)
+        project["identity_index"] = 1
     for user in body.get("users") or []:
         _need(isinstance(user, dict) and "entity_id" in user, f"{pkey}: a user needs entity_id, got {user!r}")
-        entity_id = str(user["entity_id"])
-        scope.put(f"users:{pkey}", entity_id, {"entity_id": entity_id, "identities": dict(user.get("identities") or {}),
-                                                "profile": dict(user.get("profile") or {})})
+        put_user(scope, pkey, {"entity_id": str(user["entity_id"]), "identities": dict(user.get("identities") or {}),
+                               "profile": dict(user.get("profile") or {})})
     for fields in body.get("tags") or []:
         _need(isinstance(fields, dict) and isinstance(fields.get("name"), str), f"{pkey}: a tag needs a name, got {fields!r}")
         existing = scope.get(f"tags:{pkey}", fields["name"])
@@ -292,7 +418,7 @@ def _load_project(scope: Scope, organization: str, name: str, body: dict[str, An
             project["disposable_tags"].append(tag["name"])
     scope.put("projects", pkey, project)
     for _, tag in scope.items(f"tags:{pkey}"):
-        if tag["status"] == RUNNING:  # seeded running tags are computed already (and users added later join them)
+        if tag["status"] == RUNNING:  # seeded running tags are computed already (users added later join them)
             compute(scope, pkey, tag, now, ready_now=True)
 
 
@@ -351,12 +477,19 @@ def credentials(scope: Scope) -> dict[str, Any]:
             tags = dict(scope.items(f"tags:{pkey}"))
             disposable = [t for t in project["disposable_tags"] if t in tags]
             startable = sorted((t for t in tags if t not in disposable), key=lambda t: (tags[t]["status"] == RUNNING, t != "user_rt_tag_if1"))
-            users = [u["identities"]["distinct_id"] for _, u in scope.items(f"users:{pkey}") if "distinct_id" in u["identities"]]
-            if startable and disposable and users:
+            distinct = next((u["identities"]["distinct_id"] for _, u in scope.items(f"users:{pkey}") if "distinct_id" in u["identities"]), None)
+            if startable and disposable and distinct is not None:
                 check = {"api_key": key, "organization_id": org, "project": project["project"], "tag_name": startable[0],
-                         "disposable_tag_name": disposable[0], "distinct_id": users[0]}
+                         "disposable_tag_name": disposable[0], "distinct_id": distinct}
                 return {"tenants": tenants, "check": check}
     return {"tenants": tenants, "check": check}
+
+
+def _with_values(tag: dict[str, Any], record: dict[str, Any] | None, users: dict[str, Any]) -> dict[str, Any] | None:
+    """A computed record with every user's value, as the state view shows it."""
+    if record is None or "values" in record:
+        return record
+    return {**record, "values": {eid: v for eid, user in users.items() if (v := tag_value(record, tag, user)) is not None}}
 
 
 def state_view(scope: Scope) -> dict[str, Any]:
@@ -364,10 +497,11 @@ def state_view(scope: Scope) -> dict[str, Any]:
     out: dict[str, Any] = {"api_keys": dict(scope.items("keys")), "projects": {}}
     for pkey, project in scope.items("projects"):
         computed = dict(scope.items(f"computed:{pkey}"))
+        users = dict(scope.items(f"users:{pkey}"))
         out["projects"][pkey] = {
             **project,
             "quota_now": quota(scope, pkey),
-            "tags": {name: {**tag, "computed": computed.get(name)} for name, tag in scope.items(f"tags:{pkey}")},
-            "users": dict(scope.items(f"users:{pkey}")),
+            "tags": {name: {**tag, "computed": _with_values(tag, computed.get(name), users)} for name, tag in scope.items(f"tags:{pkey}")},
+            "users": users,
         }
     return out

@@ -13,6 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import orjson
 import yaml
 from aiohttp import web
 
@@ -112,11 +113,11 @@ def _check_seed(path: str) -> None:
         read_seed_file(path)
     except yaml.YAMLError as exc:
         raise _syntax_error("--seed", path, fmt, exc) from None
-    except ValueError as exc:  # orjson's JSONDecodeError, or not a mapping
-        message = str(exc)
-        if message.startswith(f"{path}:"):
-            raise UsageProblem(f"--seed {message}") from None
-        raise UsageProblem(f"--seed {path} is not valid {fmt}: {message}") from None
+    except orjson.JSONDecodeError as exc:
+        raise UsageProblem(f"--seed {path} is not valid {fmt}: {exc}") from None
+    except ValueError as exc:  # not a mapping, or whatever else read_seed_file refuses
+        message = str(exc).removeprefix(f"{path}:").strip()
+        raise UsageProblem(f"--seed {path}: {message}") from None
 
 
 def _check_state(state: Any) -> str:

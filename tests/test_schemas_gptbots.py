@@ -28,6 +28,7 @@ INVALID = [
      "type", ("data", "u", "anonymous_ids", 0, "source_id")),
     ("error-without-message", "error.json", {"code": 40000}, "required", ()),
     ("error-code-as-text", "error.json", {"code": "40000", "message": "x"}, "type", ("code",)),
+    ("seed-token-without-agent", "seed.json", {"tokens": {"t": {}}}, "required", ("tokens", "t")),
 ]
 
 

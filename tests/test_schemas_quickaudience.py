@@ -111,6 +111,7 @@ INVALID = [
     ("responses.json#/$defs/api", {**OK, "data": {"apiId": "a"}}, ("required", "data"), "record in envelope"),
     ("responses.json#/$defs/api_list", {**OK, "data": {"items": []}}, ("required", "data"), "list total"),
     ("responses.json#/$defs/secret", {**OK, "data": {"apiId": "a", "accessKeyId": "K"}}, ("required", "data"), "new secret"),
+    ("seed.json", {"tokens": {"t": {"organization": 3}}}, ("type", "tokens/t/organization"), "seed token's organization"),
 ]
 
 

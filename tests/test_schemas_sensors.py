@@ -105,6 +105,8 @@ INVALID: list[tuple[str, str, Any, str, tuple]] = [
     ("save-view-mode", "h5_save_request.json", changed("h5_save_request.json", _set("view", "mode")), "enum", ("mode",)),
     ("save-missing-eql", "h5_save_request.json", changed("h5_save_request.json", _del("eql")), "required", ()),
     ("save-resp-no-data", "h5_save_response.json", changed("h5_save_response.json", _del("data")), "required", ()),
+    ("seed-quota-not-integer", "seed.json", changed("seed.json", _set("abc", "organizations", "my-org", "projects", "default", "quota", "total")),
+     "type", ("organizations", "my-org", "projects", "default", "quota", "total")),
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import time
@@ -10,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import orjson
 import yaml
 from aiohttp import web
@@ -19,10 +21,14 @@ from mockserver.faults import Faults
 from mockserver.store import Scope, Store, open_store
 from schemas.validation import Validators
 from mockserver.vendor import Reply, Vendor
-from schemas import VENDORS
+from schemas import VENDORS, bundle
 
 # vendor name -> module exporting VENDOR; a vendor is served once its module is listed here.
 VENDOR_MODULES: dict[str, str] = {vendor: f"mockserver.{vendor}" for vendor in VENDORS}
+# vendor -> "module:function" judging seed values its schemas/<vendor>/seed.json cannot (Sensors' EQL):
+# ``function(section) -> [(path inside the section, what was expected)]``, run after the schema passed.
+SEED_CHECKS: dict[str, str] = {"sensors": "mockserver.sensors_seed:seed_problems"}
+SEED_PROBLEMS_SHOWN = 5  # a refusal names this many bad fields, on one line
 
 
 
@@ -65,6 +71,29 @@ def read_seed_file(path: str) -> dict[str, Any]:
     return data
 
 
+@functools.lru_cache(maxsize=None)
+def _seed_validator(vendor: str) -> Any:
+    """The compiled validator of ``schemas/<vendor>/seed.json``, built once."""
+    return jsonschema_rs.validator_for(bundle(vendor, "seed.json"))
+
+
+def _one_line(text: str, limit: int = 240) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _seed_problems(vendor: str, section: Any) -> list[tuple[str, str]]:
+    """(path inside the section, what was expected) for each bad field of one vendor's seed section."""
+    found = [
+        ("/".join(_one_line(str(step)) for step in error.instance_path), _one_line(error.message))
+        for error in _seed_validator(vendor).iter_errors(section)
+    ]
+    if not found and vendor in SEED_CHECKS:
+        module, _, function = SEED_CHECKS[vendor].partition(":")
+        found = [(path, _one_line(what)) for path, what in getattr(importlib.import_module(module), function)(section)]
+    return found
+
+
 class Mock:
     """Everything a request handler or the control API needs, built once at start-up."""
 
@@ -81,17 +110,28 @@ class Mock:
     def apply_seed(self, data: dict[str, Any]) -> list[str]:
         """Load a ``{vendor: section}`` mapping; returns the vendors it touched.
 
-        All or nothing: a seed that fails part-way leaves no pending write behind (the next request
-        would otherwise commit it). Data of the wrong shape (a list where a mapping belongs, say)
-        is a ValueError like any other bad seed, never a crash.
+        Every section is checked first against its vendor's ``schemas/<vendor>/seed.json`` and the
+        vendor's seed check (:data:`SEED_CHECKS`): a refusal is a ValueError naming the vendor, the path
+        of each bad field and what was expected, and nothing is applied. Loading is all or nothing too:
+        a seed that fails part-way leaves no pending write behind (the next request would otherwise
+        commit it). Data of the wrong shape is a ValueError like any other bad seed, never a crash.
         """
         unknown = set(data) - set(self.vendors)
         if unknown:
             raise ValueError(f"seed names vendors not served: {sorted(unknown)}; served: {sorted(self.vendors)}")
+        try:  # YAML dates, numeric keys...: the seed is JSON data, as POST /__mock/seed receives it
+            data = orjson.loads(orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS))
+        except (TypeError, orjson.JSONEncodeError) as exc:
+            raise ValueError(f"seed data must be JSON data (mappings, lists, text, numbers, booleans, null): {exc}") from None
+        for name, section in data.items():
+            problems = _seed_problems(name, section if section is not None else {})
+            if problems:
+                shown = "; at ".join(f"{name}/{path}: {what}" if path else f"{name}: {what}"
+                                  for path, what in problems[:SEED_PROBLEMS_SHOWN])
+                more = f" (and {len(problems) - SEED_PROBLEMS_SHOWN} more)" if len(problems) > SEED_PROBLEMS_SHOWN else ""
+                raise ValueError(f"bad {name} seed data at {shown}{more}")
         try:
             for name, section in data.items():
-                if section is not None and not isinstance(section, dict):
-                    raise ValueError(f"the {name} section must be a mapping, not {type(section).__name__}")
                 self.vendors[name].load_seed(self.scopes[name], section or {})
         except BaseException as exc:
             self.store.finish(None, keep_writes=False)

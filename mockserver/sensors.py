@@ -36,7 +36,7 @@ INTERNAL = ("INTERNAL", "SF-D-F-9-1", "服务内部错误 (server error)", "retr
 def render_error(rejection: Rejection, call: Call | None) -> Reply:
     """SF-ERROR-INFO / SF-ERROR-HTTP-STATUS: the envelope with error_info; HTML for the H5 page."""
     if call is not None and call.operation_id == "h5_realtime_tag_page":
-        return sensors_h5.error_page(rejection)
+        return sensors_h5.error_page(rejection, call)
     code, info_code, cause, suggestion = ERRORS.get(rejection.status, INTERNAL)
     code = rejection.detail.get("code", code)
     context: dict[str, Any] = {"requirements": list(rejection.requirement_ids)}

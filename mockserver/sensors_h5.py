@@ -3,17 +3,32 @@
 The real page is a single-page app behind the Sensors login cookie (SF-H5-SAME-SITE); the mock
 serves a small self-contained HTML form instead (no external assets, stable element ids) that
 posts to ``POST …/realtime-tag/save`` (SF-H5-SAVE, modeled) and then sends the documented
-``postMessage`` to ``window.parent`` (SF-H5-POSTMESSAGE). The page stands in for the cookie
-session: it acts on the project named by ``project`` (SF-H5-PROJECT-RESOLVE).
+``postMessage`` to ``window.parent`` (SF-H5-POSTMESSAGE).
+
+Sessions (SF-H5-PROJECT-RESOLVE): like the real page, the mock's acts for one organization, the one
+its session names, and resolves ``project`` inside it; without a session it shows a sign-in form
+(401) and the save call is refused (401). A browser gets the session as a cookie
+(``sf_h5_session``, HttpOnly, SameSite=Lax as SF-H5-SAME-SITE describes) by opening the page once
+with ``api_key=<a tenant's api-key>`` in its URL (what the sign-in form submits; the page answers
+303 to the same URL without it); a plain HTTP client may instead send the API's own ``api-key``
+(and ``X-Organization-Id``) headers. The cookie is signed with a key made at start-up, so it names
+an organization no client can forge, and it lapses when the mock restarts.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import html
 import json
+import secrets
 from typing import Any
+from urllib.parse import urlencode
 
-from mockserver.sensors_model import CREATED, RUNNING, EqlError, build_rule, clock, compute, eql_matches, new_tag, ok
+from mockserver.sensors_model import (
+    CREATED, RUNNING, EqlError, build_rule, clock, compute, eql_matches, new_tag, ok, project_key,
+)
 from mockserver.vendor import Call, Rejection, Reply
 
 MESSAGE_KEY = "SENSORS_SF_REALTIME_TAG_SEND"
@@ -66,12 +81,72 @@ _SCRIPT = """
 """
 
 
-def _project(call: Call, name: str) -> tuple[str, dict[str, Any]]:
-    """SF-H5-PROJECT-RESOLVE: the first organization (in key order) holding a project of that name."""
-    for pkey, project in call.state.items("projects"):
-        if project["project"] == name:
-            return pkey, project
-    raise Rejection(404, f"project {name!r} does not exist", ("SF-H5-ERRORS",))
+# -- the session (SF-H5-PROJECT-RESOLVE) -----------------------------------------------------------
+
+COOKIE = "sf_h5_session"
+LOGIN_PARAMETER = "api_key"  # mock only: the page's URL may carry a tenant's api-key to open a session
+_SIGNING_KEY = secrets.token_bytes(32)  # per process: a session lapses when the mock restarts
+
+
+def _signature(organization: str) -> str:
+    return hmac.new(_SIGNING_KEY, organization.encode(), hashlib.sha256).hexdigest()
+
+
+def session_cookie(organization: str) -> str:
+    """The cookie value naming ``organization``: the organization (base64url) and its signature."""
+    encoded = base64.urlsafe_b64encode(organization.encode()).decode().rstrip("=")
+    return f"{encoded}.{_signature(organization)}"
+
+
+def _cookie_organization(value: str) -> str | None:
+    encoded, _, signature = value.partition(".")
+    try:
+        organization = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return organization if hmac.compare_digest(signature, _signature(organization)) else None
+
+
+def _key_organization(call: Call, api_key: str) -> str:
+    key = call.state.get("keys", api_key)
+    if key is None:
+        raise Rejection(401, "unknown api-key: sign in with an api-key of your organization", ("SF-H5-PROJECT-RESOLVE",))
+    return key["organization_id"]
+
+
+def session(call: Call) -> str:
+    """SF-H5-PROJECT-RESOLVE: the organization the page acts for: the API headers of a plain HTTP client,
+    else the signed cookie; none is a 401."""
+    api_key = call.headers.get("api-key")
+    if api_key:
+        organization = _key_organization(call, api_key)
+        claimed = call.headers.get("X-Organization-Id")
+        if claimed and claimed != organization:
+            raise Rejection(403, f"this api-key does not belong to organization {claimed!r}", ("SF-H5-PROJECT-RESOLVE",))
+        return organization
+    organization = _cookie_organization(call.request.cookies.get(COOKIE, ""))
+    if organization is None:
+        raise Rejection(401, "sign in first: the page acts for one organization, the one its session names",
+                        ("SF-H5-PROJECT-RESOLVE",), {"login": True})
+    return organization
+
+
+def _project(call: Call, organization: str, name: str) -> tuple[str, dict[str, Any]]:
+    """SF-H5-PROJECT-RESOLVE: the project of that name in the session's organization, never another's."""
+    pkey = project_key(organization, name)
+    project = call.state.get("projects", pkey)
+    if project is None:
+        raise Rejection(404, f"project {name!r} does not exist", ("SF-H5-ERRORS",))
+    return pkey, project
+
+
+def _login(call: Call) -> Reply:
+    """The page opened with ``api_key``: a session cookie for the key's organization, and the same URL without it."""
+    organization = _key_organization(call, call.query[LOGIN_PARAMETER])
+    rest = {k: v for k, v in call.query.items() if k != LOGIN_PARAMETER}
+    location = call.request.path + (f"?{urlencode(rest)}" if rest else "")
+    cookie = f"{COOKIE}={session_cookie(organization)}; Path=/; HttpOnly; SameSite=Lax"
+    return Reply(303, {"location": location}, headers={"Location": location, "Set-Cookie": cookie})
 
 
 def _first_layer(rule: str) -> dict[str, str]:
@@ -79,7 +154,7 @@ def _first_layer(rule: str) -> dict[str, str]:
     try:
         group = json.loads(rule)["segment_based_rule"]["groups"][0]
         eql = group["segment"]["group_expression_rule"]["groups"][0]["eql_segment_rule"]["eql"]
-    except (ValueError, KeyError, IndexError, TypeError):
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError):  # a seeded rule may be anything
         return {"eql": "", "layer": ""}
     if eql.startswith("(") and eql.endswith(")"):
         eql = eql[1:-1]
@@ -95,10 +170,12 @@ def _input(field: str, label: str, value: str, readonly: bool) -> str:
 def page(call: Call) -> Reply:
     """SF-H5-URL: the create / edit / view page for a project."""
     call.require_valid("query")  # the parameters of SF-H5-PROJECT-REQUIRED, -MODE, -TAG-NAME, -LANGUAGE; refused: SF-H5-ERRORS
+    if call.query.get(LOGIN_PARAMETER):
+        return _login(call)
     mode = call.query.get("mode", "create")
     language = call.query.get("language", "zh-cn")
     labels = LABELS[language]
-    pkey, project = _project(call, call.query["project"])
+    pkey, project = _project(call, session(call), call.query["project"])
     values = dict.fromkeys(FIELDS, "")
     tag_status = ""
     if mode != "create":
@@ -128,13 +205,23 @@ def page(call: Call) -> Reply:
     return Reply(200, body, content_type="text/html")
 
 
-def error_page(rejection: Rejection) -> Reply:
-    """SF-H5-ERRORS: a small HTML page naming the problem, with the rejection's status."""
+def _login_form(query: dict[str, str]) -> str:
+    """SF-H5-PROJECT-RESOLVE: the sign-in form; it reopens the same page with ``api_key`` (then a cookie)."""
+    kept = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+                   for k, v in query.items() if k != LOGIN_PARAMETER and isinstance(v, str))
+    return (f'<form id="rt-tag-login" method="get">{kept}<label for="login-api-key">api-key</label>'
+            f'<input id="login-api-key" name="{LOGIN_PARAMETER}" type="password" autocomplete="off">'
+            f'<button id="rt-tag-login-submit" type="submit">登录 (sign in)</button></form>')
+
+
+def error_page(rejection: Rejection, call: Call | None = None) -> Reply:
+    """SF-H5-ERRORS: a small HTML page naming the problem, with the rejection's status; a 401 signs in."""
     ids = ", ".join(rejection.requirement_ids)
+    login = _login_form(call.query if call is not None else {}) if rejection.status == 401 else ""
     body = (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{rejection.status}</title></head>'
             f'<body id="rt-tag-page" data-error="{rejection.status}"><h1 id="rt-tag-error">{rejection.status}</h1>'
             f'<p id="rt-tag-error-message">{html.escape(rejection.message)}</p>'
-            f'<p id="rt-tag-error-requirements">{html.escape(ids)}</p></body></html>')
+            f'<p id="rt-tag-error-requirements">{html.escape(ids)}</p>{login}</body></html>')
     return Reply(rejection.status, body, content_type="text/html")
 
 
@@ -142,7 +229,7 @@ def save(call: Call) -> Reply:
     """SF-H5-SAVE (modeled): create (CREATED status) or edit a tag; answers {tag_name, tag_cname}."""
     call.require_valid("body")
     body = call.body
-    pkey, project = _project(call, body["project"])
+    pkey, project = _project(call, session(call), body["project"])
     try:
         eql_matches(body["eql"], {})
         eql_matches(f"({body['eql']})", {})  # as the rule will keep it (build_rule): within MAX_EQL_DEPTH there too

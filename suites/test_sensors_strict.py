@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 
@@ -119,7 +120,7 @@ def test_auth_statuses_and_tenant_isolation(cdp: Target) -> None:
     cdp.expect.status(send(cdp, "query_realtime_tag_quota", creds={"api_key": cdp.unique("#K-x")}), 401, "401 for an unknown api-key")
     cdp.expect.status(send(cdp, "query_realtime_tag_quota", creds={"project": cdp.unique("noproject")}), 403,
                       "403 for a project the organization does not have")
-    # The other tenant's project has a name of its own: the H5 page resolves a project by name (SF-H5-PROJECT-RESOLVE).
+    # The other tenant's project has a name of its own (the H5 page's isolation is SF-H5-PROJECT-RESOLVE's check).
     other = {"api_key": cdp.unique("#K-other"), "organization_id": cdp.unique("org-other"), "project": cdp.unique("other")}
     theirs = unique_tag(cdp)
     cdp.mock().seed({"sensors": {"organizations": {other["organization_id"]: {
@@ -339,10 +340,34 @@ def test_page_refuses_bad_parameters(cdp: Target) -> None:
 
 
 @requirement("SF-H5-PROJECT-RESOLVE", relies_on=("SF-H5-SAVE",))
-def test_page_acts_on_the_named_project(cdp: Target) -> None:
+def test_page_acts_for_its_session_organization_only(cdp: Target) -> None:
+    """Another organization holds a project and a tag of the same names: the page and the save of this
+    session never read or write them, and without a session both are refused."""
     cdp.mock()
-    name = unique_tag(cdp)
-    body = generators.valid("sensors.h5_save", seed=name, project=cdp.creds["project"], mode="create", tag_name=name)
-    success(cdp, send(cdp, "h5_save_realtime_tag", body), "the save succeeds")
-    tag_of(cdp, name)
-    page_served(cdp, page(cdp, mode="view", tag_name=name), "the view page finds the tag in the credentials' project")
+    project, name = cdp.creds["project"], unique_tag(cdp)
+    other = {"api_key": cdp.unique("#K-other"), "organization_id": cdp.unique("org-other"), "project": project}
+    seed_tag = {**gen.tag_fixture(name), "cname": "another organization's tag"}
+    cdp.mock().seed({"sensors": {"organizations": {other["organization_id"]: {
+        "api_keys": [other["api_key"]], "projects": {project: {"tags": [seed_tag]}}}}}})
+    view = {"project": project, "mode": "view", "tag_name": name}
+
+    def theirs() -> Any:
+        exchange = send(cdp, "get_realtime_tag", generators.valid("sensors.get", name=name), creds=other)
+        return success(cdp, exchange, "the other organization reads its own tag").get("data", {}).get("realtime_tag")
+    before = theirs()
+    page_served(cdp, send(cdp, "h5_realtime_tag_page", view, creds=other), "positive control: their session's page shows their tag")
+    cdp.expect.status(send(cdp, "h5_realtime_tag_page", view), 404,
+                      "404: this session's organization has no such tag (another organization's tag of that name is not shown)")
+    body = generators.valid("sensors.h5_save", seed=name, project=project, mode="edit", tag_name=name)
+    cdp.expect.rejected(send(cdp, "h5_save_realtime_tag", body), "a refusal: an edit of a tag only another organization has")
+    cdp.expect.status(send(cdp, "h5_save_realtime_tag", body, creds={"organization_id": other["organization_id"]}), 403,
+                      "403: this api-key with another organization's X-Organization-Id")
+    success(cdp, send(cdp, "h5_save_realtime_tag", {**body, "mode": "create"}), "a create of that name in this organization")
+    cdp.expect.that(tag_of(cdp, name).get("cname") == body["tag_cname"], cdp.exchanges[-1], cdp.exchanges[-1].describe_response(),
+                    "the created tag is in this organization's project")
+    cdp.expect.that(theirs() == before, cdp.exchanges[-1], cdp.exchanges[-1].describe_response(),
+                    "the other organization's tag is unchanged")
+    cdp.expect.status(send(cdp, "h5_realtime_tag_page", {"project": project}, drop=HEADER_NAMES), 401,
+                      "401 (a sign-in form) for the page without a session")
+    cdp.expect.status(send(cdp, "h5_save_realtime_tag", {**body, "mode": "edit"}, drop=HEADER_NAMES), 401,
+                      "401 for the save without a session")

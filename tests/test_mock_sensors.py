@@ -360,13 +360,28 @@ def test_rejected_requests_change_nothing(api, server):
 
 # -- H5 page and save ----------------------------------------------------------------------------
 
+def signed_in(server: MockServer, key: str = KEY) -> requests.Session:
+    """A client holding the page's session cookie, got the way a browser gets it (SF-H5-PROJECT-RESOLVE)."""
+    session = requests.Session()
+    resp = session.get(server.url + H5, params={"project": PROJECT, "api_key": key}, timeout=10)
+    assert resp.status_code == 200 and session.cookies.get("sf_h5_session"), resp.text
+    return session
+
+
 def page(server: MockServer, **query: str) -> requests.Response:
-    return requests.get(server.url + H5, params=query, timeout=10)
+    with signed_in(server) as session:
+        return session.get(server.url + H5, params=query, timeout=10)
+
+
+def save(server: MockServer, body: dict[str, Any]) -> requests.Response:
+    """The save as the page's script sends it: JSON, the session cookie, no API headers."""
+    with signed_in(server) as session:
+        return session.post(server.url + H5 + "/save", json=body, timeout=10)
 
 
 @pytest.mark.requirement("SF-H5-URL")
 def test_h5_document_url_serves_create_page(server):
-    resp = requests.get(server.url + H5 + "?project=default&mode=create&language=zh-cn", timeout=10)
+    resp = signed_in(server).get(server.url + H5 + "?project=default&mode=create&language=zh-cn", timeout=10)
     assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/html")
     for element in ('id="rt-tag-form"', 'id="tag-name"', 'id="tag-cname"', 'id="tag-eql"', 'id="tag-layer"', 'id="rt-tag-save"'):
         assert element in resp.text
@@ -412,24 +427,24 @@ def test_h5_bad_parameters_SF_H5_ERRORS(server, parameter, query, status):
 
 
 @pytest.mark.requirement("SF-H5-SAVE")
-def test_h5_save_create_start_lookup_then_edit(api):
+def test_h5_save_create_start_lookup_then_edit(api, server):
     body = {"project": "default", "mode": "create", "tag_name": "user_rt_tag_a232", "tag_cname": "2323", "eql": "user.age == 11", "layer": "分层 A"}
-    resp = api("POST", f"{H5}/save", body, hdrs={})
+    resp = save(server, body)
     schema_ok(resp.json(), "h5_save_response.json")
     assert resp.json()["data"] == {"tag_name": "user_rt_tag_a232", "tag_cname": "2323"}
     created = tag_of(api, "user_rt_tag_a232")
     assert created["status"] == "CREATED" and created["cname"] == "2323" and created["id"] == 76
-    failed(api("POST", f"{H5}/save", body, hdrs={}), 409, "SF-H5-SAVE")
+    failed(save(server, body), 409, "SF-H5-SAVE")
     api("POST", f"{TAG}/start", {"name": "user_rt_tag_a232"})
     assert values(api, "sddd", ["user_rt_tag_a232"])["user_rt_tag_a232"]["value"]["string_value"] == "分层 A"
     edit = {**body, "mode": "edit", "tag_cname": "改名", "layer": "分层 B"}
-    assert api("POST", f"{H5}/save", edit, hdrs={}).json()["data"]["tag_cname"] == "改名"
+    assert save(server, edit).json()["data"]["tag_cname"] == "改名"
     assert values(api, "sddd", ["user_rt_tag_a232"])["user_rt_tag_a232"]["value"]["string_value"] == "分层 B"
-    failed(api("POST", f"{H5}/save", {**edit, "tag_name": "user_rt_tag_missing"}, hdrs={}), 404, "SF-H5-SAVE")
+    failed(save(server, {**edit, "tag_name": "user_rt_tag_missing"}), 404, "SF-H5-SAVE")
 
 
 def test_h5_under_vendor_prefix_saves_under_prefix(server):
-    text = requests.get(server.url + "/sensors" + H5, params={"project": "default"}, timeout=10).text
+    text = signed_in(server).get(server.url + "/sensors" + H5, params={"project": "default"}, timeout=10).text
     assert f'"save_url": "/sensors{H5}/save"' in text
 
 

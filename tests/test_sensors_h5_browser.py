@@ -6,6 +6,10 @@ the document's iframe URL and registers the document's ``message`` listener once
 filled and saved inside the iframe; the business page must receive exactly one documented
 ``postMessage`` and the tag must then exist through the Open API.
 
+The page acts for the organization of its session (SF-H5-PROJECT-RESOLVE), a SameSite=Lax cookie as
+the real page's login is (SF-H5-SAME-SITE): here the business page passes its api-key in the iframe's
+URL once (the mock's way to sign in), or the user signs in through the form the page shows.
+
 Needs ``playwright`` (PyPI, in the ``[test]`` extra; never ``playwright install``: the system
 Chromium is used) and Chromium (``apt-get install -y chromium``). Without them the tests skip,
 unless ``CDPKIT_REQUIRE_BROWSER=1`` (CI) turns the skip into a failure.
@@ -128,19 +132,27 @@ def page(browser: Browser, mock: MockServer) -> Iterator[Page]:
     context.close()
 
 
-class Embedded:
-    """The business page with the H5 iframe loaded, plus what the sample listener logged."""
+def demo_key(mock: MockServer) -> str:
+    return mock.credentials()["sensors"]["check"]["api_key"]
 
-    def __init__(self, page: Page, mock: MockServer, business_origin: str, **query: str) -> None:
+
+class Embedded:
+    """The business page with the H5 iframe loaded, plus what the sample listener logged. ``sign_in`` is
+    the api-key the business page passes in the iframe's URL (None: it passes none, the page has the
+    session from before or shows its sign-in form); ``expect_error`` accepts the page's error page."""
+
+    def __init__(self, page: Page, mock: MockServer, business_origin: str, sign_in: str | None = None,
+                 expect_error: bool = False, **query: str) -> None:
         self.page = page
         self.logged: list[Any] = []
         page.on("console", lambda msg: self.logged.append(msg.args[0].json_value() if msg.args else msg.text))
-        src = f"{mock.url}{H5}?{urllib.parse.urlencode(query)}"
+        src = f"{mock.url}{H5}?{urllib.parse.urlencode({**query, **({'api_key': sign_in} if sign_in else {})})}"
         page.goto(f"{business_origin}/?{urllib.parse.urlencode({'src': src})}")
         self.iframe: FrameLocator = page.frame_locator("#sf-h5")
         self.iframe.locator("#rt-tag-form, #rt-tag-error").first.wait_for(state="attached")
         error = self.iframe.locator("#rt-tag-error-message")
-        assert error.count() == 0, f"the H5 page answered an error: {error.inner_text()}"
+        if not expect_error:
+            assert error.count() == 0, f"the H5 page answered an error: {error.inner_text()}"
 
     @property
     def frame(self) -> Frame:
@@ -195,7 +207,8 @@ NEW_TAG = {"name": "user_rt_tag_browser1", "cname": "浏览器创建", "comment"
 
 def create_in_browser(page: Page, mock: MockServer, business_origin: str) -> tuple[Embedded, list[dict[str, Any]]]:
     """The document's URL (project=default&mode=create&language=zh-cn), filled and saved."""
-    embedded = Embedded(page, mock, business_origin, project="default", mode="create", language="zh-cn")
+    embedded = Embedded(page, mock, business_origin, sign_in=demo_key(mock), project="default", mode="create", language="zh-cn")
+    assert "api_key" not in embedded.frame.url, "the page drops the api-key from its URL once the session is set"
     embedded.fill(**NEW_TAG)
     return embedded, embedded.save_and_collect()
 
@@ -235,7 +248,8 @@ VIEW_TITLES = {"en-us": "View real-time tag", "ja": "リアルタイムタグを
 @pytest.mark.parametrize("language", sorted(VIEW_TITLES))
 def test_view_is_read_only_in_the_requested_language(page, mock, business_origin, language):
     before = tag_through_api(mock, "user_rt_tag_if1")
-    view = Embedded(page, mock, business_origin, project="default", mode="view", tag_name="user_rt_tag_if1", language=language)
+    view = Embedded(page, mock, business_origin, sign_in=demo_key(mock), project="default", mode="view",
+                    tag_name="user_rt_tag_if1", language=language)
     assert view.frame.evaluate("document.documentElement.lang") == language
     assert view.iframe.locator("#rt-tag-title").inner_text() == VIEW_TITLES[language]
     assert view.iframe.locator("#tag-cname").input_value() == before["cname"]
@@ -245,3 +259,43 @@ def test_view_is_read_only_in_the_requested_language(page, mock, business_origin
     page.wait_for_timeout(SETTLE_MS)
     assert view.received() == [] and view.iframe.locator("#rt-tag-status").get_attribute("data-state") == "idle"
     assert tag_through_api(mock, "user_rt_tag_if1") == before
+
+
+# -- the session (SF-H5-PROJECT-RESOLVE, SF-H5-SAME-SITE) -------------------------------------------
+
+@pytest.mark.requirement("SF-H5-PROJECT-RESOLVE")
+def test_without_a_session_the_page_signs_in_then_saves(page, mock, business_origin):
+    """No session: the page shows its sign-in form; an api-key signs in and the page the URL named opens."""
+    embedded = Embedded(page, mock, business_origin, expect_error=True, project="default", mode="create", language="zh-cn")
+    assert embedded.iframe.locator("#rt-tag-error").inner_text() == "401"
+    embedded.iframe.locator("#login-api-key").fill(demo_key(mock))
+    embedded.iframe.locator("#rt-tag-login-submit").click()
+    embedded.iframe.locator("#rt-tag-form").wait_for(state="attached")
+    assert "api_key" not in embedded.frame.url and "mode=create" in embedded.frame.url
+    embedded.fill(**NEW_TAG)
+    assert only_message(embedded.save_and_collect(), mock)["value"]["type"] == "CREATE_SUCCESS"
+    assert tag_through_api(mock, NEW_TAG["name"])["cname"] == NEW_TAG["cname"]
+
+
+@pytest.mark.requirement("SF-H5-PROJECT-RESOLVE")
+def test_another_organizations_session_never_reaches_this_project(page, mock, business_origin):
+    """Signed in as the second demo tenant (project production), the first tenant's project and tags are not found."""
+    tenants = mock.credentials()["sensors"]["tenants"]
+    other = next(t for t in tenants if t["api_key"] != demo_key(mock))
+    before = tag_through_api(mock, "user_rt_tag_if1")
+    view = Embedded(page, mock, business_origin, sign_in=other["api_key"], expect_error=True, project="default", mode="edit",
+                    tag_name="user_rt_tag_if1")
+    assert view.iframe.locator("#rt-tag-error").inner_text() == "404"
+    own = Embedded(page, mock, business_origin, project=other["projects"][0], mode="view", tag_name="user_rt_tag_if1")
+    assert own.iframe.locator("#tag-cname").input_value() == "tenant B tag", "the session names the second tenant's organization"
+    assert tag_through_api(mock, "user_rt_tag_if1") == before
+
+
+@pytest.mark.requirement("SF-H5-SAME-SITE")
+def test_a_cross_site_embedding_gets_no_session(page, mock, business_origin):
+    """The session cookie is SameSite=Lax: a business page on another site (localhost against 127.0.0.1)
+    cannot sign the iframe in, as the document warns for the real page."""
+    cross_site = business_origin.replace("127.0.0.1", "localhost")
+    embedded = Embedded(page, mock, cross_site, sign_in=demo_key(mock), expect_error=True, project="default")
+    assert embedded.iframe.locator("#rt-tag-error").inner_text() == "401"
+    assert embedded.iframe.locator("#rt-tag-login").count() == 1

@@ -182,6 +182,24 @@ def _batch_skips_unknown_users(original: Handler) -> Handler:
     return handler
 
 
+H5_OPS = ("h5_realtime_tag_page", "h5_save_realtime_tag")
+
+
+def _first_organization_by_name(original: Handler) -> Handler:
+    """The page and save of before issue 10: no session needed, the project resolved by name in whichever
+    organization (in key order) has one, as if signed in there."""
+    def handler(call: Call) -> Reply:
+        source = call.query if call.operation_id == "h5_realtime_tag_page" else call.body
+        name = source.get("project") if isinstance(source, dict) else None
+        for _, project in call.state.items("projects"):
+            if project["project"] == name:
+                key = next((k for k, r in call.state.items("keys") if r["organization_id"] == project["organization_id"]), None)
+                if key is not None:
+                    return original(with_headers(call, **{"api-key": key, "X-Organization-Id": project["organization_id"]}))
+        return original(call)
+    return handler
+
+
 def _page_messages_at_200(rejection: Rejection, reply: Reply) -> Reply:
     """SF-H5-ERRORS, another choice: the page (a single-page app) shows its message at HTTP 200."""
     return Reply(200, reply.body, content_type=reply.content_type) if reply.content_type != "application/json" else reply
@@ -221,6 +239,12 @@ MUTANTS = [
            "rule is a nested object, not a JSON string"),
     Mutant("postmessage-key-changed", "sensors", ("SF-H5-POSTMESSAGE",), replying("h5_realtime_tag_page", _other_message_key),
            "the page posts another message key"),
+]
+
+# Defects of the mock's own assumptions: caught only with --strict (tests/test_mock_sensors_session.py runs them).
+STRICT_MUTANTS = [
+    Mutant("h5-first-organization-by-name", "sensors", ("SF-H5-PROJECT-RESOLVE",), wrapping(H5_OPS, _first_organization_by_name),
+           "the H5 page and save need no session and act on the first organization with a project of that name"),
 ]
 
 VARIANTS = [

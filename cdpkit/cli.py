@@ -19,6 +19,7 @@ from cdpkit import __version__
 COMMANDS: dict[str, str] = {
     "mock": "mockserver.cli",
     "check": "suites.cli",
+    "report": "suites.report_command",
     "gen": "generators.cli",
     "openapi": "cdpkit.openapi_command",
     "catalog": "cdpkit.catalog_command",

@@ -1,7 +1,8 @@
 """``cdpkit check``: run a vendor's conformance suite against a URL; exit 0 pass, 1 fail, 2 usage error.
 
 It is ``pytest --pyargs suites`` with the cdpkit plugin, run in-process, with cdpkit's own output: a
-live progress line, the summary table by requirement, JUnit XML and an optional Markdown/HTML report.
+live progress line, the summary table by requirement, JUnit XML, the run as JSON (``--json``, judged
+against known failures with ``--baseline``) and an optional Markdown/HTML report.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from cdpkit.cli import join_signed_values
 from schemas import VENDORS
 from suites.plugin import DEFAULT_MAX_EXAMPLES, DEFAULT_SEED, registered_by_entry_point
 from suites.report import REPORT_FORMATS, Results
+from suites.report_command import RunProblem, compare_baseline, read_baseline
 from suites.target import EXAMPLE_URL, unreachable, url_problem
 
 HELP = "check an implementation of a vendor API against its conformance suite"
@@ -72,16 +74,30 @@ Reading the output: the progress line counts checks as they run; the table lists
 with pass, FAIL or skip (and why). Each failure shows the request as sent (credential values
 replaced by ${key}), what was Received and what is Documented, and the catalog entry with the
 document's own sentence. --junit-xml names every test case after its requirement ID
-(test_x[GPT-AUTH-BEARER]) for CI; --report writes the same as Markdown (.md) or HTML (.html).
+(test_x[GPT-AUTH-BEARER]) for CI; --report writes the same as Markdown (.md) or HTML (.html): the
+summary first, failures first and expanded, passes and skips folded, filters by tier and feature.
 
-Exit status: 0 every check that ran passed (skips allowed), 1 a check failed, 2 a usage error or a
-target that cannot be reached (said once, before any check runs).
+Results as data: --json FILE writes every result (requirement ID, tier, features, status, reason,
+the failure and the exchanges with credentials as ${key}), the target, the vendor, the versions
+and the date; --name LABEL names the run (default: the target URL). `cdpkit report A.json B.json
+--html OUT` puts several runs side by side, requirement x implementation.
+
+Baselines (adopting cdpkit on an implementation that does not conform yet): --baseline FILE lists
+the known failures, as a previous --json run or one requirement ID a line (# comments). The run then
+fails only on a failure not listed, and names each listed failure that now passes ("FIXED: ...
+remove it from the baseline") so the list only shrinks. JUnit still records every failure.
+
+Exit status: 0 every check that ran passed (skips allowed), or with --baseline every failure is a
+known one; 1 a check failed (with --baseline: a new failure); 2 a usage error or a target that
+cannot be reached (said once, before any check runs).
 
 examples:
   cdpkit mock --port 8080 &  cdpkit check --vendor gptbots --target http://127.0.0.1:8080
   cdpkit check --vendor gptbots --target https://api-sg.gptbots.ai \\
       --cred token=$GPTBOTS_KEY --cred user_id=u-42 --cred anonymous_id=a-42 \\
       --cred other_token=$OTHER_AGENT_KEY --junit-xml gptbots.xml --report gptbots.md
+  cdpkit check --vendor zebline --target http://127.0.0.1:8080 --name mock --json mock.json --report mock.html
+  cdpkit check --vendor zebline --target http://127.0.0.1:8080 --baseline known-failures.txt --json run.json
   cdpkit check --vendor sensors --target https://sf.example --features -h5 --cred api_key=… …
   cdpkit check --profile staging.toml --strict      keys as below, from a TOML or JSON file
       # staging.toml:  vendor = "zebline"   target = "https://staging.example"
@@ -89,7 +105,8 @@ examples:
   pytest --pyargs suites --cdp-target URL --cdp-vendor gptbots --cdp-cred token=…   (pytest's own options)
 """
 
-PROFILE_KEYS = {"vendor", "target", "cred", "strict", "junit_xml", "report", "seed", "max_examples", "features", "fuzz_writes"}
+PROFILE_KEYS = {"vendor", "target", "cred", "strict", "junit_xml", "report", "seed", "max_examples", "features", "fuzz_writes",
+                "json", "baseline", "name"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -105,6 +122,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="also send generated valid writes to a target that is not a cdpkit mock (they create records)")
     parser.add_argument("--junit-xml", metavar="PATH", default=None, help="write JUnit XML for CI")
     parser.add_argument("--report", metavar="PATH", default=None, help="write a report: .md (Markdown) or .html")
+    parser.add_argument("--json", metavar="PATH", default=None,
+                        help="write every result as JSON (for `cdpkit report`, for a later --baseline, for your tools)")
+    parser.add_argument("--baseline", metavar="FILE", default=None,
+                        help="known failures (a previous --json, or one requirement ID a line): fail only on new ones")
+    parser.add_argument("--name", metavar="LABEL", default=None,
+                        help="name of this run in --json and in `cdpkit report` columns (default: the target URL)")
     parser.add_argument("--seed", type=int, default=None, help=f"seed of the schemathesis run (default {DEFAULT_SEED})")
     parser.add_argument("--max-examples", type=int, default=None,
                         help=f"schemathesis examples per operation and mode (default {DEFAULT_MAX_EXAMPLES})")
@@ -217,7 +240,9 @@ def main(argv: Sequence[str] | None = None, extra_pytest_args: Sequence[str] = (
 def run(args: argparse.Namespace, extra_pytest_args: Sequence[str] = (), live: Any = None) -> int:
     try:
         opts = settings(args)
-    except UsageProblem as exc:
+        # read before any check runs (a file the reader names; settings() only validates the options)
+        baseline_ids = read_baseline(str(opts["baseline"]), opts["vendor"]) if opts.get("baseline") else []
+    except (UsageProblem, RunProblem) as exc:
         print(f"cdpkit check: {exc}", file=sys.stderr)
         return 2
     down = unreachable(opts["target"])
@@ -231,12 +256,22 @@ def run(args: argparse.Namespace, extra_pytest_args: Sequence[str] = (), live: A
         if code == pytest.ExitCode.NO_TESTS_COLLECTED:
             print(f"cdpkit check: no checks collected for {opts['vendor']}", file=sys.stderr)
         return status
-    hint = results.credentials_hint()
-    if hint:  # before the table and pages of failures, where a reader looks first (repeated at the end)
-        sys.stdout.write(hint + "\n\n")
-    sys.stdout.write(results.summary())
+    sys.stdout.write(results.summary())  # the 401/403 note, if any, comes first in it
     if code not in EXIT_CODES:
         print(f"cdpkit check: the run stopped early (pytest exit code {int(code)})", file=sys.stderr)
+    run_data = results.data(name=opts.get("name"))
+    if opts.get("baseline"):
+        verdict = compare_baseline(run_data, baseline_ids, str(opts["baseline"]))
+        run_data["baseline"] = verdict.as_dict()
+        sys.stdout.write("\n" + "\n".join(verdict.lines()) + "\n")
+        if code == pytest.ExitCode.TESTS_FAILED and not verdict.new and not results.errors:
+            status = 0  # every failure is a known one: the run may pass while the list shrinks
+    run_data["exit_code"] = status
+    for key in ("json", "report"):  # like --junit-xml (pytest's), a missing directory is created
+        if opts.get(key):
+            Path(opts[key]).parent.mkdir(parents=True, exist_ok=True)
+    if opts.get("json"):
+        Path(opts["json"]).write_text(json.dumps(run_data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     if opts.get("report"):
-        results.write_report(opts["report"])
+        results.write_report(opts["report"], run_data)
     return status

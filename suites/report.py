@@ -1,31 +1,33 @@
 """Collects check results during the pytest run; prints the live progress line and the summary
-table by requirement; writes the Markdown or HTML report.
+table by requirement; builds the run document (``cdpkit check --json``) the reports are drawn from.
 
 One row per requirement (and one per schemathesis run): a requirement fails when any of its checks
 failed, passes when one passed and none failed, and is skipped otherwise, with the reason (usually the
-``--cred`` key that would enable it). A failure keeps the request, the expected and the received answer.
+``--cred`` key that would enable it). A failure keeps the request, the expected and the received answer;
+every check keeps its exchanges, credentials shown as ``${key}``.
 """
 
 from __future__ import annotations
 
-import html
+import platform
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from suites.checks import CheckFailure
-from suites.registry import lookup
+from suites.registry import MARK_FUZZ, lookup
+from suites.report_command import PROPERTY_TIER, RUN_FORMAT, TIER_NOTE, write_report
 
 if TYPE_CHECKING:
     from suites.target import Target
 
 REPORT_FORMATS = (".md", ".html", ".htm")
-PROPERTY_TIER = "property"  # the schemathesis run: no 5xx, documented schemas, documented refusals
-TIER_NOTE = ("Tiers: documented = the document states it; documented, through cdpkit's model = a documented rule seen "
-             "through an HTTP surface cdpkit models where the document has none; assumption = cdpkit's choice where the "
-             "document is silent (only with --strict); property = the schemathesis run.")
+MAX_EXCHANGES = 12  # per check in the run document (the last ones: a failure's request is the last sent)
 
 
 @dataclass
@@ -38,7 +40,11 @@ class Outcome:
     request: str = ""
     received: str = ""
     documented: str = ""
-    tier: str = ""  # documented | documented, through cdpkit's model | assumption (--strict); "" for schemathesis
+    tier: str = ""  # documented | documented, through cdpkit's model | assumption (--strict) | property
+    features: tuple[str, ...] = ()
+    failure_id: str | None = None  # the requirement the failing CheckFailure names
+    exchanges: list[dict[str, Any]] = field(default_factory=list)
+    duration: float = 0.0
 
 
 @dataclass
@@ -49,12 +55,45 @@ class Row:
     detail: str
     outcomes: list[Outcome] = field(default_factory=list)
 
+    @property
+    def features(self) -> list[str]:
+        return sorted({f for o in self.outcomes for f in o.features})
+
 
 def _row_key(outcome: Outcome) -> str:
     if outcome.requirement_ids:
         return outcome.requirement_ids[0]
     name, _, params = outcome.name.partition("[")
     return f"schemathesis {params.rstrip(']')}" if name == "test_schemathesis" else outcome.name
+
+
+def versions() -> dict[str, str]:
+    from cdpkit import __version__
+
+    out = {"cdpkit": __version__, "python": platform.python_version()}
+    for dist in ("schemathesis", "hypothesis", "pytest"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def shown_url(url: str) -> str:
+    """A URL as reports show it: a password in it replaced by ``****``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:****@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _exchange(exchange: Any) -> dict[str, Any]:
+    return {"request": exchange.describe_request(), "status": exchange.status, "response": exchange.describe_response()}
 
 
 class Results:
@@ -68,9 +107,18 @@ class Results:
         self.outcomes: list[Outcome] = []
         self.errors: list[str] = []
         self.total = 0
+        self.started = _now()
+        self.finished = ""
         self._failure: dict[str, CheckFailure] = {}
+        self._seen: dict[str, dict[str, Any]] = {}  # nodeid -> what only the item knows (fuzz mark, exchanges)
 
     # pytest hooks -------------------------------------------------------------------------------
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.started = _now()
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.finished = _now()
+
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.total = len(session.items)
 
@@ -81,6 +129,10 @@ class Results:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         report = yield
+        seen = self._seen.setdefault(item.nodeid, {"fuzz": item.get_closest_marker(MARK_FUZZ) is not None})
+        cdp = getattr(item, "funcargs", {}).get("cdp")
+        if call.when == "call" and cdp is not None:  # the `cdp` fixture gives each check a fresh list
+            seen["exchanges"] = [_exchange(e) for e in cdp.exchanges[-MAX_EXCHANGES:]]
         if call.excinfo is not None and isinstance(call.excinfo.value, CheckFailure):
             self._failure[item.nodeid] = call.excinfo.value
             # JUnit then says which requirement's check failed (a fixture error or a crash names none)
@@ -92,8 +144,11 @@ class Results:
             return
         ids = [v for k, v in report.user_properties if k == "requirement"]
         name = report.nodeid.split("::")[-1]
-        tier = next((v for k, v in report.user_properties if k == "tier"), "")
-        outcome = Outcome(report.nodeid, name, ids, report.outcome, tier=tier)
+        seen = self._seen.get(report.nodeid, {})
+        tier = PROPERTY_TIER if seen.get("fuzz") else next((v for k, v in report.user_properties if k == "tier"), "")
+        feats = next((v for k, v in report.user_properties if k == "features"), "")
+        outcome = Outcome(report.nodeid, name, ids, report.outcome, tier=tier, features=tuple(f for f in feats.split(",") if f),
+                          exchanges=list(seen.get("exchanges", [])), duration=round(report.duration, 3))
         if report.skipped:
             longrepr = report.longrepr
             outcome.detail = longrepr[2].removeprefix("Skipped: ") if isinstance(longrepr, tuple) else str(longrepr)
@@ -102,6 +157,7 @@ class Results:
             if failure is not None:
                 outcome.request = failure.request or ""
                 outcome.received, outcome.documented = failure.received, failure.documented
+                outcome.failure_id = failure.requirement_id
                 tag = f"[{failure.requirement_id}] " if failure.requirement_id and failure.requirement_id not in ids else ""
                 outcome.detail = f"{tag}Received: " + failure.received.splitlines()[0]
             else:
@@ -119,6 +175,9 @@ class Results:
             terminalreporter.write(self.summary())
         if self.report_path:
             self.write_report(self.report_path)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.finished = self.finished or _now()
 
     # output -------------------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
@@ -163,7 +222,9 @@ class Results:
         rows = self.rows()
         width = max([len(r.key) for r in rows] + [11])
         tier_width = max([len(r.kind) for r in rows] + [4])
-        lines = [f"{'REQUIREMENT':<{width}}  {'TIER':<{tier_width}}  RESULT  DETAIL"]
+        hint = self.credentials_hint()
+        lines = [hint, ""] if hint else []  # before the table and pages of failures, where a reader looks first
+        lines.append(f"{'REQUIREMENT':<{width}}  {'TIER':<{tier_width}}  RESULT  DETAIL")
         for r in rows:
             lines.append(f"{r.key:<{width}}  {r.kind:<{tier_width}}  {r.result:<6}  {_cut(r.detail, 110)}")
         for r in rows:
@@ -179,9 +240,6 @@ class Results:
                     if entry is not None:
                         lines.append(f"  Source:     {entry.seed}: \u201c{entry.quote}\u201d")
         lines += self.errors
-        hint = self.credentials_hint()
-        if hint:
-            lines += ["", hint]
         unchecked = self.features_not_checked()
         if unchecked:
             lines += ["", "Features not checked (the target was said not to implement them; --features to change):"]
@@ -211,48 +269,99 @@ class Results:
         from suites.plugin import features_not_checked
         return features_not_checked(self.target)
 
-    def write_report(self, path: str) -> None:
-        suffix = Path(path).suffix.lower()
-        text = self.markdown() if suffix == ".md" else self.html()
-        Path(path).write_text(text, encoding="utf-8")
-
-    def _title(self) -> str:
-        if self.target is None:
-            return "cdpkit conformance report"
-        return f"cdpkit conformance report: {self.target.vendor} at {self.target.url}"
+    def write_report(self, path: str, run: dict[str, Any] | None = None) -> None:
+        """The one-run report, Markdown (``.md``) or HTML, drawn from the run document."""
+        write_report(run if run is not None else self.data(), path)
 
     def markdown(self) -> str:
-        out = [f"# {self._title()}", "", TIER_NOTE, ""]
-        out += [f"Feature not checked: {f}" for f in self.features_not_checked()]
-        out += ["", "| requirement | tier | result | detail |", "|---|---|---|---|"]
-        for r in self.rows():
-            out.append(f"| {r.key} | {r.kind} | {r.result} | {_md_cell(r.detail)} |")
-        for r in self.rows():
-            for o in r.outcomes:
-                if o.outcome == "failed":
-                    entry = lookup(r.key)
-                    out += ["", f"## {r.key}: FAILED", ""]
-                    if entry:
-                        out += [f"{entry.english}", "", f"> {entry.quote} ({entry.seed}, {entry.section})", ""]
-                    out += ["```", f"Request:    {o.request}", f"Documented: {o.documented}", f"Received:   {o.received}", "```"]
-        return "\n".join(out) + "\n"
+        from suites.report_command import markdown_report
+        return markdown_report(self.data())
 
     def html(self) -> str:
-        esc = html.escape
-        rows = "".join(
-            f"<tr class='{esc(r.result.lower())}'><td>{esc(r.key)}</td><td>{esc(r.kind)}</td><td>{esc(r.result)}</td><td>{esc(r.detail)}</td></tr>"
-            for r in self.rows()
-        )
-        failures = "".join(
-            f"<h2>{esc(r.key)}: FAILED</h2><pre>Request:    {esc(o.request)}\nDocumented: {esc(o.documented)}\nReceived:   {esc(o.received)}</pre>"
-            for r in self.rows() for o in r.outcomes if o.outcome == "failed"
-        )
-        style = "td,th{border:1px solid #ccc;padding:4px;text-align:left} .fail td{background:#fdd} .skip td{color:#777}"
-        return (f"<!doctype html><meta charset='utf-8'><title>{esc(self._title())}</title><style>{style}</style>"
-                f"<h1>{esc(self._title())}</h1><p>{esc(TIER_NOTE)}</p>"
-                + "".join(f"<p>Feature not checked: {esc(f)}</p>" for f in self.features_not_checked())
-                + "<table><tr><th>requirement</th><th>tier</th><th>result</th><th>detail</th></tr>"
-                f"{rows}</table>{failures}\n")
+        from suites.report_command import html_report
+        return html_report(self.data())
+
+    def data(self, *, name: str | None = None, exit_code: int | None = None) -> dict[str, Any]:
+        """The run document (``cdpkit check --json``): every requirement and check of the run with its
+        tier, features, status, reason, the document's sentence, the failure and the exchanges; the target,
+        the versions and the date. Credential values appear only as ``${key}``."""
+        target = self.target
+        counts = self.counts()
+        requirements = []
+        for row in self.rows():
+            entry = lookup(row.key)
+            requirements.append({
+                "id": row.key,
+                "tier": row.kind,
+                "features": row.features,
+                "status": {"FAIL": "fail", "pass": "pass", "skip": "skip"}[row.result],
+                "reason": row.detail,
+                "document": None if entry is None else {
+                    "seed": entry.seed, "section": entry.section, "kind": entry.kind, "quote": entry.quote,
+                    "english": entry.english},
+                "checks": [self._check_data(o) for o in row.outcomes],
+            })
+        url = shown_url(target.url) if target is not None else ""
+        run: dict[str, Any] = {
+            "format": RUN_FORMAT,
+            "name": name or url,
+            "vendor": target.vendor if target is not None else None,
+            "target": url,
+            "target_is_mock": bool(target is not None and target.is_mock),
+            "strict": bool(target is not None and target.strict),
+            "features_checked": sorted(target.features) if target is not None else [],
+            "features_not_checked": self.features_not_checked(),
+            "started": self.started,
+            "finished": self.finished or _now(),
+            "versions": versions(),
+            "exit_code": exit_code,
+            "counts": {
+                "requirements": {s: sum(r["status"] == s for r in requirements) for s in ("fail", "pass", "skip")},
+                "checks": {"passed": counts["passed"], "failed": counts["failed"], "skipped": counts["skipped"]},
+            },
+            "notes": [n for n in (self.credentials_hint(),) if n],
+            "errors": self._masked(list(self.errors)),
+            "requirements": self._masked(requirements),
+        }
+        return run
+
+    @staticmethod
+    def _check_data(o: Outcome) -> dict[str, Any]:
+        return {
+            "name": o.name,
+            "nodeid": o.nodeid,
+            "requirement_ids": o.requirement_ids,
+            "status": {"passed": "pass", "failed": "fail", "skipped": "skip"}.get(o.outcome, o.outcome),
+            "reason": o.detail,
+            "tier": o.tier or PROPERTY_TIER,
+            "features": list(o.features),
+            "duration_s": o.duration,
+            "failure": None if o.outcome != "failed" else {
+                "requirement_id": o.failure_id, "request": o.request, "received": o.received, "documented": o.documented},
+            "exchanges": o.exchanges,
+        }
+
+    def _masked(self, value: Any) -> Any:
+        """Every credential value replaced by ``${key}``, as the failure messages show them (also in text
+        no exchange produced, such as a fixture's traceback)."""
+        secrets = sorted(((k, v) for k, v in (self.target.creds.items() if self.target else ()) if v and len(v) >= 4),
+                         key=lambda kv: -len(kv[1]))
+        if not secrets:
+            return value
+
+        def mask(v: Any) -> Any:
+            if isinstance(v, str):
+                for key, secret in secrets:
+                    if secret in v:
+                        v = v.replace(secret, "${" + key + "}")
+                return v
+            if isinstance(v, list):
+                return [mask(x) for x in v]
+            if isinstance(v, dict):
+                return {k: mask(x) for k, x in v.items()}
+            return v
+
+        return mask(value)
 
 
 def _cut(text: str, width: int) -> str:
@@ -262,10 +371,6 @@ def _cut(text: str, width: int) -> str:
         return text
     cut = text[: width - 1].rsplit(" ", 1)[0]
     return (cut if len(cut) > width // 2 else text[: width - 1]) + "\u2026"
-
-
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")[:200]
 
 
 def _last_error_line(text: str) -> str:

@@ -37,6 +37,7 @@ class Mutant:
     patch: Patch
     description: str = ""
     fuzz_only: bool = False  # a defect only the schemathesis run is meant to find
+    varies: tuple[str, ...] = ()  # a variant: the assumption entries it makes another reasonable choice for
 
 
 def wrap_handler(vendor: Vendor, operation_id: str, wrap: Callable[[Handler], Handler]) -> Vendor:

@@ -4,7 +4,8 @@ Starts the servers it compares itself, each a subprocess on one core: a bare aio
 and a fixed answer: the ceiling), the mock on the memory store and the mock on a SQLite store in a fresh
 temporary file. Each round drives every scenario against every server in turn, for a bounded time with a
 bounded number of connections, and the table shows the medians over the rounds: requests/s, p50 and p99
-latency, the server's RSS after the scenario, and the ratios against the bare handler (and, for SQLite,
+latency, the server's CPU time per request (steadier than requests/s when other work shares the machine),
+its RSS after the scenario (the largest), and the ratios against the bare handler (and, for SQLite,
 against the memory store). Writes carry an id that is unique per request *and per run* (a run nonce and a
 counter), so each upsert creates a new profile as a client's would.
 
@@ -126,6 +127,7 @@ class Result:
     p99: float
     rss_mb: float
     non2xx: int
+    cpu_us: float  # the server's CPU time per request: steadier than req/s on a machine shared with other work
 
 
 def _lua(value: str) -> str:
@@ -176,6 +178,13 @@ def drive_python(base: str, scenario: dict, args: argparse.Namespace, nonce: str
                          check=True, timeout=args.seconds + 60).stdout
     r = json.loads(out.strip().splitlines()[-1])
     return r["rate"], r["n"], r["p50"], r["p99"], r["non2xx"]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -242,11 +251,13 @@ def main() -> None:
             for name in chosen:
                 for server in servers:
                     nonce = f"{run_nonce}-{round_no}-{server}"
+                    cpu = cpu_seconds(procs[server].pid)
                     rate, total, p50, p99, non2xx = drive(f"http://127.0.0.1:{ports[server]}", SCENARIOS[name], args, nonce)
-                    result = Result(rate, p50, p99, rss_mb(procs[server].pid), non2xx)
+                    cpu_us = (cpu_seconds(procs[server].pid) - cpu) / max(total, 1) * 1e6
+                    result = Result(rate, p50, p99, rss_mb(procs[server].pid), non2xx, cpu_us)
                     results.setdefault((name, server), []).append(result)
                     print(f"  round {round_no + 1} {name:<22} {server:<10} {rate:>9,.0f} req/s  p50 {p50:6.2f} ms  "
-                          f"p99 {p99:6.2f} ms  RSS {result.rss_mb:6.1f} MB  {total} requests, non-2xx {non2xx}",
+                          f"p99 {p99:6.2f} ms  CPU {cpu_us:5.0f} µs/req  RSS {result.rss_mb:6.1f} MB  {total} requests, non-2xx {non2xx}",
                           flush=True)
     finally:
         for proc in procs.values():
@@ -258,7 +269,7 @@ def main() -> None:
     med = lambda rs, f: statistics.median(getattr(r, f) for r in rs)  # noqa: E731
     print(f"\nmedians over {args.rounds} round(s):")
     print(f"{'scenario':<22} {'server':<{width}} {'req/s':>9} {'× bare':>7} {'× memory':>9} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'RSS MB':>7} {'non-2xx':>8}")
+          f"{'CPU µs/req':>10} {'RSS MB':>7} {'non-2xx':>8}")
     for name in chosen:
         for server in servers:
             rs = results[(name, server)]
@@ -268,7 +279,7 @@ def main() -> None:
             memory = "memory" + at + label
             mem = f"{rate / med(results[(name, memory)], 'rate'):.2f}" if kind == "sqlite" and memory in servers else ""
             print(f"{name:<22} {server:<{width}} {rate:>9,.0f} {bare:>7} {mem:>9} {med(rs, 'p50'):>7.2f} {med(rs, 'p99'):>7.2f} "
-                  f"{max(r.rss_mb for r in rs):>7.1f} {sum(r.non2xx for r in rs):>8}")
+                  f"{med(rs, 'cpu_us'):>10.0f} {max(r.rss_mb for r in rs):>7.1f} {sum(r.non2xx for r in rs):>8}")
     for server in servers:
         if not server.startswith("bare"):
             print(f"cdpkit mock start-up on {server} (process spawn to listening): {startup[server] * 1000:.0f} ms")

@@ -16,6 +16,7 @@ the SQLite file and shown by the dashboard):
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, Mapping
 
 import orjson
@@ -82,6 +83,100 @@ def body(raw: bytes, parsed: Any) -> Any:
     return masked(parsed) if any(name in raw for name in _SECRET_BYTES) else parsed
 
 
-def weight(entry: dict[str, Any]) -> int:
-    """An estimate of the bytes an entry holds (its JSON size plus per-object overhead)."""
+def weight(entry: "dict[str, Any] | tuple") -> int:
+    """An estimate of the bytes an entry (or a :func:`record`) holds: its JSON size plus per-object overhead."""
+    if type(entry) is tuple:
+        return entry[_WEIGHT]
     return len(orjson.dumps(entry, option=orjson.OPT_NON_STR_KEYS)) * 2 + 512
+
+
+# -- lazy records ---------------------------------------------------------------------------------------
+
+# Positions in a record; vendor, operation and verdict are where the store filters them.
+_TIME, VENDOR, OPERATION, VERDICT, _METHOD, _PATH, _QUERY, _HEADERS, _BODY, _STATUS, _ANSWER, _VIOLATIONS, \
+    _DURATION, _WEIGHT = range(14)
+_LAZY, _BUILT = 0, 1  # a kept body: (_LAZY, bytes kept, size, is JSON) or (_BUILT, what the journal shows)
+
+
+def _kept_body(raw: bytes, parsed: Any) -> tuple | None:
+    """What a record keeps of a body: its bounded bytes, or at once the masked form if it names a secret."""
+    if not raw:
+        return None
+    if any(name in raw for name in _SECRET_BYTES):
+        return (_BUILT, body(raw, parsed))
+    # a copy of exactly the bytes kept: orjson's answers hold a buffer of at least 4 KiB, and a reference
+    # would keep it for as long as the entry lives (measured: +28 MB RSS over 10,000 entries)
+    return (_LAZY, bytes(memoryview(raw)[:BODY_LIMIT]), len(raw), parsed is not None)
+
+
+def _shown_body(kept: tuple | None) -> Any:
+    """:func:`body` of what :func:`_kept_body` kept."""
+    if kept is None:
+        return None
+    if kept[0] == _BUILT:
+        return kept[1]
+    _, raw, size, is_json = kept
+    if size > BODY_LIMIT:
+        return {"truncated": True, "bytes": size, "start": raw.decode("utf-8", "replace")}
+    return orjson.loads(raw) if is_json else raw.decode("utf-8", "replace")
+
+
+def record(
+    now: float,
+    vendor: str,
+    operation: str,
+    method: str,
+    path: str,
+    query_string: str,
+    query_items: Any,
+    header_items: Any,
+    raw: bytes,
+    parsed: Any,
+    status: int,
+    answer: bytes,
+    answer_json: Any,
+    violations: tuple[str, ...],
+    duration_ms: float,
+) -> tuple:
+    """A journal record of one exchange (see the module's docstring); :func:`materialize` makes the entry.
+
+    ``query_items``/``header_items`` are the request's ``(name, value)`` pairs (``query_items`` is only
+    read when ``query_string`` is not empty); ``parsed`` is the body's JSON (None if it was not parsed),
+    ``answer_json`` the JSON the handler replied (None when the answer is not JSON), as :func:`body` takes them."""
+    size = len(path) + len(query_string)
+    headers_kept = []
+    for name, value in header_items:
+        size += len(name) + len(value)
+        headers_kept.append((name, _header(name, value) if name.lower() in SECRET_HEADERS else value))
+    if query_string:
+        query_kept = tuple((k, mask(_printable(v)) if k.lower() in SECRET_FIELDS else v) for k, v in query_items)
+    else:
+        query_kept = ()
+    body_kept = _kept_body(raw, parsed)
+    answer_kept = _kept_body(answer, answer_json) if answer_json is not None else None
+    size += min(len(raw), BODY_LIMIT) + (min(len(answer), BODY_LIMIT) if answer_json is not None else 0)
+    verdict = "good" if status < 400 and not violations else "bad"
+    # the estimate weight() makes of the entry this record becomes: its JSON size, twice, plus overhead
+    estimate = (size + 64 * len(violations) + 300) * 2 + 512
+    return (now, vendor, operation, verdict, method, path, query_kept, tuple(headers_kept), body_kept, status,
+            answer_kept, violations, duration_ms, estimate)
+
+
+def materialize(rec: tuple) -> dict[str, Any]:
+    """The journal entry a :func:`record` stands for (without its id, which the store gives)."""
+    return {
+        "time": datetime.fromtimestamp(rec[_TIME], timezone.utc).isoformat(timespec="milliseconds"),
+        "vendor": rec[VENDOR],
+        "operation": rec[OPERATION],
+        "request": {
+            "method": rec[_METHOD],
+            "path": _printable(rec[_PATH]),
+            "query": {_printable(k): _printable(v) for k, v in rec[_QUERY]},
+            "headers": {_printable(k): _printable(v) for k, v in rec[_HEADERS]},
+            "body": _shown_body(rec[_BODY]),
+        },
+        "response": {"status": rec[_STATUS], "body": _shown_body(rec[_ANSWER])},
+        "verdict": rec[VERDICT],
+        "violations": list(rec[_VIOLATIONS]),
+        "duration_ms": rec[_DURATION],
+    }

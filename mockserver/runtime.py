@@ -7,7 +7,6 @@ import importlib
 import importlib.util
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -174,25 +173,14 @@ class Mock:
     ) -> None:
         """Commit (or drop) the handler's writes and record the exchange, in one step.
 
-        The record is masked, printable and bounded (:mod:`mockserver.journal_entry`); ``answer`` is
-        the response body as sent."""
+        The record is masked, printable and bounded, and built into the journal's entry only when read
+        (:mod:`mockserver.journal_entry`); ``answer`` is the response body as sent."""
         answer_json = reply.body if reply is not None and reply.content_type == "application/json" else None
-        entry = {
-            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-            "vendor": vendor,
-            "operation": operation,
-            "request": {
-                "method": request.method,
-                "path": journal_entry.query({"": request.path})[""],
-                "query": journal_entry.query(request.query),
-                "headers": journal_entry.headers(request.headers),
-                "body": journal_entry.body(raw, parsed),
-            },
-            "response": {"status": status, "body": journal_entry.body(answer, answer_json) if answer_json is not None else None},
-            "verdict": "good" if status < 400 and not violations else "bad",
-            "violations": list(violations),
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-        }
+        entry = journal_entry.record(
+            time.time(), vendor, operation, request.method, request.path, request.query_string,
+            request.query.items() if request.query_string else (), request.headers.items(), raw, parsed,
+            status, answer, answer_json, violations, round((time.perf_counter() - started) * 1000, 3),
+        )
         self.store.finish(entry, keep)
 
 

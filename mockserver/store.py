@@ -14,7 +14,8 @@ from typing import Any, Iterator
 
 import orjson
 
-from mockserver.journal_entry import weight
+from mockserver import journal_entry
+from mockserver.journal_entry import materialize, weight
 
 _DELETED = object()
 
@@ -36,8 +37,9 @@ class Store:
         self.journal_bytes = journal_bytes
         self._data: dict[str, dict[str, bytes]] = collections.defaultdict(dict)
         self._pending: dict[tuple[str, str], Any] = {}
-        # the journal: newest last, bounded by entries and by the estimated bytes its entries hold
-        self._journal: collections.deque[dict[str, Any]] = collections.deque()
+        # the journal: (id, entry) newest last, bounded by entries and by the estimated bytes its entries hold;
+        # an entry is a dict, or a lazy record (journal_entry.record) built into one when read
+        self._journal: collections.deque[tuple[int, Any]] = collections.deque()
         self._weights: collections.deque[int] = collections.deque()
         self._journal_weight = 0
         self._counts: collections.Counter[tuple[str, str]] = collections.Counter()
@@ -100,16 +102,20 @@ class Store:
                 self._data[ns][key] = raw
 
     # -- journal -------------------------------------------------------------------------------
-    def _append(self, entry: dict[str, Any]) -> None:
-        entry["id"] = self._next_id
+    def _append(self, entry: dict[str, Any] | tuple) -> None:
+        entry_id = self._next_id
         self._next_id += 1
-        self._counts[(entry["vendor"], entry["verdict"])] += 1
-        self._keep(entry)
+        if type(entry) is tuple:
+            self._counts[(entry[journal_entry.VENDOR], entry[journal_entry.VERDICT])] += 1
+        else:
+            entry["id"] = entry_id
+            self._counts[(entry["vendor"], entry["verdict"])] += 1
+        self._keep(entry_id, entry)
 
-    def _keep(self, entry: dict[str, Any]) -> None:
+    def _keep(self, entry_id: int, entry: dict[str, Any] | tuple) -> None:
         """Hold ``entry`` in memory, dropping the oldest while over the entry or byte bound."""
         w = weight(entry)
-        self._journal.append(entry)
+        self._journal.append((entry_id, entry))
         self._weights.append(w)
         self._journal_weight += w
         while len(self._journal) > 1 and (len(self._journal) > self.journal_limit or self._journal_weight > self.journal_bytes):
@@ -130,15 +136,25 @@ class Store:
     ) -> list[dict[str, Any]]:
         """Journal entries, newest first, filtered; ``before`` keeps those with a smaller id (paging)."""
         out = []
-        for entry in reversed(self._journal):
-            if before is not None and entry["id"] >= before:
+        for entry_id, entry in reversed(self._journal):
+            if before is not None and entry_id >= before:
                 continue
-            if vendor and entry["vendor"] != vendor:
-                continue
-            if verdict and entry["verdict"] != verdict:
-                continue
-            if operation and entry["operation"] != operation:
-                continue
+            if type(entry) is tuple:
+                if vendor and entry[journal_entry.VENDOR] != vendor:
+                    continue
+                if verdict and entry[journal_entry.VERDICT] != verdict:
+                    continue
+                if operation and entry[journal_entry.OPERATION] != operation:
+                    continue
+                entry = materialize(entry)
+                entry["id"] = entry_id
+            else:
+                if vendor and entry["vendor"] != vendor:
+                    continue
+                if verdict and entry["verdict"] != verdict:
+                    continue
+                if operation and entry["operation"] != operation:
+                    continue
             out.append(entry)
             if limit and len(out) >= limit:
                 break
@@ -189,7 +205,7 @@ class SqliteStore(Store):
         for row_id, raw in reversed(rows.fetchall()):
             entry = orjson.loads(raw)
             entry["id"] = row_id
-            self._keep(entry)
+            self._keep(row_id, entry)
             self._next_id = row_id + 1
         for vendor, verdict, n in self._db.execute("SELECT vendor, verdict, n FROM counts"):
             self._counts[(vendor, verdict)] = n
@@ -213,14 +229,15 @@ class SqliteStore(Store):
                 else:
                     db.execute("INSERT OR REPLACE INTO state VALUES (?, ?, ?)", (ns, key, raw))
             if entry is not None:
-                entry["id"] = self._next_id  # the id Store._append gives it next
-                db.execute("INSERT INTO journal VALUES (?, ?)", (entry["id"], _dumps(entry)))
+                full = materialize(entry) if type(entry) is tuple else entry
+                full["id"] = entry_id = self._next_id  # the id Store._append gives it next
+                db.execute("INSERT INTO journal VALUES (?, ?)", (entry_id, _dumps(full)))
                 db.execute(
                     "INSERT INTO counts VALUES (?, ?, 1) ON CONFLICT(vendor, verdict) DO UPDATE SET n = n + 1",
-                    (entry["vendor"], entry["verdict"]),
+                    (full["vendor"], full["verdict"]),
                 )
-                if entry["id"] % 256 == 0:
-                    db.execute("DELETE FROM journal WHERE id <= ?", (entry["id"] - self.journal_limit,))
+                if entry_id % 256 == 0:
+                    db.execute("DELETE FROM journal WHERE id <= ?", (entry_id - self.journal_limit,))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -78,3 +78,22 @@ def test_open_store_names_the_accepted_forms():
     assert type(open_store("memory")) is Store
     with pytest.raises(ValueError, match="sqlite:PATH"):
         open_store("redis://x")
+
+
+def test_a_lazy_journal_record_keeps_no_credential_and_reads_as_the_entry(store):
+    from mockserver import journal_entry
+
+    secret = "sk-live-0123456789abcdef"
+    rec = journal_entry.record(
+        0.0, "tto", "track", "POST", "/v1/track", f"api_key={secret}&x=1", [("api_key", secret), ("x", "1")],
+        [("Authorization", f"Bearer {secret}"), ("X-Note", "caf\udce9")], f'{{"api_key": "{secret}"}}'.encode(),
+        {"api_key": secret}, 200, b'{"ok":true}', {"ok": True}, (), 1.5,
+    )
+    assert secret not in repr(rec), "a record holds a credential in the clear"
+    store.finish(rec, keep_writes=True)
+    (entry,) = store.journal()
+    assert entry["request"]["headers"] == {"Authorization": "Bearer " + journal_entry.mask(secret), "X-Note": "caf\ufffd"}
+    assert entry["request"]["query"] == {"api_key": journal_entry.mask(secret), "x": "1"}
+    assert entry["request"]["body"] == {"api_key": journal_entry.mask(secret)}
+    assert entry["response"] == {"status": 200, "body": {"ok": True}}
+    assert entry["time"] == "1970-01-01T00:00:00.000+00:00" and entry["id"] == 1 and entry["verdict"] == "good"

@@ -239,6 +239,8 @@ class Results:
                     entry = lookup(r.key)
                     if entry is not None:
                         lines.append(f"  Source:     {entry.seed}: \u201c{entry.quote}\u201d")
+                        if entry.english != entry.quote:
+                            lines.append(f"  In English: {entry.english}")
         lines += self.errors
         unchecked = self.features_not_checked()
         if unchecked:
@@ -250,7 +252,7 @@ class Results:
         lines.append(f"{len(rows)} requirements: {sum(r.result == 'FAIL' for r in rows)} failed, "
                      f"{sum(r.result == 'pass' for r in rows)} passed, {sum(r.result == 'skip' for r in rows)} skipped "
                      f"({c['passed']} checks passed, {c['failed']} failed, {c['skipped']} skipped)")
-        return "\n".join(lines) + "\n"
+        return self._masked("\n".join(lines) + "\n")  # credential values as ${key}, as in the reports
 
     def credentials_hint(self) -> str:
         """When most failures are the target refusing our credentials, say so once instead of leaving a

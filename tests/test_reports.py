@@ -69,7 +69,7 @@ def serve_mock(vendor: str, patch: Any = None) -> Iterator[MockServer]:
 
 
 @pytest.fixture(scope="module")
-def gptbots_failing_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, str], str]:
+def gptbots_failing_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, str], str, str]:
     """A run against the mock with another agent's token as `token`: the user checks see no such user."""
     out = tmp_path_factory.mktemp("json")
     with serve_mock("gptbots") as server:
@@ -80,11 +80,11 @@ def gptbots_failing_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[
                               fuzz=True)
     assert code == 1, printed
     text = (out / "run.json").read_text("utf-8")
-    return json.loads(text), creds, text
+    return json.loads(text), creds, text, printed
 
 
 def test_json_has_every_result_with_its_tier_features_status_reason_and_exchange(gptbots_failing_run) -> None:
-    run, _, _ = gptbots_failing_run
+    run, _, _, _ = gptbots_failing_run
     assert run["format"] == RUN_FORMAT and run["vendor"] == "gptbots" and run["name"] == "agent B"
     assert run["target"].startswith("http://127.0.0.1:") and run["exit_code"] == 1
     assert {"cdpkit", "python", "schemathesis"} <= set(run["versions"])
@@ -109,11 +109,19 @@ def test_json_has_every_result_with_its_tier_features_status_reason_and_exchange
 
 
 def test_json_shows_credentials_only_as_their_keys(gptbots_failing_run) -> None:
-    _, creds, text = gptbots_failing_run
+    _, creds, text, printed = gptbots_failing_run
     given = {"token": creds["other_token"], "user_id": creds["user_id"], "anonymous_id": creds["anonymous_id"]}
     assert "Bearer ${token}" in text and "${user_id}" in text
     for key, value in given.items():
         assert value not in text, f"--cred {key} leaked into the JSON"
+        assert value not in printed, f"--cred {key} printed in the summary"
+
+
+def test_a_terminal_failure_shows_the_documents_sentence_and_its_english(gptbots_failing_run) -> None:
+    printed = gptbots_failing_run[3]
+    block = printed[printed.index("FAILED GPT-QUERY-USER-ONLY"):].split("\n\n")[0]
+    for label in ("Request:", "Documented:", "Received:", "Source:", "In English:"):
+        assert f"\n  {label}" in block, (label, block)
 
 
 def test_the_credentials_note_comes_once_before_the_table(capsys: pytest.CaptureFixture[str]) -> None:
@@ -158,7 +166,7 @@ def test_a_baseline_fails_only_on_new_failures_and_names_the_fixed_ones(tmp_path
 
 
 def test_a_baseline_that_cannot_be_read_is_a_usage_error(tmp_path: Path, gptbots_failing_run) -> None:
-    run, _, text = gptbots_failing_run
+    run, _, text, _ = gptbots_failing_run
     other = tmp_path / "zebline.json"
     other.write_text(text.replace('"vendor": "gptbots"', '"vendor": "zebline"', 1))
     broken = tmp_path / "broken.json"

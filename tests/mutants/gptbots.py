@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Any
 
 from mockserver import gptbots
-from mockserver.vendor import Call, Handler, Rejection, Reply
-from tests.mutants import Mutant, erroring, replying, with_headers, with_query, without_field, wrapping
+from mockserver.vendor import Call, Handler, Rejection, Reply, Vendor
+from tests.mutants import Mutant, erroring, on_refusal, replying, with_headers, with_query, without_field, wrapping
 
 OP = "get_user_cdp"
 
@@ -167,6 +169,37 @@ def _unfiltered_entries(original: Handler) -> Handler:
     return handler
 
 
+def _empty_value_names_nobody(rejection: Rejection) -> Reply:
+    """user_id= (or anonymous_id=) is a value like any other: no user has the empty id, so nobody is found
+    (GPT-QUERY-EMPTY-VALUE is the mock's choice; a query naming neither parameter is still refused)."""
+    if "GPT-QUERY-ONE-REQUIRED" in rejection.requirement_ids:
+        raise rejection
+    return Reply(200, {"code": 0, "message": "OK", "data": {}})
+
+
+def _unreadable_body_refused(original: Handler) -> Handler:
+    """A GET whose body is not JSON is refused with 400 instead of ignored (GPT-BAD-INPUT)."""
+    def handler(call: Call) -> Reply:
+        gptbots.agent_for(call)  # credentials first, as the mock does
+        if call.raw_body.strip():
+            try:
+                json.loads(call.raw_body)
+            except ValueError:
+                raise Rejection(400, "the request body is not JSON", ("GPT-BAD-INPUT",)) from None
+        return original(call)
+    return handler
+
+
+def _body_limit_413(vendor: Vendor) -> Vendor:
+    """An oversized body answers 413 Content Too Large instead of 400."""
+    errors = dataclasses.replace(vendor.input_errors, too_large=("GPT-BAD-INPUT", 413))
+    return wrapping(OP, _unreadable_body_refused)(dataclasses.replace(vendor, input_errors=errors))
+
+
+# Assumption entries (server, not a model) with no variant, and why no other reasonable choice exists.
+NO_VARIANT: dict[str, str] = {}
+
+
 MUTANTS = [
     Mutant("auth-skipped", "gptbots", ("GPT-AUTH-BEARER",), wrapping(OP, _skip_auth), "no Authorization header is served"),
     Mutant("unknown-token-accepted", "gptbots", ("GPT-STATUS-401",), wrapping(OP, _accept_unknown_tokens), "any token reads the demo agent"),
@@ -196,10 +229,18 @@ STRICT_MUTANTS = [
 
 VARIANTS = [
     Mutant("extra-fields", "gptbots", (), replying(OP, _extra_fields), "extra fields in the success body, users and entries"),
-    Mutant("other-error-body", "gptbots", (), erroring(_other_error_body), "other error codes, messages and an extra field"),
+    Mutant("other-error-body", "gptbots", (), erroring(_other_error_body), "other error codes, messages and an extra field",
+           varies=("GPT-ERROR-CODES",)),
     Mutant("unknown-user-404-message-success", "gptbots", (), replying(OP, _unknown_user_404),
-           "an unknown user answers 404; success says 'success'"),
-    Mutant("unfiltered-anonymous-entries", "gptbots", (), wrapping(OP, _unfiltered_entries), "anonymous_id query lists all entries"),
-    Mutant("bare-token-accepted", "gptbots", (), wrapping(OP, _bare_token_accepted), "Authorization: <token> without Bearer is accepted"),
+           "an unknown user answers 404; success says 'success'", varies=("GPT-UNKNOWN-USER-EMPTY",)),
+    Mutant("unfiltered-anonymous-entries", "gptbots", (), wrapping(OP, _unfiltered_entries), "anonymous_id query lists all entries",
+           varies=("GPT-ANON-ENTRIES-FILTERED",)),
+    Mutant("bare-token-accepted", "gptbots", (), wrapping(OP, _bare_token_accepted), "Authorization: <token> without Bearer is accepted",
+           varies=("GPT-AUTH-SCHEME",)),
+    Mutant("no-permission-401", "gptbots", (), wrapping(OP, _no_permission_is_401),
+           "a known key without the user-CDP permission answers 401 (not valid for this API), never 403", varies=("GPT-403-PERMISSION",)),
+    Mutant("empty-value-names-nobody", "gptbots", (), wrapping(OP, on_refusal("GPT-QUERY-EMPTY-VALUE", _empty_value_names_nobody)),
+           "user_id= or anonymous_id= names nobody: 200 with data {}", varies=("GPT-QUERY-EMPTY-VALUE",)),
+    Mutant("unreadable-get-body-400-oversized-413", "gptbots", (), _body_limit_413,
+           "a GET body that is not JSON answers 400 instead of being ignored; an oversized one 413", varies=("GPT-BAD-INPUT",)),
 ]
-

@@ -441,6 +441,43 @@ def _content_type_415(vendor: Vendor) -> Vendor:
     return dataclasses.replace(vendor, input_errors=errors)
 
 
+def _number_kind(value: Any) -> str | None:
+    if type_lock.type_of(value) != type_lock.NUMBER:
+        return None
+    return "integer" if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and "." not in repr(value)) else "decimal"
+
+
+def _integers_and_decimals_apart(original: Handler) -> Handler:
+    """An attribute first sent an integer holds integers, one first sent a decimal decimals (a column typed by
+    its first value, as a store inferring INTEGER or NUMERIC would): 5 then 4.5 is a type change (400)."""
+    def handler(call: Call) -> Reply:
+        attributes = call.body.get("attributes") if isinstance(call.body, dict) else None
+        if not isinstance(attributes, dict):
+            return original(call)
+        lic, kinds = call.path_params["license_code"], f"number-kinds:{call.path_params['license_code']}"
+        for name, value in attributes.items():
+            kind, held = _number_kind(value), call.state.get(kinds, name)
+            lock = call.state.get(f"locks:{lic}", name)
+            if kind and held and held != kind and lock is not None and lock.get("type") == type_lock.NUMBER:
+                raise Rejection(400, f"attribute {name!r} holds {held}s; got a {kind}; the user was not added",
+                                ("ZEB-NUMBER-KINDS", "ZEB-TYPE-LOCK-STATUS"))
+        reply = original(call)
+        if reply.status < 300:
+            for name, value in attributes.items():
+                kind = _number_kind(value)
+                if kind and call.state.get(kinds, name) is None:
+                    call.state.put(kinds, name, kind)
+        return reply
+    return handler
+
+
+# Assumption entries (server, not a model) with no variant, and why no other reasonable choice exists.
+NO_VARIANT: dict[str, str] = {
+    "ZEB-TENANT-ISOLATION": "the license code in the path names the account: one account's token reading or changing another's "
+                            "profiles, locks or trackIDs is a leak, not another reading of the document",
+}
+
+
 MUTANTS = [
     Mutant("auth-skipped", "zebline", ("ZEB-AUTH-TOKEN",), wrapping(OP, _skip_auth), "no authorization header is served"),
     Mutant("token-of-any-tenant", "zebline", ("ZEB-STATUS-401",), wrapping(None, _any_tenants_token),
@@ -486,21 +523,38 @@ STRICT_MUTANTS = [
 ]
 
 VARIANTS = [
-    Mutant("accepted-202-extra-fields", "zebline", (), replying(OP, _accepted_202), "202 with extra fields in the queued body"),
-    Mutant("other-error-body", "zebline", (), erroring(_other_error_body), "errors as {error: {code, message}}"),
-    Mutant("type-change-409", "zebline", (), wrapping(OP, on_refusal("ZEB-TYPE-LOCK", _as_409)), "a type change answers 409"),
-    Mutant("type-lock-per-user", "zebline", (), wrapping(OP, _lock_per_user), "locks per profile, not per account"),
+    Mutant("accepted-202-extra-fields", "zebline", (), replying(OP, _accepted_202), "202 with extra fields in the queued body",
+           varies=("ZEB-SUCCESS-STATUS",)),
+    Mutant("other-error-body", "zebline", (), erroring(_other_error_body), "errors as {error: {code, message}}",
+           varies=("ZEB-ERROR-BODY",)),
+    Mutant("type-change-409", "zebline", (), wrapping(OP, on_refusal("ZEB-TYPE-LOCK", _as_409)), "a type change answers 409",
+           varies=("ZEB-TYPE-LOCK-STATUS",)),
+    Mutant("type-lock-per-user", "zebline", (), wrapping(OP, _lock_per_user), "locks per profile, not per account",
+           varies=("ZEB-TYPE-LOCK-PER-ACCOUNT",)),
     Mutant("system-values-coerced", "zebline", (), wrapping(OP, _body_fix(_coerce_system_columns)),
-           "values of another JSON type coerced into the column's (42 -> '42', '2' -> 2, 'yes' -> true, null: no value)"),
+           "values of another JSON type coerced into the column's (42 -> '42', '2' -> 2, 'yes' -> true, null: no value)",
+           varies=("ZEB-SYSTEM-TYPES-EXACT",)),
     Mutant("odd-custom-values-as-text", "zebline", (), wrapping(OP, _body_fix(_odd_customs_as_text)),
-           "null/array/object custom values stored as JSON text instead of refused"),
-    Mutant("datetimes-are-strings", "zebline", (), wrapping(OP, _datetimes_are_strings), "no datetime type apart from string"),
-    Mutant("bearer-accepted", "zebline", (), wrapping(None, _bearer_accepted), "'Bearer ACCESS_TOKEN' works too"),
-    Mutant("last-spelling-wins", "zebline", (), wrapping(OP, _body_fix(_last_spelling_wins)), "two spellings of a column: the later wins"),
-    Mutant("unmapped-keys-dropped", "zebline", (), wrapping(OP, _body_fix(_unmapped_keys_dropped)), "unknown top-level keys ignored"),
-    Mutant("ids-up-to-1024", "zebline", (), wrapping(OP, _body_fix(_long_ids_hashed)), "ids up to 1024 characters"),
-    Mutant("bigint-columns", "zebline", (), wrapping(OP, _body_fix(_bigint_columns)), "INT columns take 64-bit integers"),
-    Mutant("us-dates-read", "zebline", (), wrapping(OP, _body_fix(_us_dates_read)), "TIMESTAMPTZ columns also read MM/DD/YYYY"),
-    Mutant("anonymous-values-win", "zebline", (), wrapping(OP, _anonymous_values_win), "on merge the anonymous profile's values win"),
-    Mutant("wrong-content-type-415", "zebline", (), _content_type_415, "a body not sent as JSON answers 415"),
+           "null/array/object custom values stored as JSON text instead of refused", varies=("ZEB-CUSTOM-TYPES-ONLY",)),
+    Mutant("datetimes-are-strings", "zebline", (), wrapping(OP, _datetimes_are_strings), "no datetime type apart from string",
+           varies=("ZEB-DATETIME-DETECTION",)),
+    Mutant("bearer-accepted", "zebline", (), wrapping(None, _bearer_accepted), "'Bearer ACCESS_TOKEN' works too",
+           varies=("ZEB-AUTH-RAW-TOKEN",)),
+    Mutant("last-spelling-wins", "zebline", (), wrapping(OP, _body_fix(_last_spelling_wins)), "two spellings of a column: the later wins",
+           varies=("ZEB-KEY-MAPPING",)),
+    Mutant("unmapped-keys-dropped", "zebline", (), wrapping(OP, _body_fix(_unmapped_keys_dropped)), "unknown top-level keys ignored",
+           varies=("ZEB-UNMAPPED-KEYS",)),
+    Mutant("ids-up-to-1024", "zebline", (), wrapping(OP, _body_fix(_long_ids_hashed)), "ids up to 1024 characters",
+           varies=("ZEB-ID-NONEMPTY",)),
+    Mutant("bigint-columns", "zebline", (), wrapping(OP, _body_fix(_bigint_columns)), "INT columns take 64-bit integers",
+           varies=("ZEB-INT-RANGE",)),
+    Mutant("us-dates-read", "zebline", (), wrapping(OP, _body_fix(_us_dates_read)), "TIMESTAMPTZ columns also read MM/DD/YYYY",
+           varies=("ZEB-TIMESTAMPTZ-FORMAT",)),
+    Mutant("anonymous-values-win", "zebline", (), wrapping(OP, _anonymous_values_win), "on merge the anonymous profile's values win",
+           varies=("ZEB-MERGE-PRECEDENCE",)),
+    Mutant("wrong-content-type-415", "zebline", (), _content_type_415, "a body not sent as JSON answers 415",
+           varies=("ZEB-INPUT-LIMITS",)),
+    Mutant("integers-and-decimals-apart", "zebline", (), wrapping(OP, _integers_and_decimals_apart),
+           "an attribute first sent an integer refuses a decimal and vice versa (5 then 4.5 is a type change)",
+           varies=("ZEB-NUMBER-KINDS",)),
 ]

@@ -33,8 +33,8 @@ PINYIN = (
 )
 LANGUAGES = ("zh-cn", "zh-tw", "en-us", "ja", "th")  # SF-H5-LANGUAGE
 # Project English names (SF-H5-PROJECT-REQUIRED: "如 default /production"); generated ones are
-# lowercase identifiers like the example. "production" is left to the document: in the demo it
-# belongs to the second tenant, and the page resolves a project by name (SF-H5-PROJECT-RESOLVE).
+# lowercase identifiers like the example. "production" is left to the document (in the demo it is the
+# second tenant's); the page finds a project in its session's organization (SF-H5-PROJECT-RESOLVE).
 PROJECT_WORDS = ("shop", "mall", "app", "crm", "member", "retail", "game", "finance", "media", "travel")
 PROJECT_SUFFIXES = ("", "_prod", "_test", "_cn", "_online")
 LAYER_CONDITIONS = (  # the vendor's EQL examples (VENDOR-NOTES), as a layer and its value

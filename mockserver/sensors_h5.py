@@ -104,7 +104,7 @@ def _cookie_organization(value: str) -> str | None:
         organization = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
     except (ValueError, UnicodeDecodeError):
         return None
-    return organization if hmac.compare_digest(signature, _signature(organization)) else None
+    return organization if hmac.compare_digest(signature.encode("utf-8", "replace"), _signature(organization).encode()) else None
 
 
 def _key_organization(call: Call, api_key: str) -> str:

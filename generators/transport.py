@@ -110,7 +110,8 @@ def _quickaudience(op: dict[str, Any], request: PreparedRequest, creds: Mapping[
 
 def _sensors(op: dict[str, Any], request: PreparedRequest, creds: Mapping[str, Any]) -> PreparedRequest:
     """SF-HEADERS-REQUIRED: ``api-key``, ``X-Organization-Id``, ``sensorsdata-project`` on every API call.
-    The H5 page and its modeled save declare no headers (a login cookie stands behind them)."""
+    The H5 page and its modeled save declare the tenant headers too: the mock's stand-in for the real
+    page's login session (SF-H5-PROJECT-RESOLVE), so a plain HTTP client acts for that organization."""
     if not op.get("headers"):
         return request
     return replace(request, headers={**request.headers, "api-key": need(creds, "sensors", "api_key"),

@@ -24,7 +24,7 @@ def _why(exc: BaseException) -> str:
 def _rule_problems(rule: str) -> Iterator[tuple[str, str]]:
     try:
         parsed = json.loads(rule)
-    except ValueError:
+    except (ValueError, RecursionError):  # a rule nested beyond the parser's depth is no rule either
         yield "", "a JSON text (SF-GET-RULE-JSON-STRING)"
         return
     segment_based = parsed.get("segment_based_rule") if isinstance(parsed, dict) else None

@@ -206,3 +206,9 @@ def test_cli_refuses_a_bad_seed_file_in_one_line(tmp_path: Path) -> None:
     assert result.stdout == "" and "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("cdpkit mock: ")
     assert "sensors/organizations/my-org/projects/default/quota/total: \"abc\" is not of type \"integer\"" in result.stderr
+
+
+def test_a_rule_nested_past_the_json_parser_is_refused_not_a_500(server: MockServer) -> None:
+    deep = "[" * 100_000 + "]" * 100_000  # json.loads raises RecursionError, not ValueError
+    r = requests.post(server.url + "/__mock/seed", json=_sf_project(tags=[{"name": "t_deep", "rule": deep}]), timeout=30)
+    assert r.status_code == 400 and "a JSON text" in r.json()["error"], r.text[:300]

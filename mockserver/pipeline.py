@@ -88,7 +88,7 @@ def make_route(mock: "Mock", vendor: Vendor, op: dict[str, Any]) -> Callable[[we
 
     async def route(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
-        raw, parsed, call = b"", None, None
+        raw, parsed, call, state = b"", None, None, None
         keep = False
         fault = mock.faults.take(request.method, request.path)
         try:
@@ -104,6 +104,7 @@ def make_route(mock: "Mock", vendor: Vendor, op: dict[str, Any]) -> Callable[[we
                 if fault.status is not None:
                     raise Rejection(fault.status, f"injected fault (status {fault.status})", ("FAULT-INJECTED",))
             raw, parsed = await _read_body(mock, vendor, op, request)
+            state = mock.scopes[vendor.name].for_request()  # this request's own write set
             call = Call(
                 vendor=vendor.name,
                 operation_id=operation_id,
@@ -112,7 +113,7 @@ def make_route(mock: "Mock", vendor: Vendor, op: dict[str, Any]) -> Callable[[we
                 query=dict(request.query),
                 headers=request.headers,
                 body=parsed,
-                state=mock.scopes[vendor.name],
+                state=state,
                 validators=mock.validators,
                 now=time.time(),
                 raw_body=raw,
@@ -128,8 +129,11 @@ def make_route(mock: "Mock", vendor: Vendor, op: dict[str, Any]) -> Callable[[we
             reply = Reply(500, {"error": "cdpkit mock internal error", "operation": f"{vendor.name}.{operation_id}"})
             violations = ("MOCK-BUG",)
         response = to_response(reply)
-        mock.journal(vendor.name, operation_id, request, raw, parsed, reply.status, violations, started, reply, keep,
-                     response.body if isinstance(response.body, bytes) else b"")
+        durable = mock.journal(vendor.name, operation_id, request, raw, parsed, reply.status, violations, started, reply,
+                               keep, response.body if isinstance(response.body, bytes) else b"",
+                               state.writes if state is not None else None)
+        if durable is not None:  # SQLite: answered once the batch holding this request's writes is on disk
+            await durable
         return response
 
     return route

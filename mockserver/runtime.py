@@ -8,7 +8,7 @@ import importlib.util
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable
 
 import jsonschema_rs
 import orjson
@@ -170,8 +170,10 @@ class Mock:
         reply: Reply | None = None,
         keep: bool = False,
         answer: bytes = b"",
-    ) -> None:
-        """Commit (or drop) the handler's writes and record the exchange, in one step.
+        writes: dict | None = None,
+    ) -> Awaitable[None] | None:
+        """Commit (or drop) the handler's writes (its request's write set) and record the exchange, in one
+        step; returns what to await before answering (SQLite: the batch holding the writes is on disk).
 
         The record is masked, printable and bounded, and built into the journal's entry only when read
         (:mod:`mockserver.journal_entry`); ``answer`` is the response body as sent."""
@@ -181,7 +183,7 @@ class Mock:
             request.query.items() if request.query_string else (), request.headers.items(), raw, parsed,
             status, answer, answer_json, violations, round((time.perf_counter() - started) * 1000, 3),
         )
-        self.store.finish(entry, keep)
+        return self.store.finish_request(entry, keep, writes or {})
 
 
 MOCK_KEY = web.AppKey("cdp_mock", Mock)

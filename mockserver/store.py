@@ -2,22 +2,40 @@
 
 Values are kept as JSON bytes in both, so a handler always gets its own copy and a value that
 cannot be stored is refused the same way whichever store runs. Writes a handler makes are held
-as pending until :meth:`Store.finish` commits them together with the journal entry (SQLite: in one
-transaction, on disk before the answer is sent) or drops them (a rejected request changes nothing).
+as pending until they are committed together with the journal entry or dropped (a rejected request
+changes nothing). A request's writes are its own: the pipeline gives each request a :class:`Scope`
+with a write set (:meth:`Scope.for_request`), read back by that request only, and hands it to
+:meth:`Store.finish_request`. Seeds and direct callers use the store's own pending set and
+:meth:`Store.finish`.
+
+SQLite group-commits (issue 9): a request's writes are applied in memory at once, in request order,
+and their statements join the batch a writer thread commits next (``synchronous=FULL``); the request
+is answered once that batch is on disk. A request that wrote nothing (a GET, a refusal) never waits:
+its journal row rides along in the next batch. Requests see each other's writes in the order they were
+made, as with the memory store, so a read may see a write whose batch is still being committed (that
+writer has not been answered yet). If a batch cannot be committed, its writers get a 500 and the error
+is logged; memory already holds their writes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import logging
 import sqlite3
-from typing import Any, Iterator
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Awaitable, Iterator
 
 import orjson
 
 from mockserver import journal_entry
 from mockserver.journal_entry import materialize, weight
 
+log = logging.getLogger("cdpkit.mock")
+
 _DELETED = object()
+Writes = dict  # (namespace, key) -> JSON bytes or _DELETED: one request's pending writes
 
 
 def _dumps(value: Any) -> bytes:
@@ -63,11 +81,7 @@ class Store:
         return existed
 
     def keys(self, ns: str) -> list[str]:
-        found = set(self._data.get(ns, {}))
-        for (pns, key), raw in self._pending.items():
-            if pns == ns:
-                (found.discard if raw is _DELETED else found.add)(key)
-        return sorted(found)
+        return sorted(_overlay(set(self._data.get(ns, {})), ns, self._pending))
 
     def items(self, ns: str) -> Iterator[tuple[str, Any]]:
         for key in self.keys(ns):
@@ -93,6 +107,15 @@ class Store:
 
     def commit(self) -> None:
         self.finish(None, keep_writes=True)
+
+    def finish_request(self, entry: Any, keep_writes: bool, writes: Writes) -> Awaitable[None] | None:
+        """Commit (or drop) one request's write set and journal its entry; what to await before
+        answering (None: nothing, the memory store is done at once)."""
+        if keep_writes and writes:
+            self._apply(writes)
+        if entry is not None:
+            self._append(entry)
+        return None
 
     def _apply(self, pending: dict[tuple[str, str], Any]) -> None:
         for (ns, key), raw in pending.items():
@@ -186,6 +209,7 @@ class SqliteStore(Store):
 
     def __init__(self, path: str, journal_limit: int = 10_000, journal_bytes: int = DEFAULT_JOURNAL_BYTES) -> None:
         super().__init__(journal_limit, journal_bytes)
+        self._setup_group_commit()
         self.path = path
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.executescript(
@@ -210,45 +234,158 @@ class SqliteStore(Store):
         for vendor, verdict, n in self._db.execute("SELECT vendor, verdict, n FROM counts"):
             self._counts[(vendor, verdict)] = n
 
+    # Group commit. ``_db_lock`` serialises every use of the connection (the writer thread's batches and
+    # the synchronous paths below); the queue is taken under it, so batches reach the disk in the order
+    # their requests were applied in memory. ``_queue_lock`` guards the queue, its waiters and ``_flushing``.
+
+    def _setup_group_commit(self) -> None:
+        self._db_lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[tuple[Writes | None, Any, int | None]] = []  # (writes kept, entry, entry id)
+        self._waiters: list[asyncio.Future[None]] = []
+        self._flushing = False
+        self._closed = False
+        self._writer: ThreadPoolExecutor | None = None
+
     def finish(self, entry: dict[str, Any] | None, keep_writes: bool) -> None:
-        """Write through to disk in one transaction, then update memory as :class:`Store` does."""
-        try:
-            self._write_through(self._pending if keep_writes else {}, entry)
-        except BaseException:
-            self._pending = {}
-            raise
+        """Synchronous: the queued batch, then these pending writes and ``entry``, on disk in one
+        transaction before memory is updated as :class:`Store` does."""
+        item = (self._pending if keep_writes else None, entry, self._next_id if entry is not None else None)
+        with self._db_lock:
+            queued, waiters = self._take()
+            try:
+                self._write(queued + [item])
+            except BaseException as exc:
+                self._pending = {}
+                _settle(waiters, exc)
+                raise
+        _settle(waiters, None)
         super().finish(entry, keep_writes)
 
-    def _write_through(self, pending: dict[tuple[str, str], Any], entry: dict[str, Any] | None) -> None:
+    def finish_request(self, entry: Any, keep_writes: bool, writes: Writes) -> Awaitable[None] | None:
+        """Apply in memory now; queue the statements; a request that wrote something awaits its batch."""
+        kept = writes if keep_writes and writes else None
+        entry_id = self._next_id if entry is not None else None
+        super().finish_request(entry, keep_writes, writes)
+        waiter = None
+        with self._queue_lock:
+            self._queue.append((kept, entry, entry_id))
+            if kept is not None:
+                waiter = asyncio.get_running_loop().create_future()
+                self._waiters.append(waiter)
+            start = not self._flushing
+            self._flushing = True
+        if start:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+        return waiter
+
+    def _take(self) -> tuple[list, list]:
+        with self._queue_lock:
+            queued, waiters = self._queue, self._waiters
+            self._queue, self._waiters = [], []
+        return queued, waiters
+
+    async def _flush(self) -> None:
+        """Commit batches in the writer thread while any are queued; requests arriving meanwhile form the next."""
+        loop = asyncio.get_running_loop()
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="cdpkit-sqlite")
+        while True:
+            with self._queue_lock:
+                if not self._queue or self._closed:
+                    self._flushing = False
+                    return
+            waiters, error = await loop.run_in_executor(self._writer, self._commit_queued)
+            if error is not None:
+                log.error("SQLite commit failed: %r", error)
+            _settle(waiters, error)
+
+    def _commit_queued(self) -> tuple[list, BaseException | None]:
+        """In the writer thread: take the queue and commit it; (its waiters, the error if it failed)."""
+        with self._db_lock:
+            queued, waiters = self._take()
+            try:
+                if queued and not self._closed:
+                    self._write(queued)
+            except BaseException as exc:  # the waiters learn of it; the thread carries on
+                return waiters, exc
+        return waiters, None
+
+    def _write(self, items: list[tuple[Writes | None, Any, int | None]]) -> None:
+        """One transaction: every item's state writes and journal row, in order."""
+        if not items:
+            return
         db = self._db
         db.execute("BEGIN")
         try:
-            for (ns, key), raw in pending.items():
-                if raw is _DELETED:
-                    db.execute("DELETE FROM state WHERE ns=? AND key=?", (ns, key))
-                else:
-                    db.execute("INSERT OR REPLACE INTO state VALUES (?, ?, ?)", (ns, key, raw))
-            if entry is not None:
-                full = materialize(entry) if type(entry) is tuple else entry
-                full["id"] = entry_id = self._next_id  # the id Store._append gives it next
-                db.execute("INSERT INTO journal VALUES (?, ?)", (entry_id, _dumps(full)))
-                db.execute(
-                    "INSERT INTO counts VALUES (?, ?, 1) ON CONFLICT(vendor, verdict) DO UPDATE SET n = n + 1",
-                    (full["vendor"], full["verdict"]),
-                )
-                if entry_id % 256 == 0:
-                    db.execute("DELETE FROM journal WHERE id <= ?", (entry_id - self.journal_limit,))
+            for writes, entry, entry_id in items:
+                if writes:
+                    for (ns, key), raw in writes.items():
+                        if raw is _DELETED:
+                            db.execute("DELETE FROM state WHERE ns=? AND key=?", (ns, key))
+                        else:
+                            db.execute("INSERT OR REPLACE INTO state VALUES (?, ?, ?)", (ns, key, raw))
+                if entry is not None:
+                    full = materialize(entry) if type(entry) is tuple else dict(entry)
+                    full["id"] = entry_id  # the id Store._append gives (or gave) it
+                    db.execute("INSERT INTO journal VALUES (?, ?)", (entry_id, _dumps(full)))
+                    db.execute(
+                        "INSERT INTO counts VALUES (?, ?, 1) ON CONFLICT(vendor, verdict) DO UPDATE SET n = n + 1",
+                        (full["vendor"], full["verdict"]),
+                    )
+                    if entry_id % 256 == 0:
+                        db.execute("DELETE FROM journal WHERE id <= ?", (entry_id - self.journal_limit,))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
 
     def reset(self) -> None:
-        super().reset()
-        self._db.executescript("BEGIN; DELETE FROM state; DELETE FROM journal; DELETE FROM counts; COMMIT;")
+        with self._db_lock:
+            queued, waiters = self._take()
+            try:
+                self._write(queued)
+            finally:
+                _settle(waiters, None)
+            super().reset()
+            self._db.executescript("BEGIN; DELETE FROM state; DELETE FROM journal; DELETE FROM counts; COMMIT;")
 
     def close(self) -> None:
-        self._db.close()
+        """Commit what is queued (requests in flight are answered), then close."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+        with self._db_lock:
+            queued, waiters = self._take()
+            error = None
+            try:
+                self._write(queued)
+            except BaseException as exc:
+                error = exc
+            self._closed = True
+            self._db.close()
+        _settle(waiters, error)
+
+
+def _settle(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    """Answer the requests waiting on a batch, from whichever thread committed it."""
+    for waiter in waiters:
+        waiter.get_loop().call_soon_threadsafe(_set, waiter, error)
+
+
+def _set(waiter: asyncio.Future[None], error: BaseException | None) -> None:
+    if not waiter.done():
+        if error is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(error)
+
+
+def _overlay(found: set[str], ns: str, writes: Writes) -> set[str]:
+    """``found`` (keys of ``ns``) with ``writes`` applied."""
+    for (pns, key), raw in writes.items():
+        if pns == ns:
+            (found.discard if raw is _DELETED else found.add)(key)
+    return found
 
 
 def open_store(spec: str, journal_limit: int = 10_000, journal_bytes: int = DEFAULT_JOURNAL_BYTES) -> Store:
@@ -261,35 +398,70 @@ def open_store(spec: str, journal_limit: int = 10_000, journal_bytes: int = DEFA
 
 
 class Scope:
-    """One vendor's view of the store: ``kind`` names a collection (``"profiles:LICENSE"``, …)."""
+    """One vendor's view of the store: ``kind`` names a collection (``"profiles:LICENSE"``, …).
 
-    __slots__ = ("store", "vendor")
+    A scope with ``writes`` (:meth:`for_request`) keeps its writes in that set, reads them back, and
+    leaves the store untouched until the pipeline commits the set; one without uses the store's own."""
 
-    def __init__(self, store: Store, vendor: str) -> None:
+    __slots__ = ("store", "vendor", "writes")
+
+    def __init__(self, store: Store, vendor: str, writes: Writes | None = None) -> None:
         self.store = store
         self.vendor = vendor
+        self.writes = writes
+
+    def for_request(self) -> "Scope":
+        """A scope with a fresh write set of its own: one request's view."""
+        return Scope(self.store, self.vendor, {})
 
     def _ns(self, kind: str) -> str:
         return f"{self.vendor}/{kind}"
 
     def get(self, kind: str, key: str) -> Any | None:
-        return self.store.get(self._ns(kind), key)
+        ns = f"{self.vendor}/{kind}"
+        writes = self.writes
+        if writes:
+            raw = writes.get((ns, key))
+            if raw is not None:
+                return None if raw is _DELETED else orjson.loads(raw)
+        return self.store.get(ns, key)
 
     def put(self, kind: str, key: str, value: Any) -> None:
-        self.store.put(self._ns(kind), key, value)
+        if self.writes is None:
+            self.store.put(self._ns(kind), key, value)
+        else:
+            self.writes[(self._ns(kind), key)] = _dumps(value)
 
     def delete(self, kind: str, key: str) -> bool:
-        return self.store.delete(self._ns(kind), key)
+        if self.writes is None:
+            return self.store.delete(self._ns(kind), key)
+        existed = self.get(kind, key) is not None
+        self.writes[(self._ns(kind), key)] = _DELETED
+        return existed
 
     def keys(self, kind: str) -> list[str]:
-        return self.store.keys(self._ns(kind))
+        ns = self._ns(kind)
+        if not self.writes:
+            return self.store.keys(ns)
+        return sorted(_overlay(set(self.store.keys(ns)), ns, self.writes))
 
     def items(self, kind: str) -> Iterator[tuple[str, Any]]:
-        return self.store.items(self._ns(kind))
+        if self.writes is None:
+            return self.store.items(self._ns(kind))
+        return self._items(kind)
+
+    def _items(self, kind: str) -> Iterator[tuple[str, Any]]:
+        for key in self.keys(kind):
+            value = self.get(kind, key)
+            if value is not None:
+                yield key, value
 
     def kinds(self) -> list[str]:
         prefix = f"{self.vendor}/"
-        return [ns.removeprefix(prefix) for ns in self.store.namespaces(prefix)]
+        names = set(self.store.namespaces(prefix))
+        if self.writes:
+            names.update(ns for ns, _ in self.writes if ns.startswith(prefix))
+        return [ns.removeprefix(prefix) for ns in sorted(names)]
 
     def dump(self) -> dict[str, dict[str, Any]]:
         """Every collection of this vendor, for ``GET /__mock/state/<vendor>``."""

@@ -97,3 +97,75 @@ def test_a_lazy_journal_record_keeps_no_credential_and_reads_as_the_entry(store)
     assert entry["request"]["body"] == {"api_key": journal_entry.mask(secret)}
     assert entry["response"] == {"status": 200, "body": {"ok": True}}
     assert entry["time"] == "1970-01-01T00:00:00.000+00:00" and entry["id"] == 1 and entry["verdict"] == "good"
+
+
+# -- per-request write sets and the SQLite group commit ---------------------------------------------
+
+
+def test_a_request_scope_reads_its_own_writes_and_nothing_of_another_requests(store):
+    store.put("v/a", "old", 1)
+    store.commit()
+    first, second = store.scope("v").for_request(), store.scope("v").for_request()
+    first.put("a", "k", {"n": 1})
+    assert first.delete("a", "old") is True
+    assert first.get("a", "k") == {"n": 1} and first.get("a", "old") is None
+    assert first.keys("a") == ["k"] and dict(first.items("a")) == {"k": {"n": 1}}
+    assert second.get("a", "k") is None and second.keys("a") == ["old"], "another request's writes leaked"
+    assert store.get("v/a", "k") is None
+
+
+def test_group_committed_requests_are_durable_when_answered_and_refusals_change_nothing(tmp_path):
+    import asyncio
+    import sqlite3
+
+    path = str(tmp_path / "g.sqlite")
+    store = SqliteStore(path)
+    commits = []
+    write = store._write
+    store._write = lambda items: (commits.append(len(items)), write(items))[1]
+
+    async def request(i: int, keep: bool, writes: bool) -> bool:
+        scope = store.scope("v").for_request()
+        if writes:
+            scope.put("a", f"k{i}", i)
+        waiter = store.finish_request(entry(verdict="good" if keep else "bad"), keep, scope.writes)
+        if waiter is None:
+            return False
+        await waiter
+        on_disk = sqlite3.connect(path).execute("SELECT value FROM state WHERE key=?", (f"k{i}",)).fetchone()
+        assert on_disk is not None, f"request {i} was answered before its write was on disk"
+        return True
+
+    async def main() -> list[bool]:
+        return await asyncio.gather(*(request(i, keep=i % 3 != 0, writes=i % 2 == 0) for i in range(30)))
+
+    waited = asyncio.run(main())
+    # only the requests that kept writes waited for a commit; refusals and reads did not
+    assert waited == [i % 3 != 0 and i % 2 == 0 for i in range(30)]
+    assert len(commits) < 30, f"no batching: {commits}"
+    store.close()
+    again = SqliteStore(path)
+    assert sorted(k for k in again.keys("v/a")) == sorted(f"k{i}" for i in range(30) if i % 3 != 0 and i % 2 == 0)
+    assert len(again.journal()) == 30 and sum(again.counts().values()) == 30, "every journal row reached the disk"
+    again.close()
+
+
+def test_a_synchronous_commit_keeps_the_order_of_queued_requests(tmp_path):
+    import asyncio
+
+    path = str(tmp_path / "o.sqlite")
+    store = SqliteStore(path)
+
+    async def main() -> None:
+        scope = store.scope("v").for_request()
+        scope.put("a", "k", "from the request")
+        waiter = store.finish_request(None, True, scope.writes)
+        store.put("v/a", "k", "from the seed, later")  # a seed applied before the writer thread ran
+        store.commit()
+        await waiter
+
+    asyncio.run(main())
+    store.close()
+    again = SqliteStore(path)
+    assert again.get("v/a", "k") == "from the seed, later"
+    again.close()

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import uuid
+from datetime import datetime
+from typing import Any, Callable
+
 from mockserver import tto
-from mockserver.vendor import Call, Handler, Rejection, Reply
-from tests.mutants import Mutant, erroring, replying, with_body, with_query, wrapping
+from mockserver.vendor import Call, Handler, Rejection, Reply, Vendor
+from tests.mutants import Mutant, erroring, on_refusal, replying, with_body, with_query, wrapping
 
 MESSAGE_OPS = ("track", "identify", "alias")
 
@@ -162,6 +168,154 @@ def _settings_extra(call: Call, reply: Reply) -> Reply:
     return reply
 
 
+def _body_fix(fix: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[Handler], Handler]:
+    """A handler wrap that reads a JSON-object body through ``fix`` before the mock sees it."""
+    def wrap(original: Handler) -> Handler:
+        return lambda call: original(with_body(call, fix(dict(call.body))) if isinstance(call.body, dict) else call)
+    return wrap
+
+
+def _settings_segment_shape(call: Call, reply: Reply) -> Reply:
+    """settings answers a Segment-like configuration: integrations by destination name, and a tracking plan."""
+    if reply.status != 200:
+        return reply
+    destinations = reply.body.get("destinations") or []
+    return Reply(200, {"integrations": {d["name"]: {"enabled": d.get("enabled", True)} for d in destinations},
+                       "plan": {"track": {"__default": {"enabled": True}}},
+                       "sourceId": reply.body["source"]["id"]})
+
+
+def _type_ignored(op: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The endpoint decides the operation: a type naming another one (or anything else) is ignored."""
+    def fix(body: dict[str, Any]) -> dict[str, Any]:
+        if body.get("type") != op:
+            body.pop("type", None)
+        return body
+    return fix
+
+
+def _type_ignored_patch(vendor: Vendor) -> Vendor:
+    for op in MESSAGE_OPS:
+        vendor = wrapping(op, _body_fix(_type_ignored(op)))(vendor)
+    return vendor
+
+
+def _replay_flagged(original: Handler) -> Handler:
+    """A replayed msg_id is acknowledged (200, stored once) but the answer says it was a duplicate."""
+    def handler(call: Call) -> Reply:
+        sid, msg_id = _sid(call), call.body.get("msg_id") if isinstance(call.body, dict) else None
+        replay = bool(sid and isinstance(msg_id, str) and msg_id and call.state.get(f"seen:{sid}", msg_id) is not None)
+        reply = original(call)
+        if replay and reply.status == 200:
+            reply.body = {**reply.body, "duplicate": True}
+        return reply
+    return handler
+
+
+def _anonymous_id_made_up(body: dict[str, Any]) -> dict[str, Any]:
+    """A message naming nobody gets a server-made anonymous_id (the 必須 column is empty)."""
+    if "user_id" not in body and "anonymous_id" not in body:
+        body["anonymous_id"] = f"server-{uuid.uuid4()}"
+    return body
+
+
+ID_FIELDS = ("msg_id", "user_id", "anonymous_id", "previous_id", "event")
+
+
+def _numeric_ids_as_text(body: dict[str, Any]) -> dict[str, Any]:
+    """Numbers sent as ids are taken as their text (Segment takes userId 42 as "42")."""
+    for key in ID_FIELDS:
+        value = body.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            body[key] = str(value)
+    return body
+
+
+def _iso_timestamps(body: dict[str, Any]) -> dict[str, Any]:
+    """timestamp also reads ISO-8601 (Segment's form), and only as text: a JSON number is refused."""
+    value = body.get("timestamp")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise Rejection(400, "timestamp is text: epoch seconds as digits, or ISO-8601", ("TTO-TIMESTAMP-ACCEPTED",))
+    if isinstance(value, str) and "T" in value:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return body
+        if moment.tzinfo is not None:
+            body["timestamp"] = str(int(moment.timestamp()))
+    return body
+
+
+def _object_text_parsed(body: dict[str, Any]) -> dict[str, Any]:
+    """traits, properties and context sent as text (the track table says STRING) are read as the JSON object they hold."""
+    for key in ("traits", "properties", "context"):
+        value = body.get(key)
+        if isinstance(value, str):
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                continue
+            if isinstance(parsed, dict):
+                body[key] = parsed
+    return body
+
+
+def _event_defaulted(body: dict[str, Any]) -> dict[str, Any]:
+    """A track without event is kept as an unnamed event."""
+    if "event" not in body:
+        body["event"] = "(unnamed event)"
+    return body
+
+
+def _track_traits_on_event_only(original: Handler) -> Handler:
+    """A track's traits stay on the event: only identify changes the profile."""
+    def handler(call: Call) -> Reply:
+        traits = call.body.get("traits") if isinstance(call.body, dict) else None
+        if not isinstance(traits, dict):
+            return original(call)
+        reply = original(with_body(call, {k: v for k, v in call.body.items() if k != "traits"}))
+        sid = _sid(call)
+        seq = call.state.get("counters", sid) if reply.status == 200 and sid else None
+        event = call.state.get(f"events:{sid}", f"{seq:010d}") if seq else None
+        if event is not None and event.get("msg_id") == reply.body.get("msg_id"):
+            call.state.put(f"events:{sid}", f"{seq:010d}", {**event, "traits": traits})
+        return reply
+    return handler
+
+
+def _previous_id_from_anonymous_id(body: dict[str, Any]) -> dict[str, Any]:
+    """An alias without previous_id aliases the message's anonymous_id (analytics.js: previousId defaults to it)."""
+    if "previous_id" not in body and isinstance(body.get("anonymous_id"), str) and body["anonymous_id"]:
+        body["previous_id"] = body["anonymous_id"]
+    return body
+
+
+def _as_422(rejection: Rejection) -> Reply:
+    raise Rejection(422, rejection.message, rejection.requirement_ids, rejection.detail)
+
+
+def _unreadable_415_422(vendor: Vendor) -> Vendor:
+    """Another content type answers 415; a JSON body that is not an object 422."""
+    errors = dataclasses.replace(vendor.input_errors, wrong_content_type=("TTO-BAD-INPUT", 415))
+    return wrapping(MESSAGE_OPS, on_refusal("TTO-BAD-INPUT", _as_422))(dataclasses.replace(vendor, input_errors=errors))
+
+
+LARGER_LIMIT = 512 * 1024
+
+
+def _larger_payload_limit(original: Handler) -> Handler:
+    """Messages up to 512 KB are taken (the mock's 32 KB is Segment's limit, which the document does not state)."""
+    def handler(call: Call) -> Reply:
+        if len(call.raw_body) <= LARGER_LIMIT:
+            call = dataclasses.replace(call, raw_body=b"{}")  # what the mock measures: the size is fine here
+        return original(call)
+    return handler
+
+
+# Assumption entries (server, not a model) with no variant, and why no other reasonable choice exists.
+NO_VARIANT: dict[str, str] = {}
+
+
 MUTANTS = [
     Mutant("missing-key-accepted", "tto", ("TTO-API-KEY-BODY",), wrapping(MESSAGE_OPS, _demo_key_when_missing),
            "a message without api_key is stored in the demo source"),
@@ -192,17 +346,43 @@ STRICT_MUTANTS = [
 ]
 
 VARIANTS = [
-    Mutant("accepted-202-other-body", "tto", (), replying(MESSAGE_OPS, _accepted_202), "accepted messages answer 202 {status: queued}"),
+    Mutant("accepted-202-other-body", "tto", (), replying(MESSAGE_OPS, _accepted_202), "accepted messages answer 202 {status: queued}",
+           varies=("TTO-RESPONSE-SUCCESS",)),
     Mutant("errors-400-other-body", "tto", (), erroring(_other_error_body),
-           "every refusal is 400/4xx with another error body"),
+           "every refusal is 400/4xx with another error body", varies=("TTO-ERROR-BODY", "TTO-API-KEY-STATUS")),
     Mutant("products-top-level-only", "tto", (), wrapping("track", _products_top_level_only),
-           "products inside properties refused with 422"),
+           "products inside properties refused with 422", varies=("TTO-PRODUCTS-PLACEMENT",)),
     Mutant("settings-extra-fields", "tto", (), replying("settings", _settings_extra),
-           "settings answers extra fields"),
+           "settings answers extra fields", varies=("TTO-SETTINGS-BODY",)),
+    Mutant("settings-segment-shape", "tto", (), replying("settings", _settings_segment_shape),
+           "settings answers {integrations, plan, sourceId}, not {success, source, destinations}", varies=("TTO-SETTINGS-BODY",)),
     Mutant("identify-replaces-traits", "tto", (), wrapping("identify", _identify_replaces_traits),
-           "identify replaces the stored traits instead of merging them (TTO-IDENTIFY-MERGE-RULES)"),
+           "identify replaces the stored traits instead of merging them", varies=("TTO-IDENTIFY-MERGE-RULES",)),
     Mutant("alias-previous-identity-wins", "tto", (), wrapping("alias", _alias_previous_wins),
-           "alias lets the previous identity's traits win (TTO-ALIAS-PRECEDENCE)"),
+           "alias lets the previous identity's traits win", varies=("TTO-ALIAS-PRECEDENCE",)),
     Mutant("one-profile-space-per-project", "tto", (), wrapping("identify", _profiles_shared),
-           "an identify through one source updates every source's profile (TTO-SOURCE-PROFILES)"),
+           "an identify through one source updates every source's profile", varies=("TTO-SOURCE-PROFILES",)),
+    Mutant("type-ignored", "tto", (), _type_ignored_patch,
+           "the endpoint decides the operation: a type naming another one is ignored, not refused", varies=("TTO-TYPE-MATCH",)),
+    Mutant("replay-flagged-duplicate", "tto", (), wrapping(MESSAGE_OPS, _replay_flagged),
+           "a replayed msg_id answers 200 {success, msg_id, duplicate: true}", varies=("TTO-DEDUP-REPLAY-ACK",)),
+    Mutant("identity-made-up", "tto", (), wrapping(("track", "identify"), _body_fix(_anonymous_id_made_up)),
+           "a track or identify naming nobody gets a server-made anonymous_id instead of a 400",
+           varies=("TTO-IDENTITY-REQUIRED", "TTO-REQUIRED-COLUMN-EMPTY")),
+    Mutant("numeric-ids-as-text", "tto", (), wrapping(MESSAGE_OPS, _body_fix(_numeric_ids_as_text)),
+           "user_id 42 (and other numeric ids) taken as \"42\"", varies=("TTO-ID-TYPES",)),
+    Mutant("iso-timestamps-text-only", "tto", (), wrapping(MESSAGE_OPS, _body_fix(_iso_timestamps)),
+           "timestamp also reads ISO-8601; a JSON number is refused", varies=("TTO-TIMESTAMP-ACCEPTED",)),
+    Mutant("object-text-parsed", "tto", (), wrapping(MESSAGE_OPS, _body_fix(_object_text_parsed)),
+           "traits/properties/context sent as JSON text are read as the object", varies=("TTO-DATA-OBJECT-TYPE",)),
+    Mutant("track-event-optional", "tto", (), wrapping("track", _body_fix(_event_defaulted)),
+           "a track without event is kept as an unnamed event", varies=("TTO-TRACK-EVENT", "TTO-REQUIRED-COLUMN-EMPTY")),
+    Mutant("track-traits-on-event-only", "tto", (), wrapping("track", _track_traits_on_event_only),
+           "a track's traits stay on the event; only identify changes the profile", varies=("TTO-TRACK-TRAITS-MERGE",)),
+    Mutant("alias-previous-id-defaults-to-anonymous-id", "tto", (), wrapping("alias", _body_fix(_previous_id_from_anonymous_id)),
+           "an alias without previous_id aliases its anonymous_id", varies=("TTO-ALIAS-IDS",)),
+    Mutant("unreadable-415-non-object-422", "tto", (), _unreadable_415_422,
+           "another content type answers 415, a JSON body that is not an object 422", varies=("TTO-BAD-INPUT",)),
+    Mutant("payload-limit-512-kb", "tto", (), wrapping(MESSAGE_OPS, _larger_payload_limit),
+           "messages up to 512 KB are taken", varies=("TTO-PAYLOAD-LIMIT",)),
 ]

@@ -16,6 +16,7 @@ the SQLite file and shown by the dashboard):
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
@@ -29,6 +30,8 @@ SECRET_FIELDS = frozenset({"api_key", "apikey", "accesskeysecret", "access_key_s
                            "secret", "password", "client_secret"})
 _SECRET_BYTES = tuple(name.encode() for name in ("api_key", "apiKey", "ccessKeySecret", "ccess_key_secret",
                                                  "access_token", "token", "secret", "password"))
+# One C-speed scan for all of them (a generator over the names cost ~1 us per body and answer).
+_SECRET_SEARCH = re.compile(b"|".join(re.escape(name) for name in _SECRET_BYTES)).search
 
 
 def mask(value: str) -> str:
@@ -76,11 +79,11 @@ def body(raw: bytes, parsed: Any) -> Any:
         return None
     if len(raw) > BODY_LIMIT or parsed is None:
         text = raw[:BODY_LIMIT].decode("utf-8", "replace")
-        if any(name in raw for name in _SECRET_BYTES):
+        if _SECRET_SEARCH(raw) is not None:
             text = "(not kept: it names a credential field and is not readable JSON)" if parsed is None else (
                 f"(not kept whole: {len(raw)} bytes, more than {BODY_LIMIT}, naming a credential field)")
         return text if len(raw) <= BODY_LIMIT else {"truncated": True, "bytes": len(raw), "start": text}
-    return masked(parsed) if any(name in raw for name in _SECRET_BYTES) else parsed
+    return masked(parsed) if _SECRET_SEARCH(raw) is not None else parsed
 
 
 def weight(entry: "dict[str, Any] | tuple") -> int:
@@ -102,7 +105,7 @@ def _kept_body(raw: bytes, parsed: Any) -> tuple | None:
     """What a record keeps of a body: its bounded bytes, or at once the masked form if it names a secret."""
     if not raw:
         return None
-    if any(name in raw for name in _SECRET_BYTES):
+    if _SECRET_SEARCH(raw) is not None:
         return (_BUILT, body(raw, parsed))
     # a copy of exactly the bytes kept: orjson's answers hold a buffer of at least 4 KiB, and a reference
     # would keep it for as long as the entry lives (measured: +28 MB RSS over 10,000 entries)

@@ -110,7 +110,7 @@ def make_route(mock: "Mock", vendor: Vendor, op: dict[str, Any]) -> Callable[[we
                 operation_id=operation_id,
                 request=request,
                 path_params=dict(request.match_info),
-                query=dict(request.query),
+                query=dict(request.query) if request.query_string else {},
                 headers=request.headers,
                 body=parsed,
                 state=state,

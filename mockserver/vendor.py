@@ -79,8 +79,14 @@ class Call:
             instance: Any = {}
             for k, v in self.headers.items():
                 instance.setdefault(k.lower(), v)
+        elif part == "body":
+            instance = self.body
+        elif part == "query":
+            instance = self.query
+        elif part == "path_params":
+            instance = self.path_params
         else:
-            instance = {"body": self.body, "query": self.query, "path_params": self.path_params}[part]
+            raise KeyError(part)
         return self.validators.violations(self.vendor, self.operation_id, part, instance)
 
     def bearer_token(self) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+import schemas
 from schemas import VENDORS
 from tests.mutants import Mutant, assert_caught, run_check
 
@@ -62,3 +63,23 @@ def test_each_vendor_has_enough_mutants_and_variants(vendor: str) -> None:
     table = TABLES[vendor]
     assert len([m for m in table.MUTANTS if not m.fuzz_only]) >= 6
     assert len(table.VARIANTS) >= 2
+
+
+DECIDED_VENDORS = ("tto", "quickaudience", "gptbots", "zebline")
+
+
+@pytest.mark.parametrize("vendor", DECIDED_VENDORS)
+def test_every_server_assumption_has_a_variant_or_a_reason(vendor: str) -> None:
+    """Each server-side assumption the catalog holds (not a modeled surface) is either varied by some variant
+    (another reasonable choice the default run must pass) or named in ``NO_VARIANT`` with the reason no other
+    reasonable choice exists: a new assumption cannot be added without deciding."""
+    entries = {e["id"]: e for e in schemas.load(vendor, "catalog.json")["requirements"]}
+    assumptions = {i for i, e in entries.items() if e["kind"] == "assumption" and e["applies_to"] == "server" and not e.get("model")}
+    table = TABLES[vendor]
+    varied = {rid for variant in table.VARIANTS for rid in variant.varies}
+    no_variant: dict[str, str] = table.NO_VARIANT
+    assert not assumptions - varied - set(no_variant), f"undecided: {sorted(assumptions - varied - set(no_variant))}"
+    assert set(no_variant) <= assumptions, f"NO_VARIANT names no server assumption: {sorted(set(no_variant) - assumptions)}"
+    assert all(reason.strip() for reason in no_variant.values())
+    assert varied <= assumptions, f"varies names no server assumption: {sorted(varied - assumptions)}"
+    assert not varied & set(no_variant), f"both varied and without a variant: {sorted(varied & set(no_variant))}"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import uuid
+from typing import Any
+from urllib.parse import quote
 
 from mockserver import sensors
-from mockserver.sensors_model import RUNNING, layer_value, ok, project_key
-from mockserver.vendor import Call, Handler, Rejection, Reply
+from mockserver.sensors_model import RUNNING, STOPPED, clock, compute, layer_value, ok, project_key, tag_value
+from mockserver.vendor import Call, Handler, InputErrors, Rejection, Reply, Vendor
 from tests.mutants import Mutant, erroring, on_refusal, replying, with_body, with_headers, without_field, wrapping
 
 API_OPS = ("start_realtime_tag", "stop_realtime_tag", "get_realtime_tag", "delete_realtime_tag", "query_realtime_tag_quota",
@@ -212,6 +216,197 @@ def _other_errors(rejection: Rejection, reply: Reply) -> Reply:
     return Reply(422, {"code": "PARAM_ERROR", "message": rejection.message, "request_id": "r-1", "data": None, "error_info": None})
 
 
+def _as_401(rejection: Rejection) -> Reply:
+    raise Rejection(401, rejection.message, rejection.requirement_ids, rejection.detail)
+
+
+def _uuid_request_ids(body: Any) -> Any:
+    if isinstance(body, dict) and "request_id" in body:
+        body = {**body, "request_id": str(uuid.uuid4())}
+    return body
+
+
+def _uuid_request_id_patch(vendor: Vendor) -> Vendor:
+    """SF-REQUEST-ID, another choice: request_id is a hyphenated UUID (36 characters), on successes and errors."""
+    vendor = replying(None, lambda call, reply: dataclasses.replace(reply, body=_uuid_request_ids(reply.body)))(vendor)
+    return erroring(lambda rejection, reply: dataclasses.replace(reply, body=_uuid_request_ids(reply.body)))(vendor)
+
+
+STATUS_NAMES = {"CREATED": "INIT", RUNNING: "ENABLED"}  # 启用 (enable) is the document's word for a start
+
+
+def _other_status_names(call: Call, reply: Reply) -> Reply:
+    """SF-TAG-STATUS-VALUES, another choice: a never-started tag is INIT, a started one ENABLED (STOPPED as documented)."""
+    if reply.status == 200:
+        tag = reply.body["data"]["realtime_tag"]
+        tag["status"] = STATUS_NAMES.get(tag["status"], tag["status"])
+    return reply
+
+
+COMPUTE_SECONDS = 1.0
+
+
+def _values_after_a_second(original: Handler) -> Handler:
+    """SF-COMPUTE-MODEL, another choice: a start computes in the background; values are served a second after it
+    (NOT_READY meanwhile), not at once."""
+    def handler(call: Call) -> Reply:
+        pkey, tag = sensors.named_tag(call)
+        was_running = tag["status"] == RUNNING
+        reply = original(call)
+        record = call.state.get(f"computed:{pkey}", tag["name"])
+        if reply.status < 300 and not was_running and record is not None:
+            call.state.put(f"computed:{pkey}", tag["name"], {**record, "ready_at": max(record["ready_at"], call.now + COMPUTE_SECONDS)})
+        return reply
+    return handler
+
+
+def _strategies_only_quota(call: Call, reply: Reply) -> Reply:
+    """SF-QUOTA-MODEL, another choice (the heading: 查询触发策略的额度使用信息): the quota counts trigger strategies
+    only; running real-time tags hold no unit of it."""
+    if reply.status == 200:
+        held = reply.body["data"]
+        running = sum(1 for _, tag in call.state.items(f"tags:{sensors.tenant(call)}") if tag["status"] == RUNNING)
+        reply.body["data"] = {"remain": held["remain"] + running, "use": held["use"] - running}
+    return reply
+
+
+def _start_without_quota(original: Handler) -> Handler:
+    """... and a start is never refused for quota."""
+    def handler(call: Call) -> Reply:
+        try:
+            return original(call)
+        except Rejection as rejection:
+            if "SF-QUOTA-MODEL" not in rejection.requirement_ids:
+                raise
+            pkey, tag = sensors.named_tag(call)
+            tag.update(status=RUNNING, update_time=clock(call.now))
+            call.state.put(f"tags:{pkey}", tag["name"], tag)
+            compute(call.state, pkey, tag, call.now)
+            return ok()
+    return handler
+
+
+def _strategies_only_quota_patch(vendor: Vendor) -> Vendor:
+    vendor = replying("query_realtime_tag_quota", _strategies_only_quota)(vendor)
+    return wrapping("start_realtime_tag", _start_without_quota)(vendor)
+
+
+def _quota_body_ignored(original: Handler) -> Handler:
+    """SF-QUOTA-BODY, another choice: the quota call takes no parameters, so any JSON body is ignored."""
+    return lambda call: original(with_body(call, None))
+
+
+def _repeat_refused(original: Handler) -> Handler:
+    """SF-IDEMPOTENT, another choice: starting a running tag, or stopping one that is not running, is a state
+    conflict (409 FAILED_PRECONDITION)."""
+    def handler(call: Call) -> Reply:
+        _, tag = sensors.named_tag(call)
+        running = tag["status"] == RUNNING
+        if running == (call.operation_id == "start_realtime_tag"):
+            raise Rejection(409, f"real-time tag {tag['name']!r} is already {'running' if running else 'not running'}",
+                            ("SF-IDEMPOTENT",))
+        return original(call)
+    return handler
+
+
+def _delete_running_patch(vendor: Vendor) -> Vendor:
+    """SF-DELETE-RUNNING, another choice: deleting a running tag stops it first (its unit is freed), then deletes it."""
+    stop = vendor.handlers["stop_realtime_tag"]
+
+    def wrap(original: Handler) -> Handler:
+        def handler(call: Call) -> Reply:
+            try:
+                return original(call)
+            except Rejection as rejection:
+                if "SF-DELETE-RUNNING" not in rejection.requirement_ids:
+                    raise
+                stop(call)
+                return original(call)
+        return handler
+    return wrapping("delete_realtime_tag", wrap)(vendor)
+
+
+LOOKUPS = ("get_online_attributes", "batch_get_online_attributes")
+
+
+def _entities(reply: Reply) -> list[dict[str, Any]]:
+    data = reply.body["data"]
+    return [data["audience_entity"]] if "audience_entity" in data else data["audience_entities"]
+
+
+def _stopped_tags_keep_values(call: Call, reply: Reply) -> Reply:
+    """SF-ONLINE-STALE-TAG, another choice: a stopped tag is no longer computed, but the values of its last run
+    are still served (a tag never started still has none)."""
+    if reply.status != 200:
+        return reply
+    pkey = sensors.tenant(call)
+    for entity in _entities(reply):
+        ident = entity["entity_id"]
+        user = call.state.get(f"users:{pkey}", ident.get("int_value") or ident.get("string_value") or "")
+        for entry in entity["audience_entity_attributes"]:
+            tag = call.state.get(f"tags:{pkey}", entry["name"])
+            record = call.state.get(f"computed:{pkey}", entry["name"])
+            if user is None or tag is None or tag["status"] != STOPPED or record is None or "value" in entry:
+                continue
+            value = tag_value(record, tag, user)
+            if value is not None:
+                entry["value"] = {"data_type": tag["data_type"], "string_value": value, "list_value": []}
+    return reply
+
+
+def _as_400(rejection: Rejection) -> Reply:
+    raise Rejection(400, rejection.message, rejection.requirement_ids, {})
+
+
+def _unknown_tags_flagged(call: Call, reply: Reply) -> Reply:
+    """SF-VALUE-DATA-TYPES, another choice: an entry for a tag that does not exist says so in error_msg
+    (TAG_NOT_EXIST, a value outside the mock's list), still without value."""
+    if reply.status == 200:
+        pkey = sensors.tenant(call)
+        for entity in _entities(reply):
+            for entry in entity["audience_entity_attributes"]:
+                if call.state.get(f"tags:{pkey}", entry["name"]) is None:
+                    entry["error_msg"] = "TAG_NOT_EXIST"
+    return reply
+
+
+def _entries_by_name(call: Call, reply: Reply) -> Reply:
+    """SF-ONLINE-ATTR-ORDER, another choice: entries sorted by tag name, not in request order."""
+    if reply.status == 200:
+        for entity in _entities(reply):
+            entity["audience_entity_attributes"].sort(key=lambda entry: str(entry["name"]))
+    return reply
+
+
+def _unreadable_bodies_400(vendor: Vendor) -> Vendor:
+    """SF-BAD-INPUT, another choice: every unreadable body (another content type, too large) is a plain 400."""
+    return dataclasses.replace(vendor, input_errors=InputErrors(
+        malformed_json=("SF-BAD-INPUT", 400), wrong_content_type=("SF-BAD-INPUT", 400), too_large=("SF-BAD-INPUT", 400),
+        too_deep=("SF-BAD-INPUT", 400)))
+
+
+def _sign_in_redirect(original: Handler) -> Handler:
+    """SF-H5-PROJECT-RESOLVE, another choice: the page without a session redirects to a sign-in page (302),
+    instead of answering 401 with a sign-in form."""
+    def handler(call: Call) -> Reply:
+        try:
+            return original(call)
+        except Rejection as rejection:
+            if not rejection.detail.get("login"):
+                raise
+            back = quote(call.request.path_qs, safe="")
+            return Reply(302, "", content_type="text/html", headers={"Location": f"/sf/login?redirect={back}"})
+    return handler
+
+
+# Assumption entries (server, not a model) with no variant, and why no other reasonable choice exists.
+NO_VARIANT: dict[str, str] = {
+    "SF-DEMO-RECONCILE": "which of the document's two contradicting look-up examples the mock's demo data reproduces: "
+                         "only a cdpkit mock has the demo (its check needs the control API), so no implementation of "
+                         "the API makes this choice",
+}
+
+
 # Not mutants any more: a server that ignores the api-key or serves an unknown project. The document only
 # shows the three headers on every call; their refusal is VENDOR-NOTES (SF-HEADERS-ENFORCED), checked with
 # --strict, which this table does not run.
@@ -248,17 +443,53 @@ STRICT_MUTANTS = [
 ]
 
 VARIANTS = [
-    Mutant("errors-at-http-200", "sensors", (), erroring(_errors_at_200), "failures answer HTTP 200 with code != SUCCESS"),
+    Mutant("errors-at-http-200", "sensors", (), erroring(_errors_at_200), "failures answer HTTP 200 with code != SUCCESS",
+           varies=("SF-ERROR-HTTP-STATUS",)),
     Mutant("extra-fields", "sensors", (), replying(API_OPS, _extra_fields), "message 'success', extra envelope, tag and entity fields"),
-    Mutant("other-errors-422", "sensors", (), erroring(_other_errors), "every refusal 422, another code, error_info null"),
+    Mutant("other-errors-422", "sensors", (), erroring(_other_errors), "every refusal 422, another code, error_info null",
+           varies=("SF-ERROR-CODES", "SF-ERROR-INFO")),
     Mutant("organization-from-key", "sensors", (), wrapping(API_OPS, _organization_from_key),
-           "SF-HEADERS-ENFORCED: X-Organization-Id may be left out, the api-key names the organization"),
-    Mutant("lenient-binding", "sensors", (), wrapping(("get_online_attributes", "batch_get_online_attributes"), _lenient_binding),
-           "SF-REQUEST-FORMS: bare strings, numbers and empty entity names are coerced, not refused"),
+           "X-Organization-Id may be left out, the api-key names the organization", varies=("SF-HEADERS-ENFORCED",)),
+    Mutant("lenient-binding", "sensors", (), wrapping(LOOKUPS, _lenient_binding),
+           "bare strings, numbers and empty entity names are coerced, not refused", varies=("SF-REQUEST-FORMS",)),
     Mutant("batch-omits-unknown-tags", "sensors", (), replying("batch_get_online_attributes", _batch_omits_unknown_tags),
-           "SF-BATCH-UNKNOWN-TAG: the batch leaves out a tag that does not exist"),
+           "the batch leaves out a tag that does not exist", varies=("SF-BATCH-UNKNOWN-TAG",)),
     Mutant("batch-skips-unknown-users", "sensors", (), wrapping("batch_get_online_attributes", _batch_skips_unknown_users),
-           "SF-BATCH-UNKNOWN-USER: users that do not exist are left out of the batch"),
+           "users that do not exist are left out of the batch", varies=("SF-BATCH-UNKNOWN-USER",)),
     Mutant("page-messages-at-200", "sensors", (), erroring(_page_messages_at_200),
-           "SF-H5-ERRORS: the page shows its message for bad parameters at HTTP 200"),
+           "the page shows its message for bad parameters at HTTP 200", varies=("SF-H5-ERRORS",)),
+    Mutant("credential-refusals-401", "sensors", (), wrapping(API_OPS, on_refusal("SF-AUTH-ERRORS", _as_401)),
+           "every credential refusal is 401 UNAUTHENTICATED, a known key with another organization or project too (no 403)",
+           varies=("SF-AUTH-ERRORS",)),
+    Mutant("request-id-uuid", "sensors", (), _uuid_request_id_patch, "request_id is a hyphenated UUID, not 32 hex digits",
+           varies=("SF-REQUEST-ID",)),
+    Mutant("status-init-enabled", "sensors", (), replying("get_realtime_tag", _other_status_names),
+           "a never-started tag reads INIT and a started one ENABLED (STOPPED as documented)", varies=("SF-TAG-STATUS-VALUES",)),
+    Mutant("values-a-second-after-start", "sensors", (), wrapping("start_realtime_tag", _values_after_a_second),
+           "a started tag's values are served a second after the start (NOT_READY meanwhile)", varies=("SF-COMPUTE-MODEL",)),
+    Mutant("quota-counts-strategies-only", "sensors", (), _strategies_only_quota_patch,
+           "running tags hold no quota unit: start and stop leave use and remain alone, a start is never refused for quota",
+           varies=("SF-QUOTA-MODEL",)),
+    Mutant("quota-body-ignored", "sensors", (), wrapping("query_realtime_tag_quota", _quota_body_ignored),
+           "the quota call ignores any JSON body (an array or a string too)", varies=("SF-QUOTA-BODY",)),
+    Mutant("stop-delete-missing-succeed", "sensors", (),
+           wrapping(("stop_realtime_tag", "delete_realtime_tag"), on_refusal("SF-TAG-NOT-FOUND", lambda rejection: ok())),
+           "stopping or deleting a tag that does not exist succeeds (nothing to do); start and get still refuse",
+           varies=("SF-TAG-NOT-FOUND",)),
+    Mutant("repeat-refused-409", "sensors", (), wrapping(("start_realtime_tag", "stop_realtime_tag"), _repeat_refused),
+           "starting a running tag or stopping a tag that is not running is refused (409)", varies=("SF-IDEMPOTENT",)),
+    Mutant("delete-running-stops-first", "sensors", (), _delete_running_patch,
+           "deleting a running tag stops it and deletes it", varies=("SF-DELETE-RUNNING",)),
+    Mutant("stopped-tags-keep-values", "sensors", (), replying(LOOKUPS, _stopped_tags_keep_values),
+           "a stopped tag still serves the values of its last run", varies=("SF-ONLINE-STALE-TAG",)),
+    Mutant("other-entity-400", "sensors", (), wrapping(LOOKUPS, on_refusal("SF-ONLINE-ENTITY-ID", _as_400)),
+           "an entity_name other than user is a bad parameter (400), not 404", varies=("SF-ONLINE-ENTITY-ID",)),
+    Mutant("unknown-tags-flagged", "sensors", (), replying(LOOKUPS, _unknown_tags_flagged),
+           "an entry for a tag that does not exist carries error_msg TAG_NOT_EXIST", varies=("SF-VALUE-DATA-TYPES",)),
+    Mutant("entries-by-name", "sensors", (), replying(LOOKUPS, _entries_by_name),
+           "look-up entries sorted by tag name, not in request order", varies=("SF-ONLINE-ATTR-ORDER",)),
+    Mutant("unreadable-bodies-400", "sensors", (), _unreadable_bodies_400,
+           "another content type and an oversized body answer 400, not 415/413", varies=("SF-BAD-INPUT",)),
+    Mutant("page-sign-in-redirect", "sensors", (), wrapping("h5_realtime_tag_page", _sign_in_redirect),
+           "the page without a session redirects (302) to a sign-in page instead of a 401 form", varies=("SF-H5-PROJECT-RESOLVE",)),
 ]

@@ -7,6 +7,7 @@ POST /__mock/seed                                          load {vendor: data}
 GET  /__mock/state/{vendor}                                profiles, tags, channels, type locks …
 GET  /__mock/credentials                                   what works, per vendor and tenant
 GET|POST|DELETE /__mock/faults                             list, add, clear injected faults
+GET  /__mock/ui                                            the dashboard (mockserver/dashboard.py)
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ ENDPOINTS = {
     "GET /__mock/faults": "the active faults",
     "POST /__mock/faults": "add a fault: {path, method?, latency_ms?, status?, drop?, count?, percent?}",
     "DELETE /__mock/faults": "clear all faults",
+    "GET /__mock/ui": "the dashboard: live counts, the newest requests, what a bad one broke, reset, state",
+    "GET /__mock/catalog/{id}": "one catalog entry: the document's sentence (its language and English)",
+    "GET /__mock/ui/state/{vendor}": "the vendor's state as the dashboard shows it, credentials masked",
 }
 
 
@@ -194,4 +198,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(PREFIX + "/faults", faults_list)
     app.router.add_post(PREFIX + "/faults", faults_add)
     app.router.add_delete(PREFIX + "/faults", faults_clear)
+    from mockserver import dashboard  # imports this module: loaded here, once the handlers above exist
+
+    dashboard.add_routes(app)
     app.router.add_route("*", PREFIX + "/{tail:.*}", not_found)

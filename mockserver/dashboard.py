@@ -42,7 +42,7 @@ CREDENTIAL_FIELDS = frozenset({"api_key", "token", "console_tokens", "access_tok
 
 
 def _asset(name: str) -> str:
-    return resources.files("mockserver").joinpath("dashboard", name).read_text(encoding="utf-8")
+    return resources.files(__package__ or "mockserver").joinpath("dashboard", name).read_text(encoding="utf-8")
 
 
 def _csp_hash(text: str) -> str:

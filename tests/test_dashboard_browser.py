@@ -407,7 +407,7 @@ def test_screenshot(page: Page, mock: MockServer) -> None:
     send(mock, "tto.track", generators.valid("tto.track", seed=5))
     send(mock, "zebline.upsert_user", generators.valid("zebline.upsert_user", seed=6))
     send(mock, "gptbots.get_user_cdp", {"anonymous_id": "aId3"})
-    send(mock, "zebline.upsert_user", generators.invalid("zebline.upsert_user", "ZEB-INT-RANGE", seed=7))
+    send(mock, "zebline.upsert_user", generators.invalid("zebline.upsert_user", "ZEB-ATTRIBUTES-REQUIRED", seed=7))
     bad = page.locator("#requests tbody tr[data-verdict='bad']")
     expect(bad).to_have_count(1)
     bad.click()

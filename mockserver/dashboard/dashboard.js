@@ -171,7 +171,7 @@ async function openEntry(e) {
     const item = $(`#violations li[data-id="${CSS.escape(id)}"]`);
     if (!item) continue;
     item.replaceChildren(el("span", { class: "id" }, id), el("span", { class: "kind" }, [entry.kind, entry.seed, entry.section].filter(Boolean).join(" · ")),
-      el("p", { class: "quote" }, entry.quote), el("p", { class: "english", lang: "en" }, entry.english));
+      el("p", { class: "quote", dir: "auto" }, entry.quote), el("p", { class: "english", lang: "en" }, entry.english));
   }
 }
 

@@ -28,7 +28,7 @@ import pytest
 import generators
 from generators import OMIT, transport
 from generators import sensors as gen
-from suites.checks import Exchange
+from suites.checks import Exchange, schema_errors
 from suites.registry import requirement
 from suites.target import CredKey, FuzzAuth, Target, VendorProfile
 
@@ -219,9 +219,18 @@ def has_value(entry: dict[str, Any]) -> bool:
     return any(v not in (None, "", []) for k, v in value.items() if k.endswith("_value"))
 
 
+def stated_shape(cdp: Target, exchange: Exchange, ref: str, documented: str) -> None:
+    """The answer matches what the document states of ``ref`` (its documented view), with ``--strict`` too:
+    what the schema assumes beyond the document (VENDOR-NOTES enums, …) is judged by that assumption's own
+    check (SF-VALUE-DATA-TYPES, …) and never blamed on a documented ID."""
+    errors = ["no JSON body"] if exchange.body is None else schema_errors("sensors", ref, exchange.body, strict=False)
+    cdp.expect.that(not errors, exchange, exchange.describe_response() + "\n            " + "\n            ".join(errors[:5]),
+                    documented)
+
+
 def quota(cdp: Target, **kw: Any) -> dict[str, Any]:
     exchange = send(cdp, "query_realtime_tag_quota", **kw)
-    cdp.expect.conforms(exchange, "quota_response.json", "code SUCCESS, data {remain: int, use: int}")
+    stated_shape(cdp, exchange, "quota_response.json", "code SUCCESS, data {remain: int, use: int}")
     return {k: exchange.body["data"][k] for k in ("remain", "use")}  # other fields an implementation adds are its own
 
 
@@ -361,8 +370,8 @@ def test_get_without_name_is_refused(cdp: Target) -> None:
 @requirement("SF-GET-FIELDS")
 def test_get_fields(cdp: Target) -> None:
     with page_tag(cdp) as name:
-        cdp.expect.conforms(get_tag(cdp, name), "tag_get_response.json",
-                            "data.realtime_tag with id, name, cname, project_id, group_id, comment, type, use_instant_event, "
+        stated_shape(cdp, get_tag(cdp, name), "tag_get_response.json",
+                     "data.realtime_tag with id, name, cname, project_id, group_id, comment, type, use_instant_event, "
                             "data_type, status, time_zone, rule, create_time, update_time")
 
 
@@ -425,7 +434,7 @@ def test_lookup_response_shape(cdp: Target) -> None:
     with known_value(cdp) as (distinct, name, _):
         absent = unique_tag(cdp)
         exchange = lookup(cdp, distinct, [name, absent])
-        cdp.expect.conforms(exchange, "online_get_response.json", "data.audience_entity {entity_id, entity_name, audience_entity_attributes}")
+        stated_shape(cdp, exchange, "online_get_response.json", "data.audience_entity {entity_id, entity_name, audience_entity_attributes}")
         found = entries(exchange.body["data"]["audience_entity"])
         cdp.expect.that({name, absent} <= set(found), exchange, exchange.describe_response(), "one entry per requested tag, by name")
 
@@ -503,7 +512,7 @@ def test_batch_without_ids_is_refused(cdp: Target) -> None:
 def test_batch_response_shape(cdp: Target) -> None:
     with known_value(cdp) as (distinct, name, _):
         exchange = batch(cdp, [distinct], [name])
-        cdp.expect.conforms(exchange, "batch_get_response.json", "data.audience_entities [{entity_id, entity_name, audience_entity_attributes}]")
+        stated_shape(cdp, exchange, "batch_get_response.json", "data.audience_entities [{entity_id, entity_name, audience_entity_attributes}]")
         found = exchange.body["data"]["audience_entities"]
         cdp.expect.that(len(found) == 1 and name in entries(found[0]), exchange, exchange.describe_response(),
                         f"one entity, listing {name!r}")

@@ -179,6 +179,8 @@ def test_quota_follows_running_tags(cdp: Target) -> None:
         running = quota(cdp)
         success(cdp, act(cdp, "stop_realtime_tag", name), "the tag stops")
         after = quota(cdp)
+        for exchange in [e for e in cdp.exchanges if "/quota" in e.url]:  # never negative (the schema's SF-QUOTA-MODEL part)
+            cdp.expect.conforms(exchange, "quota_response.json", "remain and use: integers, never negative")
         moved = running == {"remain": before["remain"] - 1, "use": before["use"] + 1} and after == before
         cdp.expect.that(moved, cdp.exchanges[-1], f"before {before}, running {running}, stopped {after}",
                         "start uses one unit (use +1, remain -1); stop frees it")
@@ -237,6 +239,15 @@ def test_stopped_tag_has_no_value(cdp: Target) -> None:
         entry = entries(entity_of(cdp, exchange := lookup(cdp, distinct, [name]))).get(name)
         cdp.expect.that(entry is not None and not has_value(entry), exchange, exchange.describe_response(),
                         f"success; a {status} tag's entry has no value")
+    # A tag stopped after it ran: the values of its run are no longer served either.
+    name = fresh_tag(cdp, "RUNNING")
+    exchange = lookup(cdp, distinct, [name])
+    cdp.expect.that(has_value(entries(entity_of(cdp, exchange)).get(name, {})), exchange, exchange.describe_response(),
+                    "positive control: while it runs, the tag has a value for the user")
+    success(cdp, act(cdp, "stop_realtime_tag", name), "the tag stops")
+    entry = entries(entity_of(cdp, exchange := lookup(cdp, distinct, [name]))).get(name)
+    cdp.expect.that(entry is not None and not has_value(entry), exchange, exchange.describe_response(),
+                    "success; a tag stopped after it ran has no value any more")
 
 
 @requirement("SF-ONLINE-ENTITY-ID")
@@ -260,6 +271,8 @@ def test_value_enums(cdp: Target) -> None:
         cdp.expect.conforms(exchange, "online_get_response.json")
         bad = [e for e in entries(entity_of(cdp, exchange)).values() if has_value(e) and e["value"].get("data_type") not in DATA_TYPES]
         cdp.expect.that(not bad, exchange, json.dumps(bad, ensure_ascii=False), f"data_type one of {DATA_TYPES}")
+        cdp.expect.conforms(batch(cdp, [distinct], [name, unique_tag(cdp)]), "batch_get_response.json",
+                            f"the batch's values and entries too: data_type one of {DATA_TYPES}, error_msg of VENDOR-NOTES")
 
 
 @requirement("SF-BATCH-UNKNOWN-USER")
@@ -276,7 +289,7 @@ def test_batch_with_an_unknown_user(cdp: Target) -> None:
 @requirement("SF-ONLINE-ATTR-ORDER")
 def test_entries_in_request_order(cdp: Target) -> None:
     with known_value(cdp) as (distinct, name, _):
-        names = [unique_tag(cdp), name, unique_tag(cdp)]
+        names = sorted([unique_tag(cdp), name, unique_tag(cdp)], reverse=True)  # not in name order, whichever names come out
         exchange = lookup(cdp, distinct, names)
         got = [e.get("name") for e in entity_of(cdp, exchange).get("audience_entity_attributes", [])]
         cdp.expect.that(got == names, exchange, f"{got}", f"one entry per requested name, in request order: {names}")

@@ -1,5 +1,7 @@
 """Sensors beyond the shared mutant table (tests/test_mutants.py): generated requests carry the three
-headers the document requires and reach the mock."""
+headers the document requires and reach the mock; each over-specification variant (another choice the
+document leaves open, which the default run passes) is caught with --strict on the assumption it varies,
+and on no documented ID."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ import generators
 from generators import transport
 from mockserver.pytest_plugin import MockServer
 from mockserver.runtime import MockConfig
-from mockserver.vendor import Call, Handler, Reply, Rejection
-from tests.mutants import run_check_at, wrapping
+from mockserver.vendor import Call, Handler, Rejection, Reply
+from schemas import catalog
+from tests.mutants import Mutant, run_check, run_check_at, wrapping
+from tests.mutants import sensors as sensors_mutants
 
 H5_CHECKS = ("SF-H5-URL", "SF-H5-PROJECT-REQUIRED", "SF-H5-MODE", "SF-H5-TAG-NAME", "SF-H5-LANGUAGE", "SF-H5-POSTMESSAGE")
 
@@ -59,3 +63,21 @@ def test_generated_requests_reach_the_mock_with_its_credentials() -> None:
             assert answer.json()["code"] == "SUCCESS", (op, answer.text)
         with pytest.raises(transport.MissingCredential, match="--cred project="):
             transport.request_for("sensors.quota", {}, {"api_key": "k", "organization_id": "o"})
+
+
+# Variants whose assumption's strict check accepts both choices (the entry says so): --strict passes them too.
+STRICT_ACCEPTS_EITHER = {"batch-skips-unknown-users": "SF-BATCH-UNKNOWN-USER: a refusal or an answer that leaves the user out",
+                         "delete-running-stops-first": "SF-DELETE-RUNNING: a refusal, or a delete that removes the tag"}
+JUDGED = [v for v in sensors_mutants.VARIANTS if v.varies and v.name not in STRICT_ACCEPTS_EITHER]
+
+
+@pytest.mark.parametrize("variant", JUDGED, ids=[v.name for v in JUDGED])
+def test_strict_catches_each_variant_on_the_assumption_it_varies(variant: Mutant, tmp_path) -> None:
+    """The default run passes a variant (tests/test_mutants.py); --strict, which judges the mock's own choices,
+    fails it on one of the assumptions it varies, and never on a documented ID (an assumed constraint of a
+    response schema once failed SF-ONLINE-RESPONSE; a stopped tag's last values and entries in name order
+    once passed)."""
+    run = run_check(variant, "sensors", tmp_path, fuzz=False, strict=True)
+    assert run.exit_code == 1 and any(run.caught_by(rid) for rid in variant.varies), (variant.name, run.failed)
+    documented = {rid for f in run.failed for rid in f["caught_by"].split() if catalog.get(rid).kind == "documented"}
+    assert not documented, (variant.name, documented, run.failed)

@@ -65,7 +65,7 @@ def test_each_vendor_has_enough_mutants_and_variants(vendor: str) -> None:
     assert len(table.VARIANTS) >= 2
 
 
-DECIDED_VENDORS = ("tto", "quickaudience", "gptbots", "zebline")
+DECIDED_VENDORS = ("tto", "quickaudience", "sensors", "gptbots", "zebline")
 
 
 @pytest.mark.parametrize("vendor", DECIDED_VENDORS)

@@ -12,7 +12,7 @@ without asking), or read the journal through DNS rebinding (a hostile name that 
   send across sites without a CORS preflight, and the mock answers no preflight;
 * with an admin token (``--admin-token``, or generated when the mock listens beyond loopback), every
   control request must carry it: ``Authorization: Bearer <token>`` or ``X-Cdpkit-Token: <token>``,
-  compared in constant time.
+  compared in constant time; only the dashboard's page itself, which holds no data, opens without it.
 
 Vendor routes are untouched: they are the APIs under test, and a real vendor API is reachable too.
 """
@@ -77,9 +77,16 @@ class ControlGuard:
             return 403, f"requests from the web page at {origin!r} may not use the control API"
         if request.method in WRITES and request.content_type != "application/json":
             return 415, "control API writes must be sent as Content-Type: application/json"
-        if self.admin_token is not None and not self._has_token(request):
+        if self.admin_token is not None and not self._is_page_shell(request) and not self._has_token(request):
             return 401, f"the control API needs the admin token: Authorization: Bearer <token> or {TOKEN_HEADER}"
         return None
+
+    @staticmethod
+    def _is_page_shell(request: web.Request) -> bool:
+        """The dashboard's own page (``GET /__mock/ui``) serves no data, and a browser cannot add the token
+        header to a navigation: it is let through the token check (Host and Origin still apply), and the
+        page then sends the token with every call it makes."""
+        return request.method == "GET" and request.path in (PREFIX + "/ui", PREFIX + "/ui/")
 
     def _allowed_name(self, name: str) -> bool:
         return name in self.allowed or is_loopback(name)

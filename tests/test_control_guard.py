@@ -101,3 +101,11 @@ def test_loopback_detection() -> None:
     assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.5", "example.com"))
     guard = ControlGuard("10.0.0.5", ("mock.internal",))
     assert {"10.0.0.5", "mock.internal", "localhost"} <= guard.allowed
+
+
+def test_with_a_token_only_the_dashboard_page_itself_opens_without_it() -> None:
+    with MockServer(MockConfig(port=0, vendors=["gptbots"], admin_token="s3cret-admin-token")) as server:
+        assert requests.get(server.url + "/__mock/ui", timeout=10).status_code == 200
+        for path in ("/__mock/ui/state/gptbots", "/__mock/requests", "/__mock/catalog/GPT-ENDPOINT"):
+            assert requests.get(server.url + path, timeout=10).status_code == 401, path
+        assert requests.get(server.url + "/__mock/ui", headers={"Host": "evil.example"}, timeout=10).status_code == 403

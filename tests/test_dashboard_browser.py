@@ -385,8 +385,6 @@ def test_with_an_admin_token_the_page_takes_it_once_and_keeps_it_for_the_tab(bro
     context.close()
 
 
-@pytest.mark.xfail(strict=True, reason="control_guard asks for the admin token on GET /__mock/ui itself, "
-                                       "which a browser cannot send: the page needs the guard to let its shell through")
 def test_with_an_admin_token_the_page_itself_opens(browser: Browser, token_mock: MockServer) -> None:
     context = browser.new_context()
     page = context.new_page()

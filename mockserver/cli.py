@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import logging
 import secrets
 import signal
@@ -20,6 +21,7 @@ from aiohttp import web
 from mockserver.app import build_app, runner_for
 from mockserver.control_guard import is_loopback
 from mockserver.runtime import Mock, MockConfig, available_vendors, read_seed_file
+from mockserver.store import STATE_FORMS
 from schemas import operations
 
 HELP = "start the stateful mock of the five vendor APIs"
@@ -34,6 +36,7 @@ examples:
   cdpkit mock                                   all vendors on http://127.0.0.1:8080
   cdpkit mock --vendors zebline,gptbots --port 9000
   cdpkit mock --state sqlite:mock.sqlite        keep state and journal across restarts
+  cdpkit mock --state redis://127.0.0.1:6379/0   share state with every mock on that Redis
   cdpkit mock --seed tenants.yaml --no-demo     only your own tenants and data
   cdpkit mock --host 0.0.0.0 --admin-token T    reachable from other machines; /__mock needs the token
 
@@ -48,7 +51,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default 8080; 0 picks a free one)")
     parser.add_argument("--vendors", default=None, help="'all' or a comma list, e.g. tto,sensors (default all)")
-    parser.add_argument("--state", default=None, help="'memory' (default) or 'sqlite:PATH' to persist")
+    parser.add_argument("--state", default=None,
+                        help="'memory' (default), 'sqlite:PATH' to persist, or 'redis://HOST:PORT/DB[?prefix=NAME]' "
+                             "to share state with other processes and machines")
     parser.add_argument("--seed", action="append", default=None, metavar="FILE",
                         help="JSON or YAML {vendor: data} loaded after the demo data; repeatable")
     parser.add_argument("--no-demo", action="store_true", default=None, help="start without the demo data")
@@ -124,8 +129,18 @@ def _check_state(state: Any) -> str:
     state = str(state)
     if state == "memory":
         return state
+    if state.startswith(("redis://", "rediss://")):
+        from mockserver.redis_store import parse_url
+
+        try:
+            parse_url(state)
+        except ValueError as exc:
+            raise UsageProblem(str(exc)) from None
+        if importlib.util.find_spec("redis") is None:
+            raise UsageProblem(f"--state {state}: the redis package is not installed (pip install redis)")
+        return state
     if not state.startswith("sqlite:") or state == "sqlite:":
-        raise UsageProblem(f"--state must be 'memory' or 'sqlite:PATH', not {state!r}")
+        raise UsageProblem(f"--state must be {STATE_FORMS}, not {state!r}")
     path = Path(state.removeprefix("sqlite:"))
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -243,6 +258,11 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(serve(config, quiet=args.quiet))
     except sqlite3.Error as exc:
         print(f"cdpkit mock: --state {config.state}: cannot use the database: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # the Redis client's errors (the package is imported only for redis://)
+        if type(exc).__module__.split(".")[0] != "redis":
+            raise
+        print(f"cdpkit mock: --state {config.state}: cannot use Redis: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"cdpkit mock: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)

@@ -98,11 +98,12 @@ class Mock:
 
     def __init__(self, config: MockConfig, store: Store | None = None) -> None:
         self.config = config
-        self.vendors: dict[str, Vendor] = {name: load_vendor(name) for name in config.vendors}
         self.store = store or open_store(config.state, config.journal_limit, config.journal_bytes)
+        # a shared store (Redis) runs each handler its own way (checked, committed, re-run on a conflict)
+        self.vendors: dict[str, Vendor] = {name: self.store.serve(load_vendor(name)) for name in config.vendors}
         self.scopes: dict[str, Scope] = {name: self.store.scope(name) for name in self.vendors}
         self.validators = Validators(list(self.vendors))
-        self.faults = Faults(config.fault_seed)
+        self.faults: Faults = self.store.faults(config.fault_seed)  # shared with the other processes on Redis
         self.seed_data = [read_seed_file(p) for p in config.seeds]
         self.started = time.time()
 

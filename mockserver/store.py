@@ -30,6 +30,7 @@ from typing import Any, Awaitable, Iterator
 import orjson
 
 from mockserver import journal_entry
+from mockserver.faults import Faults
 from mockserver.journal_entry import materialize, weight
 
 log = logging.getLogger("cdpkit.mock")
@@ -95,6 +96,17 @@ class Store:
 
     def scope(self, vendor: str) -> "Scope":
         return Scope(self, vendor)
+
+    # -- hooks a store shared by several processes uses (mockserver.redis_store) -------------------------
+    shared = False  # whether other processes see this state (only then may --workers run on it)
+
+    def serve(self, vendor: Any) -> Any:
+        """The vendor as this store runs it (a shared store wraps each handler to make it exact)."""
+        return vendor
+
+    def faults(self, seed: int | None = None) -> Faults:
+        """The fault list requests of this store's mock apply (a shared store shares it)."""
+        return Faults(seed)
 
     # -- transactions --------------------------------------------------------------------------
     def finish(self, entry: dict[str, Any] | None, keep_writes: bool) -> None:
@@ -388,13 +400,20 @@ def _overlay(found: set[str], ns: str, writes: Writes) -> set[str]:
     return found
 
 
+STATE_FORMS = "'memory', 'sqlite:PATH' or 'redis://HOST:PORT/DB[?prefix=NAME]'"
+
+
 def open_store(spec: str, journal_limit: int = 10_000, journal_bytes: int = DEFAULT_JOURNAL_BYTES) -> Store:
-    """``memory`` or ``sqlite:PATH``."""
+    """``memory``, ``sqlite:PATH`` or ``redis://HOST:PORT/DB[?prefix=NAME]``."""
     if spec == "memory":
         return Store(journal_limit, journal_bytes)
     if spec.startswith("sqlite:") and len(spec) > len("sqlite:"):
         return SqliteStore(spec.removeprefix("sqlite:"), journal_limit, journal_bytes)
-    raise ValueError(f"--state must be 'memory' or 'sqlite:PATH', not {spec!r}")
+    if spec.startswith(("redis://", "rediss://")):
+        from mockserver.redis_store import RedisStore
+
+        return RedisStore(spec, journal_limit, journal_bytes)
+    raise ValueError(f"--state must be {STATE_FORMS}, not {spec!r}")
 
 
 class Scope:

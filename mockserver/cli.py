@@ -37,6 +37,7 @@ examples:
   cdpkit mock --vendors zebline,gptbots --port 9000
   cdpkit mock --state sqlite:mock.sqlite        keep state and journal across restarts
   cdpkit mock --state redis://127.0.0.1:6379/0   share state with every mock on that Redis
+  cdpkit mock --workers 2 --state redis://127.0.0.1:6379/0   two processes on one port, one state
   cdpkit mock --seed tenants.yaml --no-demo     only your own tenants and data
   cdpkit mock --host 0.0.0.0 --admin-token T    reachable from other machines; /__mock needs the token
 
@@ -54,6 +55,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state", default=None,
                         help="'memory' (default), 'sqlite:PATH' to persist, or 'redis://HOST:PORT/DB[?prefix=NAME]' "
                              "to share state with other processes and machines")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="serve the port from N processes (needs --state redis://…: one state for all; default 1)")
     parser.add_argument("--seed", action="append", default=None, metavar="FILE",
                         help="JSON or YAML {vendor: data} loaded after the demo data; repeatable")
     parser.add_argument("--no-demo", action="store_true", default=None, help="start without the demo data")
@@ -209,6 +212,18 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
     )
 
 
+def _workers(args: argparse.Namespace, config: MockConfig) -> int:
+    """--workers N: more than one needs a store every process shares (N memory stores would disagree)."""
+    workers = getattr(args, "workers", None)
+    if workers is None:
+        return 1
+    workers = _integer({"workers": workers}, "workers", 1, 1, 64)
+    if workers > 1 and not config.state.startswith(("redis://", "rediss://")):
+        raise UsageProblem(f"--workers {workers} needs a shared store, --state redis://HOST:PORT/DB "
+                           f"({workers} {config.state.partition(':')[0]} stores would each hold their own state)")
+    return workers
+
+
 def banner(mock: Mock, url: str) -> str:
     """The start-up text: where and what. Credentials are shown in one place only, the control API's
     ``/__mock/credentials`` (a terminal's scroll-back and CI logs keep what a banner prints)."""
@@ -251,10 +266,15 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         config = config_from_args(args)
+        workers = _workers(args, config)
     except UsageProblem as exc:
         print(f"cdpkit mock: {exc}", file=sys.stderr)
         return 2
     try:
+        if workers > 1:
+            from mockserver.workers import supervise
+
+            return supervise(config, workers, banner, quiet=args.quiet)
         asyncio.run(serve(config, quiet=args.quiet))
     except sqlite3.Error as exc:
         print(f"cdpkit mock: --state {config.state}: cannot use the database: {exc}", file=sys.stderr)

@@ -196,3 +196,82 @@ def test_one_journal_and_one_count_across_processes(pair) -> None:
     two("POST", "/v1/track", json={**body, "api_key": "wrong"})
     assert [e["verdict"] for e in one.control("GET", "requests")["requests"]] == ["bad", "good"]
     assert two.control("GET", "summary")["total"] == {"good": 1, "bad": 1, "total": 2}
+
+
+# -- --workers N: one port, N processes ----------------------------------------------------------------
+
+
+def test_workers_are_refused_without_a_shared_store() -> None:
+    done = subprocess.run([sys.executable, "-m", "cdpkit", "mock", "--workers", "2", "--port", "0"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "--workers 2 needs a shared store, --state redis://" in done.stderr
+
+
+def workers_of(supervisor: subprocess.Popen) -> list[int]:
+    children = Path(f"/proc/{supervisor.pid}/task/{supervisor.pid}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+@pytest.fixture(scope="module")
+def two_workers(redis_server) -> Iterator[Mock]:  # noqa: F811
+    mock = Mock(redis_server.url(), "--workers", "2", vendors="gptbots,zebline,tto")
+    try:
+        assert len(workers_of(mock.proc)) == 2
+        yield mock
+    finally:
+        mock.stop()
+
+
+def test_faults_set_through_one_port_apply_on_every_worker(two_workers: Mock) -> None:
+    two_workers.control("POST", "reset")
+    two_workers.control("POST", "faults", {"path": "/v1/track", "status": 503, "count": 10})
+    body = {"type": "track", "api_key": TTO_KEY, "user_id": "u1", "event": "E"}
+    # a new connection each time: the kernel spreads them over both workers
+    statuses = [requests.post(two_workers.url + "/v1/track", json=body, timeout=15).status_code for _ in range(24)]
+    assert statuses.count(503) == 10 and statuses.count(200) == 14, statuses
+    two_workers.control("DELETE", "faults")
+
+
+def test_kill_9_of_a_worker_loses_no_acknowledged_write(two_workers: Mock) -> None:
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + 2.5
+
+    def writer() -> None:
+        session = requests.Session()
+        while time.monotonic() < stop:
+            user_id = f"w-{uuid.uuid4().hex}"
+            try:
+                answer = session.post(two_workers.url + ZEB_USERS, json={"userId": user_id, "attributes": {"n": 1}},
+                                      headers=ZEB_AUTH, timeout=5)
+            except requests.RequestException:
+                session = requests.Session()  # that worker was killed: the next connection finds another
+                continue
+            if answer.status_code == 200:
+                with lock:
+                    acknowledged.append(user_id)
+
+    threads = [threading.Thread(target=writer) for _ in range(6)]
+    for t in threads:
+        t.start()
+    time.sleep(1.2)
+    victim = workers_of(two_workers.proc)[0]
+    os.kill(victim, signal.SIGKILL)
+    for t in threads:
+        t.join(timeout=30)
+    assert len(acknowledged) > 50, "too few answers to prove anything"
+    missing = [u for u in acknowledged
+               if requests.get(two_workers.url + ZEB_USERS, params={"userId": u}, headers=ZEB_AUTH, timeout=15).status_code != 200]
+    assert missing == [], f"{len(missing)} of {len(acknowledged)} acknowledged writes lost"
+    deadline = time.monotonic() + 20
+    while victim in workers_of(two_workers.proc) or len(workers_of(two_workers.proc)) < 2:
+        assert time.monotonic() < deadline, "the supervisor did not replace the killed worker"
+        time.sleep(0.1)
+
+
+def test_cdpkit_check_passes_against_two_workers(two_workers: Mock) -> None:
+    done = subprocess.run([sys.executable, "-m", "cdpkit", "check", "--vendor", "gptbots", "--target", two_workers.url,
+                           "--strict"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert " 0 failed" in done.stdout

@@ -7,63 +7,68 @@ each test that uses it::
         my_client = MyClient(base_url=cdp_mock.url)
         my_client.signup("u1")
         assert cdp_mock.requests(vendor="zebline")[0]["verdict"] == "good"
+
+pytest loads this module in every run of an environment where cdpkit is installed (the ``pytest11``
+entry point ``cdp_mock``), so it imports nothing but pytest: aiohttp and the mock are imported when
+a test first asks for the fixture, and a project that never does pays nothing for it.
+``MockServer`` itself lives in :mod:`mockserver.server` (still importable from here).
+
+It also loads the conformance suites' plugin (:mod:`suites.plugin`, which has no entry point of its
+own) when, and only when, a command line asks for the suites: a ``--cdp-*`` option, or ``--pyargs``
+naming cdpkit's ``suites`` package. pytest cannot find ``suites/conftest.py`` early enough for
+``pytest --pyargs suites --cdp-target URL`` to parse, so that command works through this one test
+of the arguments; no other run loads the suites, their options or their ``cdp_*`` markers.
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from typing import Any, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
-from aiohttp import web
 
-from mockserver.app import build_app, runner_for
-from mockserver.client import MockClient
-from mockserver.runtime import Mock, MockConfig
+if TYPE_CHECKING:
+    from mockserver.server import MockServer
 
 
-class MockServer(MockClient):
-    """A mock running in this process: ``url``, ``requests()``, ``seed()``, ``fault()``, ``reset()``…"""
+def __getattr__(name: str) -> Any:
+    # `from mockserver.pytest_plugin import MockServer` keeps working, without importing aiohttp on load.
+    if name == "MockServer":
+        from mockserver.server import MockServer
 
-    def __init__(self, config: MockConfig | None = None) -> None:
-        self.config = config or MockConfig(port=0)
-        self.mock = Mock(self.config)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="cdp-mock", daemon=True)
-        self._runner: web.AppRunner | None = None
-        super().__init__("http://unset")
+        return MockServer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    def start(self) -> "MockServer":
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
-        return self
 
-    async def _start(self) -> None:
-        self._runner = runner_for(build_app(mock=self.mock), self.config)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://{self.config.host}:{port}"
+SUITES_PLUGIN = "suites.plugin"
 
-    def stop(self) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=30)
-            self._runner = None
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
 
-    def __enter__(self) -> "MockServer":
-        return self.start()
+def asks_for_suites(args: list[str]) -> bool:
+    """Whether a pytest command line asks for cdpkit's conformance suites."""
+    if any(a.startswith("--cdp-") for a in args):
+        return True
+    if "--pyargs" not in args:
+        return False
+    named = {a.split("::")[0] for a in args if not a.startswith("-")}
+    if not any(n == "suites" or n.startswith("suites.") for n in named):
+        return False
+    import importlib.util
 
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+    spec = importlib.util.find_spec("suites")  # cdpkit's, not a project's own package of that name
+    here = (Path(__file__).resolve().parent.parent / "suites").as_posix()
+    return spec is not None and any(Path(p).resolve().as_posix() == here for p in spec.submodule_search_locations or ())
+
+
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    if asks_for_suites(args) and not early_config.pluginmanager.has_plugin(SUITES_PLUGIN):
+        early_config.pluginmanager.import_plugin(SUITES_PLUGIN)  # its options are added before the command line is parsed
 
 
 @pytest.fixture(scope="session")
 def cdp_mock_server() -> Iterator[MockServer]:
     """The session's mock server (not reset between tests; prefer ``cdp_mock``)."""
+    from mockserver.server import MockServer
+
     server = MockServer().start()
     yield server
     server.stop()

@@ -1,19 +1,10 @@
-"""Loads the suites plugin for ``pytest --pyargs suites`` until it is registered as a ``pytest11``
-entry point (``cdp_suites = "suites.plugin"``); once it is, the entry point loads it and this file
-must not register its hooks a second time.
+"""Loads the suites plugin when pytest collects this folder by path (``pytest suites/test_gptbots.py
+--cdp-target URL …`` in a checkout; ``cdpkit check`` passes ``-p suites.plugin`` and ``--noconftest``).
+
+The plugin has no ``pytest11`` entry point, so it loads only where asked. ``pytest --pyargs suites``
+does not find this file before parsing the command line, so that command is served by the ``cdp_mock``
+plugin instead (:func:`mockserver.pytest_plugin.asks_for_suites`). pytest registers a plugin module
+once under its name, so naming it here as well is harmless.
 """
 
-from __future__ import annotations
-
-from suites.plugin import registered_by_entry_point
-
-if not registered_by_entry_point():
-    from suites.plugin import (  # noqa: F401  (hooks and fixtures, picked up by pytest from this module)
-        cdp,
-        cdp_requirement_id,
-        cdp_target,
-        pytest_addoption,
-        pytest_collection_modifyitems,
-        pytest_configure,
-        pytest_generate_tests,
-    )
+pytest_plugins = ["suites.plugin"]

@@ -5,11 +5,18 @@ is a usage error; credentials from ``--cdp-cred``, and on a cdpkit mock the keys
 ``GET /__mock/credentials``), gives checks the ``cdp`` fixture,
 deselects checks of other vendors, skips assumption checks unless ``--cdp-strict``, names every
 check's node after its requirement ID (``test_x[GPT-AUTH-BEARER]``) and collects the results for the
-summary table and report. Without ``--cdp-target`` it does nothing, so it is safe to load globally.
+summary table and report.
+
+It loads only where asked, never into every pytest run of an environment (there is no ``pytest11``
+entry point for it): ``cdpkit check`` passes ``-p suites.plugin``; ``pytest -p suites.plugin`` loads it;
+a pytest command line with a ``--cdp-*`` option or ``--pyargs suites`` gets it from the ``cdp_mock``
+plugin (:func:`mockserver.pytest_plugin.asks_for_suites`), and ``pytest suites/…`` in a checkout from
+``suites/conftest.py``.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from importlib.metadata import entry_points
 from typing import Iterator
@@ -30,8 +37,24 @@ DEFAULT_SEED = 0
 
 
 def registered_by_entry_point() -> bool:
-    """Whether pytest loads this plugin by itself (the ``pytest11`` entry point ``cdp_suites``)."""
+    """Whether pytest loads this plugin by itself through a ``pytest11`` entry point. cdpkit declares
+    none (the plugin loads only where asked); True only in an environment where someone added one."""
     return any(ep.value == __name__ for ep in entry_points(group="pytest11"))
+
+
+CHECK_EXTRA = ("schemathesis", "hypothesis")  # pyproject.toml's `check` extra: the property-based run
+
+
+def missing_check_extra() -> list[str]:
+    """The packages of the ``check`` extra that are not installed (the base install runs the mock only)."""
+    missing = []
+    for name in CHECK_EXTRA:
+        try:
+            if importlib.util.find_spec(name) is None:
+                missing.append(name)
+        except (ImportError, ValueError):
+            missing.append(name)
+    return missing
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -49,6 +72,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--cdp-report", metavar="PATH", default=None, help="write a Markdown (.md) or HTML (.html) report")
 
 
+# trylast: after pytest's own mark plugin has made this run's config the one marks are checked against, since
+# resolving the target imports the suite module (its cdp_* marks), maybe inside another pytest run.
+@pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     for line in (
         f"{MARK_REQUIREMENT}(id): the catalog requirement a conformance check proves",
@@ -63,6 +89,10 @@ def pytest_configure(config: pytest.Config) -> None:
     url = config.getoption("--cdp-target")
     if not url:
         return
+    missing = missing_check_extra()
+    if missing:
+        raise pytest.UsageError(f"the conformance suites need cdpkit's check extra ({', '.join(missing)} missing): "
+                                "python3 -m pip install 'cdpkit[check]' (in a checkout: python3 -m pip install -e '.[check]')")
     target = config.stash[TARGET_KEY] = resolve_target(config)
     note = mock_note(target, bool(config.getoption("--cdp-cred")))
     if note:

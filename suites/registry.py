@@ -28,7 +28,7 @@ MARK_ASSUMPTION = "cdp_assumption"
 MARK_TIER = "cdp_tier"
 MARK_FEATURES = "cdp_features"
 MARK_MOCK_ONLY = "cdp_mock_only"
-MARK_FUZZ = "fuzz"
+MARK_FUZZ = "cdp_fuzz"  # every marker carries the cdp_ prefix: a project's own `fuzz` marker is its own
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,7 @@ def closed_port_url() -> str:
 
 
 def check(*argv: str) -> int:
-    return check_cli.main(list(argv), extra_pytest_args=["-m", "not fuzz"], live=io.StringIO())
+    return check_cli.main(list(argv), extra_pytest_args=["-m", "not cdp_fuzz"], live=io.StringIO())
 
 
 def skip_reasons(junit: Path) -> dict[str, str]:

@@ -45,7 +45,7 @@ def check(*argv: str, fuzz: bool = False) -> tuple[int, str]:
     """`cdpkit check` in-process: (exit status, what it printed on stdout)."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = cli.main(list(argv), extra_pytest_args=[] if fuzz else ["-m", "not fuzz"], live=io.StringIO())
+        code = cli.main(list(argv), extra_pytest_args=[] if fuzz else ["-m", "not cdp_fuzz"], live=io.StringIO())
     return code, out.getvalue()
 
 

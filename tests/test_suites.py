@@ -28,7 +28,7 @@ def gptbots_mock() -> Iterator[MockServer]:
 
 
 def check(*argv: str) -> int:
-    return cli.main(list(argv), extra_pytest_args=["-m", "not fuzz"], live=io.StringIO())
+    return cli.main(list(argv), extra_pytest_args=["-m", "not cdp_fuzz"], live=io.StringIO())
 
 
 def test_registry_refuses_unknown_ids() -> None:

@@ -168,7 +168,7 @@ def run_check_at(url: str, vendor: str, junit: Path, *, creds: dict[str, str] | 
     """Run ``cdpkit check`` in-process against ``url``; fuzz: None all, True only, False none."""
     from suites import cli
 
-    select = {None: [], True: ["-m", "fuzz"], False: ["-m", "not fuzz"]}[fuzz]
+    select = {None: [], True: ["-m", "cdp_fuzz"], False: ["-m", "not cdp_fuzz"]}[fuzz]
     args = ["--vendor", vendor, "--target", url, "--junit-xml", str(junit), "--max-examples", str(max_examples)]
     args += [a for k, v in (creds or {}).items() for a in ("--cred", f"{k}={v}")]
     args += (["--strict"] if strict else []) + (["--features", features] if features else [])

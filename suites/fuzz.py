@@ -33,12 +33,16 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import sys
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
+from hypothesis.configuration import set_hypothesis_home_dir
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -156,8 +160,28 @@ is the documented view, so an assumed response schema (an error body or a modele
 document never shows) accepts any JSON there and only what the document states is judged."""
 
 
+def user_cache_dir() -> Path:
+    """The user's cache directory for cdpkit ($XDG_CACHE_HOME/cdpkit, ~/Library/Caches/cdpkit, %LOCALAPPDATA%\\cdpkit)."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "cdpkit"
+
+
+def keep_hypothesis_storage_out_of_cwd() -> None:
+    """Hypothesis keeps files under ``./.hypothesis`` (with ``database=None`` still its cache of the
+    constants of every source module it reads); a ``cdpkit check`` must not leave that folder in the
+    user's directory. Unless HYPOTHESIS_STORAGE_DIRECTORY says where, it goes to the user's cache."""
+    if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        set_hypothesis_home_dir(user_cache_dir() / "hypothesis")
+
+
 def run(target: Target, operation_id: str, mode: str, *, max_examples: int, seed: int) -> int:
     """Run one operation in one mode; raises on the first failure. Returns the number of cases sent."""
+    keep_hypothesis_storage_out_of_cwd()
     operation = _api_operation(target.vendor, operation_id, target.strict)
     guarded = writes_guarded(target, operation_id)
     auth = target.profile.fuzz_auth(target.creds)

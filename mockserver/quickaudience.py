@@ -7,7 +7,7 @@ The seed describes console steps only; cdpkit models them as a REST surface unde
 * ``apis:<org>``: apiId -> the record, keys included                        (QA-CREATE-RETURNS-KEYS)
 * ``keys``: AccessKeyId -> {organization, apiId}, how a collection call finds its channel
 * ``retired:<org>``: "<apiId>/<n>" -> a secret that stopped working (rotated or removed)
-* ``events:<org>``: "<apiId>/<n>" -> one accepted event                     (QA-EVENTS-STORED)
+* ``events:<org>``: "<apiId>/<n>" -> one accepted event, the newest EVENTS_PER_CHANNEL (QA-EVENTS-STORED)
 * ``counters``: "<kind>:<org>:<apiId>" -> last sequence number used
 """
 
@@ -35,6 +35,8 @@ ERROR_CODES = {
     415: "UnsupportedMediaType",
 }
 PLATFORM_CHANNELS = ("APP", "MINI_PROGRAM")
+# QA-EVENTS-STORED (assumption): the events a channel keeps; storing event n forgets event n - N.
+EVENTS_PER_CHANNEL = 1_000
 # Plain words for schema failures whose validator message would only show the schema keyword.
 HINTS = {
     "QA-FIELDS-PER-TYPE": "platformTypes belong to APP and MINI_PROGRAM channels, networkDomains to WEB channels",
@@ -249,6 +251,8 @@ def collect_event(call: Call) -> Reply:
     call.state.put(f"events:{org}", f"{record['apiId']}/{n:08d}",  # QA-EVENTS-STORED
                    {"apiId": record["apiId"], "accessKeyId": key_id, "receivedAt": int(call.now * 1000),
                     **source, "event": call.body})
+    if n > EVENTS_PER_CHANNEL:  # QA-EVENTS-STORED: the channel keeps its newest EVENTS_PER_CHANNEL events
+        call.state.delete(f"events:{org}", f"{record['apiId']}/{n - EVENTS_PER_CHANNEL:08d}")
     return ok(True)
 
 

@@ -11,7 +11,8 @@ State, per HTTP API source (``sid``):
 * ``ids:<sid>``: any identifier (user_id, anonymous_id, previous_id) -> profile id. One namespace for
   all three, as an alias's previous_id may be either kind of id (TTO-ALIAS-MERGE).
 * ``events:<sid>``: sequence number -> the stored track message  (TTO-TRACK-ENDPOINT)
-* ``seen:<sid>``: msg_id -> {type, at}  (TTO-MSG-ID-DEDUP, TTO-DEDUP-REPLAY-ACK)
+* ``seen:<sid>``: msg_id -> {type, at, seq}  (TTO-MSG-ID-DEDUP, TTO-DEDUP-REPLAY-ACK): the newest
+  ``SEEN_PER_SOURCE`` msg_ids, slotted in the ring ``seen-ring:<sid>`` (mockserver/bounded.py)
 * ``counters``: sid -> last event sequence number
 """
 
@@ -22,12 +23,14 @@ from typing import Any, Callable
 
 import orjson
 
+from mockserver import bounded
 from mockserver.store import Scope
 from mockserver.vendor import Call, InputErrors, Rejection, Reply, Vendor, seed_string
 
 SOURCE_TYPE = "HTTP API"  # 入門 step 2: 選擇 HTTP API源
 PAYLOAD_LIMIT_BYTES = 32 * 1024  # TTO-PAYLOAD-LIMIT (VENDOR-NOTES: Segment's 32 KB per call)
 DEDUP_WINDOW_SECONDS = 24 * 3600  # TTO-DEDUP-REPLAY-ACK (VENDOR-NOTES: Segment's ~24 h)
+SEEN_PER_SOURCE = 100_000  # TTO-DEDUP-REPLAY-ACK (assumption): the msg_ids a source remembers, newest first
 ROLES = ("user_ids", "anonymous_ids", "previous_ids")
 
 DEMO_KEY = "your_api_key_here"  # the document's placeholder, accepted literally
@@ -80,11 +83,20 @@ def _message_source(call: Call) -> str:
 
 
 def _first_time(call: Call, sid: str, msg_id: str, kind: str) -> bool:
-    """TTO-MSG-ID-DEDUP: record msg_id; False when the source saw it within the dedup window."""
+    """TTO-MSG-ID-DEDUP: record msg_id; False when the source saw it within the dedup window.
+
+    TTO-DEDUP-REPLAY-ACK (assumption): a source remembers its newest SEEN_PER_SOURCE msg_ids; one met
+    after the window is forgotten and recorded anew. A slot's occupant is evicted only if it is still
+    the record that slot was given (a msg_id recorded anew holds a newer slot)."""
     seen = call.state.get(f"seen:{sid}", msg_id)
     if seen is not None and call.now - seen["at"] < DEDUP_WINDOW_SECONDS:
         return False
-    call.state.put(f"seen:{sid}", msg_id, {"type": kind, "at": call.now})
+    seq, evicted = bounded.push(call.state, f"seen-ring:{sid}", msg_id, SEEN_PER_SOURCE)
+    if evicted is not None:
+        old = seen if evicted["id"] == msg_id else call.state.get(f"seen:{sid}", evicted["id"])
+        if old is not None and old.get("seq") == evicted["seq"]:
+            call.state.delete(f"seen:{sid}", evicted["id"])
+    call.state.put(f"seen:{sid}", msg_id, {"type": kind, "at": call.now, "seq": seq})
     return True
 
 

@@ -2,7 +2,8 @@
 
 State, per account (license code ``L``): ``accounts`` (L -> {access_token}), ``users:L`` (userId ->
 profile), ``anonymous:L`` (anonymousId -> an anonymous profile, or {merged_into: userId} once merged),
-``locks:L`` (custom attribute -> its locked type) and ``tracks:L`` (trackID -> what it did).
+``locks:L`` (custom attribute -> its locked type) and ``tracks:L`` (trackID -> what it did; the newest
+``TRACKS_PER_ACCOUNT`` only, slotted in the ring ``tracks-ring:L``, see mockserver/bounded.py).
 The two GET operations are MODELED (ZEB-MODELED-GET-USER, ZEB-MODELED-GET-TRACK): the document
 shows no lookup, so they exist only so a client can see what an upsert stored.
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 import jsonschema_rs
 
-from mockserver import type_lock
+from mockserver import bounded, type_lock
 from mockserver.store import Scope
 from mockserver.vendor import Call, InputErrors, Rejection, Reply, Vendor, seed_string
 from schemas import bundle, load
@@ -40,6 +41,8 @@ def _system_table() -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
 
 ALIASES, COLUMN_TYPES, DEFAULTS = _system_table()
 NOW_DEFAULT = "NOW()"
+# ZEB-MODELED-GET-TRACK (assumption): the trackIDs an account keeps; an older one answers 404 like an unknown one.
+TRACKS_PER_ACCOUNT = 10_000
 
 
 def render_error(rejection: Rejection, call: Call | None) -> Reply:
@@ -208,6 +211,9 @@ def _upsert(state: Scope, license_code: str, body: dict[str, Any], now: str, tra
     track = {"trackID": track_id, "status": "processed", "received_at": now, "userId": user_id,
              "anonymousId": anonymous_id, "attributes": sorted(attributes)}
     state.put(f"tracks:{license_code}", track_id, track)
+    _, evicted = bounded.push(state, f"tracks-ring:{license_code}", track_id, TRACKS_PER_ACCOUNT)
+    if evicted is not None:  # ZEB-MODELED-GET-TRACK: the account's oldest trackID is forgotten
+        state.delete(f"tracks:{license_code}", evicted["id"])
     return track
 
 
@@ -242,7 +248,8 @@ def modeled_get_user(call: Call) -> Reply:
 
 
 def modeled_get_track(call: Call) -> Reply:
-    """ZEB-MODELED-GET-TRACK (not documented): what an accepted request did; 404 for another account's id."""
+    """ZEB-MODELED-GET-TRACK (not documented): what an accepted request did; 404 for another account's id
+    and for one older than the account's newest TRACKS_PER_ACCOUNT."""
     license_code = _license_for(call)
     track = call.state.get(f"tracks:{license_code}", call.path_params["track_id"])
     if track is None:

@@ -2,13 +2,15 @@
 list shared by every process and machine that names the same Redis, every stateful rule exact across them.
 
 **Optimistic transactions.** Handlers are synchronous and read state while they run. A request's reads
-come from this process's cache of values, each kept with the version Redis gave it; the request records
+come from this process's cache of values, each kept with the version Redis gave it (a key the process has
+not seen yet is taken as absent, which the check below corrects in the same round trip); the request records
 what it read (key and version, or a collection's version for ``keys``/``items``). When the handler has
 answered, one Lua script checks every recorded version and, only if none changed, applies the request's
 writes under a new version (``EVAL`` is atomic in Redis). If another process wrote something the request
-read, nothing is applied: the stale values are dropped from the cache and the handler runs again on fresh
-state. Each conflict means another request committed, so the system always makes progress; a request that
-keeps losing backs off a little and tries again, never answers 5xx for it. A refusal (>= 400) applies
+read, nothing is applied: the script sends the current values back, the cache takes them, and the handler
+runs again on fresh state. A second conflict means another request committed meanwhile, so the system
+always makes progress; a request that keeps losing backs off a little and tries again, never answers 5xx
+for it. A refusal (>= 400) applies
 nothing but is still checked, so a request is never refused on a value another process has already changed.
 
 **Layout** (``P`` is the prefix, ``cdpkit`` unless ``?prefix=`` says otherwise, so several mocks can share
@@ -45,20 +47,25 @@ from mockserver.store import DEFAULT_JOURNAL_BYTES, _DELETED, Scope, Store, Writ
 from mockserver.vendor import Rejection, Reply, Vendor
 
 # ARGV: prefix, n reads, (kind k|n, ns, key, version)*, n writes, (ns, key, JSON or "" to delete)*.
-# Returns the 1-based indexes of stale reads (nothing applied), or the version the writes were given (0: none).
+# Returns, when a read is stale, {index, current value or nil}* (1-based; nothing applied; a collection's
+# value is not sent), else the version the writes were given (0: none).
 _COMMIT = """
 local P = ARGV[1]
 local i = 3
 local stale = {}
 for r = 1, tonumber(ARGV[2]) do
   local cur
+  local v = false
   if ARGV[i] == 'k' then
-    local v = redis.call('HGET', P .. ':d:' .. ARGV[i + 1], ARGV[i + 2])
+    v = redis.call('HGET', P .. ':d:' .. ARGV[i + 1], ARGV[i + 2])
     if v then cur = string.sub(v, 1, string.find(v, ':', 1, true) - 1) else cur = '0' end
   else
     cur = redis.call('HGET', P .. ':nsver', ARGV[i + 1]) or '0'
   end
-  if cur ~= ARGV[i + 3] then stale[#stale + 1] = r end
+  if cur ~= ARGV[i + 3] then
+    stale[#stale + 1] = r
+    stale[#stale + 1] = v
+  end
   i = i + 4
 end
 if #stale > 0 then return stale end
@@ -215,9 +222,13 @@ class RedisStore(Store):
 
     # -- reads inside a request: cached, recorded with their versions ---------------------------------
     def _read(self, ns: str, key: str, reads: dict) -> bytes | None:
+        """A key this process has not seen yet is taken to be absent, without asking Redis: the commit's
+        check says otherwise if it is not, and sends its value, so a new key (an upsert of a new id) costs
+        no round trip and a key written elsewhere costs one run of the handler more, not more round trips."""
         cached = self._cache.get((ns, key))
         if cached is None:
-            cached = self._cache[(ns, key)] = _split(self._redis.hget(self._k("d", ns), key))
+            reads[("k", ns, key)] = b"0"
+            return None
         reads[("k", ns, key)] = cached[0]
         return cached[1]
 
@@ -247,14 +258,17 @@ class RedisStore(Store):
             args += (ns, key, b"" if raw is _DELETED else raw)
         result = self._commit(args=args)
         if isinstance(result, list):
-            for index in result:
+            for index, current in zip(result[::2], result[1::2]):
                 kind, ns, key = order[index - 1][0]
                 if kind == "k":
-                    self._cache.pop((ns, key), None)
+                    self._cache[(ns, key)] = _split(current)
                 else:
                     self._kcache.pop(ns, None)
             self.conflicts += 1
             return False
+        for (kind, ns, key), version in order:  # every read was current: what was assumed absent is known now
+            if kind == "k" and version == b"0":
+                self._cache.setdefault((ns, key), (b"0", None))
         if items:
             version = str(result).encode()
             for (ns, key), raw in items:
@@ -278,9 +292,9 @@ class RedisStore(Store):
             while True:
                 try:
                     reply = handler(call)
-                except Rejection:
+                except Exception:  # a refusal, or a handler that tripped on a view mixing old and new values
                     if store._settle_request(scope.reads, None):
-                        raise
+                        raise  # on current state: the refusal (or the bug) is real
                 else:
                     keep = reply.status < 400
                     if store._settle_request(scope.reads, scope.writes if keep else None):

@@ -246,16 +246,21 @@ def test_a_synchronous_commit_keeps_the_order_of_queued_requests(tmp_path):
 def test_redis_a_request_that_read_a_value_another_process_changed_applies_nothing(redis_server):
     url = redis_server.url()
     one, two = open_store(url), open_store(url)  # two processes' stores on one Redis
+
+    def increment(store):
+        scope = store.scope("v").for_request()
+        scope.put("a", "k", {"n": (scope.get("a", "k") or {"n": 0})["n"] + 1})
+        return scope
+
     try:
         one.put("v/a", "k", {"n": 0})
         one.commit()
-        first, second = one.scope("v").for_request(), two.scope("v").for_request()
-        first.put("a", "k", {"n": first.get("a", "k")["n"] + 1})
-        second.put("a", "k", {"n": second.get("a", "k")["n"] + 1})
+        cold = increment(two)  # a key this process has not seen is taken as absent: the check refuses that
+        assert two._settle_request(cold.reads, cold.writes) is False and two.get("v/a", "k") == {"n": 0}
+        first, second = increment(one), increment(two)  # both start from n=0 (two learnt it from the refusal)
         assert one._settle_request(first.reads, first.writes) is True
         assert two._settle_request(second.reads, second.writes) is False, "a lost update was committed"
-        again = two.scope("v").for_request()
-        again.put("a", "k", {"n": again.get("a", "k")["n"] + 1})
+        again = increment(two)
         assert two._settle_request(again.reads, again.writes) is True
         assert one.get("v/a", "k") == {"n": 2}
         # a collection read (keys) conflicts with a key added to it elsewhere

@@ -1,8 +1,11 @@
 """Throughput, latency and memory of `cdpkit mock` against a bare aiohttp handler, side by side, on 127.0.0.1 only.
 
 Starts the servers it compares itself, each a subprocess on one core: a bare aiohttp handler (json.loads
-and a fixed answer: the ceiling), the mock on the memory store and the mock on a SQLite store in a fresh
-temporary file. Each round drives every scenario against every server in turn, for a bounded time with a
+and a fixed answer: the ceiling), the mock on the memory store, the mock on a SQLite store in a fresh
+temporary file, and the mock on the Redis store with one worker (``redis``) and with two (``redis2``,
+``--workers 2``) against a ``redis-server`` the run starts in its temporary folder (append-only file,
+``appendfsync always``: every acknowledged write is on disk; ``--redis-fsync everysec`` to compare). For
+the Redis servers the CPU per request counts the mock's processes *and* redis-server, the whole cost. Each round drives every scenario against every server in turn, for a bounded time with a
 bounded number of connections, and the table shows the medians over the rounds: requests/s, p50 and p99
 latency, the server's CPU time per request (steadier than requests/s when other work shares the machine),
 its RSS after the scenario (the largest), and the ratios against the bare handler (and, for SQLite,
@@ -14,6 +17,7 @@ in a separate process, which saturate near 9,000 req/s on this machine and then 
 
     python benchmarks/bench_mock.py                              # every scenario, 3 rounds of 5 s
     python benchmarks/bench_mock.py --seconds 2 --rounds 1 --scenario zebline.users --server memory
+    python benchmarks/bench_mock.py --server memory --server sqlite --server redis --server redis2
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ SCENARIOS: dict[str, dict] = {
         "headers": {"Authorization": "Bearer ${token}"},
     },
 }
-SERVERS = ("bare", "memory", "sqlite")
+SERVERS = ("bare", "memory", "sqlite", "redis", "redis2")
 
 BARE_SERVER = textwrap.dedent(
     """
@@ -192,6 +196,26 @@ def rss_mb(pid: int) -> float:
         return int(re.search(r"VmRSS:\s+(\d+)", handle.read()).group(1)) / 1024
 
 
+def children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as handle:
+        return [int(p) for p in handle.read().split()]
+
+
+def start_redis(workdir: str, port: int, fsync: str) -> subprocess.Popen:
+    """A redis-server of the run's own, in its temporary folder; persistence as the README states it."""
+    if shutil.which("redis-server") is None:
+        raise SystemExit("the redis servers need redis-server (Debian: apt-get install redis-server)")
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir,
+                             "--appendonly", "yes", "--appendfsync", fsync, "--save", ""],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True).stdout.strip() == "PONG":
+            return proc
+        time.sleep(0.05)
+    raise SystemExit("redis-server did not start")
+
+
 def start(cmd: list[str], checkout: str | None = None) -> tuple[subprocess.Popen, float]:
     started = time.perf_counter()
     env = dict(os.environ, PYTHONPATH=checkout) if checkout else None
@@ -211,6 +235,8 @@ def main() -> None:
     parser.add_argument("--scenario", action="append", choices=list(SCENARIOS), help="only these scenarios")
     parser.add_argument("--server", action="append", choices=SERVERS, help="only these servers")
     parser.add_argument("--port", type=int, default=18990)
+    parser.add_argument("--redis-fsync", choices=("always", "everysec"), default="always",
+                        help="appendfsync of the run's redis-server (always: nothing acknowledged is ever lost)")
     parser.add_argument("--driver", choices=("auto", "wrk", "python"), default="auto",
                         help="load generator (auto: wrk when installed)")
     parser.add_argument("--against", metavar="NAME=DIR", action="append", default=[],
@@ -236,25 +262,42 @@ def main() -> None:
     procs: dict[str, subprocess.Popen] = {}
     ports = {server: args.port + i for i, server in enumerate(servers)}
     startup: dict[str, float] = {}
+    redis_proc = None
     try:
+        redis_port = args.port + len(servers)
+        if any(s.startswith("redis") for s in servers):
+            redis_proc = start_redis(workdir, redis_port, args.redis_fsync)
         for server in servers:
             kind, _, label = server.partition("@")
             if kind == "bare":
                 cmd = [sys.executable, "-c", BARE_SERVER, str(ports[server])]
             else:
                 state = "memory" if kind == "memory" else f"sqlite:{os.path.join(workdir, server + '.sqlite')}"
+                if kind.startswith("redis"):
+                    state = f"redis://127.0.0.1:{redis_port}/0?prefix=bench-{run_nonce}-{server.replace('@', '-')}"
                 cmd = [sys.executable, "-m", "cdpkit", "mock", "--port", str(ports[server]), "--vendors", vendors,
-                       "--journal-limit", "10000", "--state", state]
+                       "--journal-limit", "10000", "--state", state] + (["--workers", "2"] if kind == "redis2" else [])
             procs[server], startup[server] = start(cmd, checkouts[label])
+        def serving(server: str) -> list[int]:
+            """The processes whose CPU a request costs: the mock's (its workers) and redis-server's."""
+            pid = procs[server].pid
+            own = children(pid) if server.startswith("redis2") else [pid]
+            return own + ([redis_proc.pid] if server.startswith("redis") else [])
+
+        def memory_of(server: str) -> float:
+            pid = procs[server].pid
+            return sum(rss_mb(p) for p in (children(pid) if server.startswith("redis2") else [pid]))
+
         results: dict[tuple[str, str], list[Result]] = {}
         for round_no in range(args.rounds):
             for name in chosen:
                 for server in servers:
                     nonce = f"{run_nonce}-{round_no}-{server}"
-                    cpu = cpu_seconds(procs[server].pid)
+                    pids = serving(server)
+                    cpu = sum(map(cpu_seconds, pids))
                     rate, total, p50, p99, non2xx = drive(f"http://127.0.0.1:{ports[server]}", SCENARIOS[name], args, nonce)
-                    cpu_us = (cpu_seconds(procs[server].pid) - cpu) / max(total, 1) * 1e6
-                    result = Result(rate, p50, p99, rss_mb(procs[server].pid), non2xx, cpu_us)
+                    cpu_us = (sum(map(cpu_seconds, pids)) - cpu) / max(total, 1) * 1e6
+                    result = Result(rate, p50, p99, memory_of(server), non2xx, cpu_us)
                     results.setdefault((name, server), []).append(result)
                     print(f"  round {round_no + 1} {name:<22} {server:<10} {rate:>9,.0f} req/s  p50 {p50:6.2f} ms  "
                           f"p99 {p99:6.2f} ms  CPU {cpu_us:5.0f} µs/req  RSS {result.rss_mb:6.1f} MB  {total} requests, non-2xx {non2xx}",
@@ -263,6 +306,9 @@ def main() -> None:
         for proc in procs.values():
             proc.terminate()
             proc.wait()
+        if redis_proc is not None:
+            redis_proc.terminate()
+            redis_proc.wait()
         shutil.rmtree(workdir, ignore_errors=True)
 
     width = max(map(len, servers))
@@ -277,7 +323,7 @@ def main() -> None:
             bare = f"{rate / med(results[(name, 'bare')], 'rate'):.2f}" if "bare" in servers else "-"
             kind, at, label = server.partition("@")
             memory = "memory" + at + label
-            mem = f"{rate / med(results[(name, memory)], 'rate'):.2f}" if kind == "sqlite" and memory in servers else ""
+            mem = f"{rate / med(results[(name, memory)], 'rate'):.2f}" if kind != "memory" and kind != "bare" and memory in servers else ""
             print(f"{name:<22} {server:<{width}} {rate:>9,.0f} {bare:>7} {mem:>9} {med(rs, 'p50'):>7.2f} {med(rs, 'p99'):>7.2f} "
                   f"{med(rs, 'cpu_us'):>10.0f} {max(r.rss_mb for r in rs):>7.1f} {sum(r.non2xx for r in rs):>8}")
     for server in servers:

@@ -279,16 +279,18 @@ def run(args: argparse.Namespace) -> int:
     except sqlite3.Error as exc:
         print(f"cdpkit mock: --state {config.state}: cannot use the database: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # the Redis client's errors (the package is imported only for redis://)
-        if type(exc).__module__.split(".")[0] != "redis":
-            raise
-        print(f"cdpkit mock: --state {config.state}: cannot use Redis: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"cdpkit mock: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    except ValueError as exc:  # seed data the vendor refuses (a vendor not served, a section of the wrong shape)
-        source = f"--seed {', '.join(config.seeds)}: " if config.seeds else ""
-        print(f"cdpkit mock: {source}{exc}", file=sys.stderr)
-        return 2
+    except Exception as exc:
+        # The Redis client's errors first (some subclass OSError or ValueError; the package is imported only
+        # for redis://): a raise inside one except clause would skip the clauses after it.
+        if type(exc).__module__.split(".")[0] == "redis":
+            print(f"cdpkit mock: --state {config.state}: cannot use Redis: {' '.join(str(exc).split())}", file=sys.stderr)
+            return 2
+        if isinstance(exc, OSError):
+            print(f"cdpkit mock: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        if isinstance(exc, ValueError):  # seed data the vendor refuses (a vendor not served, a section of the wrong shape)
+            source = f"--seed {', '.join(config.seeds)}: " if config.seeds else ""
+            print(f"cdpkit mock: {source}{exc}", file=sys.stderr)
+            return 2
+        raise
     return 0

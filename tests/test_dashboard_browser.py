@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,36 +31,24 @@ from mockserver import dashboard
 from mockserver.pytest_plugin import MockServer
 from mockserver.runtime import MockConfig
 from schemas import catalog
+from tests.browser import CHROMIUM_ARGS as BASE_CHROMIUM_ARGS
+from tests.browser import PLAYWRIGHT_MISSING
+from tests.browser import chromium_path as _chromium_path
+from tests.browser import unavailable as _unavailable
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 EVIL = "evil.example"  # a site that is not the mock; Chromium resolves it to 127.0.0.1 (below)
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--host-resolver-rules=MAP {EVIL} 127.0.0.1"]
+CHROMIUM_ARGS = [*BASE_CHROMIUM_ARGS, f"--host-resolver-rules=MAP {EVIL} 127.0.0.1"]
 TIMEOUT_MS = 10_000
 LIVE_MS = 1_000  # a request sent through the API must show within this
 GOOD_GPTBOTS = {"user_id": "BC123"}
 BAD_GPTBOTS: dict[str, str] = {}  # neither user_id nor anonymous_id: GPT-QUERY-ONE-REQUIRED
 
 
-def _unavailable(reason: str) -> None:
-    """Skip on a developer machine; fail in CI, where the browser is installed on purpose."""
-    if os.environ.get("CDPKIT_REQUIRE_BROWSER") == "1":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason, allow_module_level=True)
-
-
-def _chromium_path() -> str:
-    path = os.environ.get("CDPKIT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        _unavailable("Chromium not found: install it with `apt-get install -y chromium` (or set CDPKIT_CHROMIUM)")
-    return path
-
-
 try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright
 except ImportError:  # pragma: no cover - depends on the machine
-    _unavailable("playwright not installed: `pip install -e '.[test]'` (never `playwright install`; the system Chromium is used)")
+    _unavailable(PLAYWRIGHT_MISSING)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ import io
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -32,6 +31,7 @@ from mockserver.runtime import MockConfig
 from schemas.tiers import TIER_LABELS
 from suites import cli
 from suites.report_command import PROPERTY_TIER, RUN_FORMAT
+from tests.browser import CHROMIUM_ARGS, PLAYWRIGHT_MISSING, chromium_path, unavailable
 from tests.cleanroom import AppServer, module
 from tests.cleanroom.expectations import FEATURES
 from tests.mutants.gptbots import MUTANTS
@@ -240,22 +240,13 @@ def test_report_refuses_what_is_not_a_run(tmp_path: Path, content: str, capsys: 
 # --- the HTML report in a real browser -------------------------------------------------------------------
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CDPKIT_REQUIRE_BROWSER") == "1":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("playwright not installed: `pip install -e '.[test]'` (the system Chromium is used)")
-    executable = os.environ.get("CDPKIT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not executable:
-        _unavailable("Chromium not found: install it with `apt-get install -y chromium` (or set CDPKIT_CHROMIUM)")
-    from tests.test_sensors_h5_browser import CHROMIUM_ARGS
+        unavailable(PLAYWRIGHT_MISSING, module_level=False)
+    executable = chromium_path()
 
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, timeout=30_000)

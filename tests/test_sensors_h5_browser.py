@@ -18,8 +18,6 @@ unless ``CDPKIT_REQUIRE_BROWSER=1`` (CI) turns the skip into a failure.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,33 +30,20 @@ import requests
 from mockserver.pytest_plugin import MockServer
 from mockserver.runtime import MockConfig
 from schemas import bundle
+from tests.browser import CHROMIUM_ARGS, PLAYWRIGHT_MISSING
+from tests.browser import chromium_path as _chromium_path
+from tests.browser import unavailable as _unavailable
 
 H5 = "/sf/h5/iframe-app/sf/realtime-tag"
 TAG_GET = "/api/v3/focus/v1/real-time-tag/get"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SETTLE_MS = 300  # after the first message, how long a second (duplicate) one gets to show up
 TIMEOUT_MS = 10_000
-
-
-def _unavailable(reason: str) -> None:
-    """Skip on a developer machine; fail in CI, where the browser is installed on purpose."""
-    if os.environ.get("CDPKIT_REQUIRE_BROWSER") == "1":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason, allow_module_level=True)
-
-
-def _chromium_path() -> str:
-    path = os.environ.get("CDPKIT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        _unavailable("Chromium not found: install it with `apt-get install -y chromium` (or set CDPKIT_CHROMIUM)")
-    return path
 
 
 try:
     from playwright.sync_api import Browser, Frame, FrameLocator, Page, sync_playwright
 except ImportError:  # pragma: no cover - depends on the machine
-    _unavailable("playwright not installed: `pip install -e '.[test]'` (never `playwright install`; the system Chromium is used)")
+    _unavailable(PLAYWRIGHT_MISSING)
 
 # The business page. Its listener is the document's sample (前端 H5 接收创建成功通知), registered once
 # at initialisation as SF-H5-LISTENER-ONCE advises, plus one line that records every message it sees.

@@ -1,0 +1,34 @@
+"""The real browser the project's browser tests drive: Debian's Chromium through Playwright's Python package.
+
+One place decides how it is found and what a missing browser means: a skip on a developer machine, a
+failure in CI (``CDPKIT_REQUIRE_BROWSER=1``, set by ``.ci/run``, which installs ``chromium``). Playwright's
+own browser download is never used (it cannot be fetched here): ``CDPKIT_CHROMIUM`` or ``chromium`` on PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def unavailable(reason: str, *, module_level: bool = True) -> None:
+    """Skip on a developer machine; fail in CI, where the browser is installed on purpose."""
+    if os.environ.get("CDPKIT_REQUIRE_BROWSER") == "1":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason, allow_module_level=module_level)
+
+
+def chromium_path() -> str:
+    """The Chromium executable, or the skip/failure that says how to install it."""
+    path = os.environ.get("CDPKIT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        unavailable("Chromium not found: install it with `apt-get install -y chromium` (or set CDPKIT_CHROMIUM)")
+    return path  # type: ignore[return-value]
+
+
+PLAYWRIGHT_MISSING = "playwright not installed: `pip install -e '.[test]'` (never `playwright install`; the system Chromium is used)"

@@ -37,6 +37,7 @@ ERROR_CODES = {
 PLATFORM_CHANNELS = ("APP", "MINI_PROGRAM")
 # QA-EVENTS-STORED (assumption): the events a channel keeps; storing event n forgets event n - N.
 EVENTS_PER_CHANNEL = 1_000
+RETIRED_PER_CHANNEL = 20  # retired secrets a channel remembers for the state view and the precise 401
 # Plain words for schema failures whose validator message would only show the schema keyword.
 HINTS = {
     "QA-FIELDS-PER-TYPE": "platformTypes belong to APP and MINI_PROGRAM channels, networkDomains to WEB channels",
@@ -99,8 +100,12 @@ def _next(call: Call, counter: str) -> int:
 
 
 def _retire(call: Call, org: str, record: dict[str, Any], reason: str) -> None:
-    """Keep a secret that stopped working, for the state view and for a precise 401 message."""
+    """Keep a secret that stopped working, for the state view and for a precise 401 message: the newest
+    RETIRED_PER_CHANNEL of each channel (an older one is refused all the same, with the plain signature
+    message), so rotations neither grow the state nor the HMACs a refused collection call tries."""
     n = _next(call, f"retired:{org}:{record['apiId']}")
+    if n > RETIRED_PER_CHANNEL:
+        call.state.delete(f"retired:{org}", f"{record['apiId']}/{n - RETIRED_PER_CHANNEL:06d}")
     call.state.put(
         f"retired:{org}",
         f"{record['apiId']}/{n:06d}",

@@ -41,6 +41,7 @@ def small(server: MockServer, monkeypatch: pytest.MonkeyPatch) -> None:
     server.reset()
     monkeypatch.setattr(zebline, "TRACKS_PER_ACCOUNT", N)
     monkeypatch.setattr(qa, "EVENTS_PER_CHANNEL", N)
+    monkeypatch.setattr(qa, "RETIRED_PER_CHANNEL", N)
     monkeypatch.setattr(tto, "SEEN_PER_SOURCE", N)
 
 
@@ -146,6 +147,21 @@ def test_quickaudience_refused_event_evicts_nothing(server: MockServer) -> None:
     assert qa_events(server) == [f"e{i}" for i in range(N)]
     assert qa_collect(server, "next").status_code == 200
     assert qa_events(server) == [f"e{i}" for i in range(1, N)] + ["next"]
+
+
+def test_quickaudience_keeps_the_newest_retired_secrets_per_channel(server: MockServer) -> None:
+    """A 10-minute soak rotated secrets ~100,000 times: every one was kept, and a refused collection call
+    tried each with HMAC. The newest N stay; an older secret is refused all the same."""
+    console = {"Authorization": f"Bearer {server.credentials()['quickaudience']['check']['console_token']}"}
+    first_secret = WEB["secret"]
+    for _ in range(N + 2):
+        rotated = requests.post(f"{server.url}/quickaudience/v1/apis/{WEB['apiId']}/secret", headers=console,
+                                json={}, timeout=10)
+        assert rotated.status_code < 300, rotated.text
+    org = next(o for o in server.state("quickaudience")["organizations"].values() if WEB["apiId"] in o["channels"])
+    kept = [r for r in org["retired_secrets"] if r["apiId"] == WEB["apiId"]]
+    assert len(kept) == N and first_secret not in [r["accessKeySecret"] for r in kept]
+    assert qa_collect(server, "old").status_code == 401  # signed with the first secret: refused all the same
 
 
 # -- TTO: msg_ids per source -----------------------------------------------------------------------------

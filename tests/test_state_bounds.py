@@ -211,3 +211,14 @@ def test_tto_bound_is_per_source(server: MockServer) -> None:
     for i in range(N + 1):
         assert tto_track(server, f"o{i}", api_key=tto.OTHER_KEY).status_code == 200
     assert "mine" in tto_source(server)["seen_msg_ids"]
+
+
+def test_zebline_refuses_a_request_of_more_than_1000_attributes(server: MockServer) -> None:
+    """One 975 KB request with 95,000 attributes added ~400 MB (a lock and a value each): now a 400."""
+    many = {f"a{i}": i for i in range(95_000)}
+    reply = zeb_post(server, {"userId": "wide", "attributes": many})
+    assert reply.status_code == 400 and "ZEB-INPUT-LIMITS" in reply.text, reply.text[:300]
+    scope = server.mock.scopes["zebline"]
+    assert scope.get(f"users:{zebline.DEMO_LICENSE}", "wide") is None
+    assert scope.get(f"locks:{zebline.DEMO_LICENSE}", "a0") is None
+    assert zeb_post(server, {"userId": "wide", "attributes": {f"a{i}": i for i in range(1000)}}).status_code == 200

@@ -4,7 +4,6 @@ name. The browser side (sign-in form, SameSite) is tests/test_sensors_h5_browser
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -12,8 +11,6 @@ import requests
 
 from mockserver.pytest_plugin import MockServer
 from mockserver.runtime import MockConfig
-from tests.mutants import Mutant, run_check
-from tests.mutants.sensors import STRICT_MUTANTS
 
 KEY, ORG, PROJECT = "#K-7IGwJpE2M9CpID4101qj2hWg9t59hoF3", "org-sep-3164dp4", "default"
 # A second organization whose project and running tag have the demo's names (every real org has a "default").
@@ -112,12 +109,3 @@ def test_a_project_only_another_organization_has_is_not_found(server):
     with signed_in(server, KEY) as session:
         resp = session.get(server.url + H5, params={"project": "production"}, timeout=10)  # the second demo tenant's
     assert resp.status_code == 404 and "SF-H5-ERRORS" in resp.text
-
-
-@pytest.mark.parametrize("mutant", STRICT_MUTANTS, ids=[m.name for m in STRICT_MUTANTS])
-def test_strict_mutant_is_caught_only_with_strict(mutant: Mutant, tmp_path: Path) -> None:
-    """A defect of the mock's own assumption passes the default run and fails its check with --strict."""
-    assert run_check(mutant, "sensors", tmp_path, fuzz=False).exit_code == 0, f"{mutant.name} fails a documented check"
-    run = run_check(mutant, "sensors", tmp_path, fuzz=False, strict=True)
-    assert run.exit_code == 1, f"{mutant.name} ({mutant.description}) was not caught with --strict"
-    assert any(run.caught_by(rid) for rid in mutant.expected_ids), [(f["name"], f["kind"], f["caught_by"]) for f in run.failed]

@@ -5,6 +5,8 @@
   pre-selection) exit 1 with a check failing on a CheckFailure whose requirement ID is exactly the
   expected one; a fixture error is not a kill. A mutant only the schemathesis run can see
   (`fuzz_only`) is judged by that run's server-error check;
+* each strict-only mutant (a defect of the mock's own assumption, ``STRICT_MUTANTS``) passes the default
+  run and fails with --strict on exactly its ID;
 * each over-specified variant (another 2xx, another error body or refusal status, extra fields)
   passes the whole run, schemathesis included.
 
@@ -26,6 +28,8 @@ from tests.mutants import Mutant, assert_caught, run_check
 TABLES = {vendor: importlib.import_module(f"tests.mutants.{vendor}") for vendor in VENDORS}
 MUTANTS = [(v, m) for v, table in TABLES.items() for m in table.MUTANTS]
 VARIANTS = [(v, m) for v, table in TABLES.items() for m in table.VARIANTS]
+# defects of the mock's own assumptions: the default run passes them, --strict fails them on exactly their ID
+STRICT = [(v, m) for v, table in TABLES.items() for m in getattr(table, "STRICT_MUTANTS", [])]
 
 
 def _ids(cases: list[tuple[str, Mutant]]) -> list[str]:
@@ -50,6 +54,16 @@ def test_the_mock_passes_its_own_assumptions_and_skips_nothing(vendor: str, tmp_
 def test_each_mutant_is_caught_by_its_requirement(vendor: str, mutant: Mutant, tmp_path: Path) -> None:
     run = run_check(mutant, vendor, tmp_path, fuzz=mutant.fuzz_only)
     assert_caught(run, mutant)
+
+
+@pytest.mark.parametrize(("vendor", "mutant"), STRICT, ids=_ids(STRICT))
+def test_each_strict_mutant_passes_the_default_run_and_is_caught_with_strict(vendor: str, mutant: Mutant,
+                                                                             tmp_path: Path) -> None:
+    default = run_check(mutant, vendor, tmp_path, fuzz=False)
+    assert default.exit_code == 0, f"{mutant.name} fails a check of the default run: {default.failed}"
+    run = run_check(mutant, vendor, tmp_path, fuzz=False, strict=True)
+    assert run.exit_code == 1, f"{mutant.name} ({mutant.description}) was not caught with --strict"
+    assert any(run.caught_by(rid) for rid in mutant.expected_ids), [(f["name"], f["kind"], f["caught_by"]) for f in run.failed]
 
 
 @pytest.mark.parametrize(("vendor", "variant"), VARIANTS, ids=_ids(VARIANTS))

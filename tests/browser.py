@@ -7,8 +7,12 @@ own browser download is never used (it cannot be fetched here): ``CDPKIT_CHROMIU
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterator
 
 import pytest
 
@@ -32,3 +36,30 @@ def chromium_path() -> str:
 
 
 PLAYWRIGHT_MISSING = "playwright not installed: `pip install -e '.[test]'` (never `playwright install`; the system Chromium is used)"
+
+
+@contextlib.contextmanager
+def serve_page(html: str, name: str) -> Iterator[int]:
+    """Serve one fixed HTML page on a free loopback port (another origin than the mock's) and yield the port."""
+    body = html.encode()
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server hook name
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -18,7 +18,6 @@ import json
 import os
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -34,6 +33,7 @@ from schemas import catalog
 from tests.browser import CHROMIUM_ARGS as BASE_CHROMIUM_ARGS
 from tests.browser import PLAYWRIGHT_MISSING
 from tests.browser import chromium_path as _chromium_path
+from tests.browser import serve_page
 from tests.browser import unavailable as _unavailable
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -283,28 +283,10 @@ async function attempt(name, run) {
 </script></body></html>"""
 
 
-class _EvilHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the http.server hook name
-        body = EVIL_PAGE.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def evil_origin() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _EvilHandler)
-    thread = threading.Thread(target=server.serve_forever, name="evil-page", daemon=True)
-    thread.start()
-    yield f"http://{EVIL}:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serve_page(EVIL_PAGE, "evil-page") as port:
+        yield f"http://{EVIL}:{port}"
 
 
 def test_a_page_of_another_site_cannot_drive_it(page: Page, mock: MockServer, evil_origin: str) -> None:

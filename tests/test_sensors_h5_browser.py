@@ -18,9 +18,7 @@ unless ``CDPKIT_REQUIRE_BROWSER=1`` (CI) turns the skip into a failure.
 from __future__ import annotations
 
 import json
-import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 
 import jsonschema
@@ -32,6 +30,7 @@ from mockserver.runtime import MockConfig
 from schemas import bundle
 from tests.browser import CHROMIUM_ARGS, PLAYWRIGHT_MISSING
 from tests.browser import chromium_path as _chromium_path
+from tests.browser import serve_page
 from tests.browser import unavailable as _unavailable
 
 H5 = "/sf/h5/iframe-app/sf/realtime-tag"
@@ -68,19 +67,6 @@ document.getElementById('sf-h5').src = new URLSearchParams(location.search).get(
 </script></body></html>"""
 
 
-class _BusinessPageHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the http.server hook name
-        body = BUSINESS_PAGE.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def mock() -> Iterator[MockServer]:
     with MockServer(MockConfig(port=0, vendors=["sensors"])) as server:
@@ -90,13 +76,8 @@ def mock() -> Iterator[MockServer]:
 @pytest.fixture(scope="module")
 def business_origin() -> Iterator[str]:
     """A second origin (another port), so the postMessage crosses origins as in a real embedding."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _BusinessPageHandler)
-    thread = threading.Thread(target=server.serve_forever, name="business-page", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serve_page(BUSINESS_PAGE, "business-page") as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")

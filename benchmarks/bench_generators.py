@@ -21,9 +21,9 @@ import random
 
 import orjson
 
-import generators
-from generators import registry
-from generators.draw import Draw
+from cdpkit import generators
+from cdpkit.generators import registry
+from cdpkit.generators.draw import Draw
 
 TARGET = 10_000  # payloads per second the issue asks of Zebline users on one core
 

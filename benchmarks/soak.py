@@ -30,9 +30,9 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import generators  # noqa: E402
-from generators import registry, transport  # noqa: E402
-from mockserver.client import MockClient  # noqa: E402
+from cdpkit import generators  # noqa: E402
+from cdpkit.generators import registry, transport  # noqa: E402
+from cdpkit.mockserver.client import MockClient  # noqa: E402
 
 DISTINCT = 40  # payload seeds per operation: ids repeat, so the state stops growing
 # Operations that create a record under an id the server makes (a Quick Audience channel): what a client

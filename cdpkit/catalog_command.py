@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from schemas import VENDORS
-from schemas.catalog import Requirement, requirements
+from cdpkit.schemas import VENDORS
+from cdpkit.schemas.catalog import Requirement, requirements
 
 HELP = "list the requirements catalog (documented statements and cdpkit's assumptions)"
 DESCRIPTION = """\

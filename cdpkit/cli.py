@@ -17,10 +17,10 @@ from cdpkit import __version__
 
 # name -> module; the order is the order --help lists them in.
 COMMANDS: dict[str, str] = {
-    "mock": "mockserver.cli",
-    "check": "suites.cli",
-    "report": "suites.report_command",
-    "gen": "generators.cli",
+    "mock": "cdpkit.mockserver.cli",
+    "check": "cdpkit.suites.cli",
+    "report": "cdpkit.suites.report_command",
+    "gen": "cdpkit.generators.cli",
     "openapi": "cdpkit.openapi_command",
     "catalog": "cdpkit.catalog_command",
 }

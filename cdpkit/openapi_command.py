@@ -8,8 +8,8 @@ import sys
 
 import yaml
 
-from schemas import VENDORS
-from schemas.openapi import build
+from cdpkit.schemas import VENDORS
+from cdpkit.schemas.openapi import build
 
 HELP = "print a vendor's OpenAPI 3.1 document (assembled from the JSON Schemas)"
 DESCRIPTION = """\

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from schemas import VENDORS, _root
+from cdpkit.schemas import VENDORS, _root
 
 pytest_plugins = ["pytester"]
 

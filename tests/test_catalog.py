@@ -8,9 +8,9 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
-import schemas
-from schemas import resolve_pointer
-from schemas.catalog import get, requirements
+from cdpkit import schemas
+from cdpkit.schemas import resolve_pointer
+from cdpkit.schemas.catalog import get, requirements
 from tests.conftest import present_vendors
 
 ENTRY_SCHEMA = Draft202012Validator(json.loads(schemas._root().joinpath("catalog_entry.json").read_text("utf-8")))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas.catalog import Requirement, requirements
+from cdpkit.schemas.catalog import Requirement, requirements
 
 DOCUMENTS = Path(__file__).resolve().parent.parent / "docs" / "documents"
 ELISION = "…"

@@ -8,7 +8,7 @@ import sys
 
 from cdpkit import __version__
 from cdpkit.cli import COMMANDS, main
-from schemas.catalog import requirements
+from cdpkit.schemas.catalog import requirements
 
 
 def cdpkit(*args: str) -> subprocess.CompletedProcess:

@@ -9,11 +9,11 @@ import argparse
 import pytest
 import requests
 
-from mockserver import cli as mock_cli
-from mockserver.client import MockClient, MockControlError
-from mockserver.control_guard import ControlGuard, is_loopback
-from mockserver.pytest_plugin import MockServer
-from mockserver.runtime import Mock, MockConfig
+from cdpkit.mockserver import cli as mock_cli
+from cdpkit.mockserver.client import MockClient, MockControlError
+from cdpkit.mockserver.control_guard import ControlGuard, is_loopback
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.mockserver.runtime import Mock, MockConfig
 
 PATH = "/v1/user/get-user-cdp"
 

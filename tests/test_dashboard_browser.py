@@ -24,12 +24,12 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-import generators
-from generators.transport import request_for
-from mockserver import dashboard
-from mockserver.pytest_plugin import MockServer
-from mockserver.runtime import MockConfig
-from schemas import catalog
+from cdpkit import generators
+from cdpkit.generators.transport import request_for
+from cdpkit.mockserver import dashboard
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.mockserver.runtime import MockConfig
+from cdpkit.schemas import catalog
 from tests.browser import CHROMIUM_ARGS as BASE_CHROMIUM_ARGS
 from tests.browser import PLAYWRIGHT_MISSING
 from tests.browser import chromium_path as _chromium_path

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cdpkit.catalog_command import markdown
-from schemas.catalog import requirements
+from cdpkit.schemas.catalog import requirements
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 START, END = "<!-- assumptions:start -->", "<!-- assumptions:end -->"
@@ -127,17 +127,17 @@ def test_every_documented_command_parses_and_names_what_exists(where: str, comma
     known = {r.id for r in requirements()}
     assert not set(CATALOG_ID.findall(command)) - known, f"{where}: `{command}` names IDs the catalog does not have"
     if args.command == "gen" and args.operation:
-        from generators import registry
+        from cdpkit.generators import registry
 
         reg = registry.lookup(args.operation)
         assert args.invalid in (None, "all", *reg.violations), f"{where}: {reg.name} cannot break {args.invalid}"
     try:
         if args.command == "check" and not args.profile:
-            from suites.cli import settings
+            from cdpkit.suites.cli import settings
 
             settings(args)
         if args.command == "mock" and not (args.seed or args.config):  # the files it names are the reader's
-            from mockserver.cli import config_from_args
+            from cdpkit.mockserver.cli import config_from_args
 
             config_from_args(args)
     except (ValueError, SystemExit) as exc:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.pytest_plugin import MockServer
-from mockserver.runtime import MockConfig
-from suites import cli as check_cli
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.mockserver.runtime import MockConfig
+from cdpkit.suites import cli as check_cli
 
 MOCK_USAGE_ERRORS = [
     # (arguments, what the one line must say)
@@ -128,7 +128,7 @@ def test_check_names_its_own_option_and_the_url_meant(capsys) -> None:
 
 def test_the_pytest_entry_names_its_own_options(pytester: pytest.Pytester) -> None:
     for target, expected in (("127.0.0.1:8080", "--cdp-target takes an http(s) base URL"), (closed_port_url(), "cannot reach")):
-        result = pytester.runpytest_inprocess("--pyargs", "suites.test_gptbots", "--noconftest", "-p", "no:cacheprovider",
+        result = pytester.runpytest_inprocess("--pyargs", "cdpkit.suites.test_gptbots", "--noconftest", "-p", "no:cacheprovider",
                                               "--cdp-target", target, "--cdp-vendor", "gptbots")
         assert result.ret == pytest.ExitCode.USAGE_ERROR
         assert expected in result.stderr.str()
@@ -136,7 +136,7 @@ def test_the_pytest_entry_names_its_own_options(pytester: pytest.Pytester) -> No
 
 def test_a_request_that_gets_no_answer_fails_in_one_line() -> None:
     """A target that goes away mid-run: each check says so in a line, not the HTTP library's traceback."""
-    from suites.target import Target, load_profile
+    from cdpkit.suites.target import Target, load_profile
 
     url = closed_port_url()
     target = Target(url, load_profile("gptbots"), {"token": "t"}, strict=False)

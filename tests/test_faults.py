@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mockserver.faults import Faults, FaultSpecError, parse_fault
+from cdpkit.mockserver.faults import Faults, FaultSpecError, parse_fault
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """Property tests of the generators, generic over every registered operation.
 
-A vendor module added under generators/ is covered here without edits: its valid payloads must pass
+A vendor module added under cdpkit/generators/ is covered here without edits: its valid payloads must pass
 the request schema (and its convention schema) for thousands of seeds and be accepted by the mock;
 each invalid builder must break exactly the requirement it names, in the schema or in the mock.
 """
@@ -17,14 +17,14 @@ import orjson
 import pytest
 import requests
 
-import generators
-import schemas
-from generators import OMIT, registry, transport
-from generators.draw import Draw, pool
-from generators.send import TokenBucket
-from mockserver.pytest_plugin import MockServer
-from mockserver.runtime import MockConfig
-from schemas.validation import Validators
+from cdpkit import generators
+from cdpkit import schemas
+from cdpkit.generators import OMIT, registry, transport
+from cdpkit.generators.draw import Draw, pool
+from cdpkit.generators.send import TokenBucket
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.mockserver.runtime import MockConfig
+from cdpkit.schemas.validation import Validators
 
 VALID_SEEDS = 2000
 INVALID_SEEDS = 500

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from mockserver.pytest_plugin import MockServer
-from mockserver.runtime import MockConfig
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.mockserver.runtime import MockConfig
 
 AUTH = {"Authorization": "Bearer ${token}"}
 PATH = "/v1/user/get-user-cdp"
@@ -248,7 +248,7 @@ def test_fixture_works_in_a_fresh_project(pytester):
 def test_config_file_and_flags_merge_with_flags_winning(tmp_path):
     import argparse
 
-    from mockserver.cli import config_from_args, configure
+    from cdpkit.mockserver.cli import config_from_args, configure
 
     config = tmp_path / "mock.toml"
     config.write_text('port = 9100\nvendors = "gptbots,zebline"\nno-demo = true\njournal-limit = 7\n')

@@ -8,9 +8,9 @@ import jsonschema
 import pytest
 import requests
 
-from mockserver.pytest_plugin import MockServer
-from mockserver.runtime import MockConfig
-from schemas import bundle, load
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.mockserver.runtime import MockConfig
+from cdpkit.schemas import bundle, load
 
 PATH = "/v1/user/get-user-cdp"
 TOKEN = "${token}"  # the document's placeholder, accepted literally by the demo

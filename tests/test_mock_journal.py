@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from mockserver.journal_entry import BODY_LIMIT, mask
-from mockserver.pytest_plugin import MockServer
-from mockserver.runtime import MockConfig
-from mockserver.store import Store
+from cdpkit.mockserver.journal_entry import BODY_LIMIT, mask
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.mockserver.runtime import MockConfig
+from cdpkit.mockserver.store import Store
 
 PATH = "/v1/user/get-user-cdp?user_id=BC123"
 

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from mockserver.pytest_plugin import MockServer
-from mockserver.runtime import MockConfig
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.mockserver.runtime import MockConfig
 
 PATH = "/v1/user/get-user-cdp"
 

@@ -13,10 +13,10 @@ import pytest
 import requests
 from jsonschema import Draft202012Validator
 
-from mockserver.pytest_plugin import MockServer
-from schemas.qa_signing import COLLECT_SERVICE, canonical_string, sign, signed_query, verify
-from mockserver.runtime import MockConfig
-from schemas import bundle, operations
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.schemas.qa_signing import COLLECT_SERVICE, canonical_string, sign, signed_query, verify
+from cdpkit.mockserver.runtime import MockConfig
+from cdpkit.schemas import bundle, operations
 
 BASE = "/quickaudience/v1"
 TOKEN = "${console_token}"

@@ -9,9 +9,9 @@ import jsonschema
 import pytest
 import requests
 
-from mockserver.pytest_plugin import MockServer
-from mockserver.runtime import MockConfig
-from schemas import bundle, load
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.mockserver.runtime import MockConfig
+from cdpkit.schemas import bundle, load
 
 KEY, ORG, PROJECT = "#K-7IGwJpE2M9CpID4101qj2hWg9t59hoF3", "org-sep-3164dp4", "default"
 B_KEY, B_ORG, B_PROJECT = "#K-cdpkitDemoTenantB0000000000000000", "org-cdpkit-demo-b", "production"

@@ -18,8 +18,8 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from mockserver.pytest_plugin import MockServer
-from mockserver.runtime import MockConfig
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.mockserver.runtime import MockConfig
 
 KEY, ORG, PROJECT = "#K-7IGwJpE2M9CpID4101qj2hWg9t59hoF3", "org-sep-3164dp4", "default"
 HEADERS = {"api-key": KEY, "X-Organization-Id": ORG, "sensorsdata-project": PROJECT}
@@ -87,7 +87,7 @@ def test_long_not_chains_and_flat_chains_are_read(server):
 
 
 def test_nesting_up_to_the_bound_is_accepted_and_evaluated(server):
-    from mockserver.sensors_model import MAX_EQL_DEPTH
+    from cdpkit.mockserver.sensors_model import MAX_EQL_DEPTH
 
     depth = MAX_EQL_DEPTH - 1  # the rule keeps the condition in parentheses of its own
     assert _save(server, "(" * (depth + 1) + "user.age == 11" + ")" * (depth + 1), "user_rt_tag_over").status_code == 400

@@ -9,8 +9,8 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from mockserver.pytest_plugin import MockServer
-from mockserver.runtime import MockConfig
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.mockserver.runtime import MockConfig
 
 KEY, ORG, PROJECT = "#K-7IGwJpE2M9CpID4101qj2hWg9t59hoF3", "org-sep-3164dp4", "default"
 # A second organization whose project and running tag have the demo's names (every real org has a "default").
@@ -93,7 +93,7 @@ def test_api_headers_are_a_session_for_plain_http_clients(server):
 
 
 def test_a_forged_or_foreign_cookie_is_no_session(server):
-    from mockserver.sensors_h5 import session_cookie
+    from cdpkit.mockserver.sensors_h5 import session_cookie
 
     value = session_cookie(ORG)
     encoded, _, signature = value.partition(".")

@@ -13,9 +13,9 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-import mockserver.tto as tto
-from mockserver.pytest_plugin import MockServer
-from mockserver.runtime import MockConfig
+import cdpkit.mockserver.tto as tto
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.mockserver.runtime import MockConfig
 
 KEY = "your_api_key_here"
 OTHER_KEY = tto.OTHER_KEY

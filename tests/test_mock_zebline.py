@@ -13,10 +13,10 @@ import jsonschema
 import pytest
 import requests
 
-from mockserver.pytest_plugin import MockServer
-from mockserver.runtime import MockConfig
-from mockserver.zebline import DEMO_LICENSE, DEMO_TOKEN, OTHER_LICENSE, OTHER_TOKEN
-from schemas import bundle, load
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.mockserver.runtime import MockConfig
+from cdpkit.mockserver.zebline import DEMO_LICENSE, DEMO_TOKEN, OTHER_LICENSE, OTHER_TOKEN
+from cdpkit.schemas import bundle, load
 
 AUTH = {"authorization": DEMO_TOKEN}
 QUEUED = jsonschema.Draft202012Validator(bundle("zebline", "queued_response.json"))

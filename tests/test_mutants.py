@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-import schemas
-from schemas import VENDORS
+from cdpkit import schemas
+from cdpkit.schemas import VENDORS
 from tests.mutants import Mutant, assert_caught, run_check
 
 TABLES = {vendor: importlib.import_module(f"tests.mutants.{vendor}") for vendor in VENDORS}

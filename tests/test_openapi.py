@@ -16,10 +16,10 @@ from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-import generators
-from schemas import openapi, operations
-from schemas.openapi import build
-from schemas.tiers import documented_view
+from cdpkit import generators
+from cdpkit.schemas import openapi, operations
+from cdpkit.schemas.openapi import build
+from cdpkit.schemas.tiers import documented_view
 from tests.test_schemas import _refs
 
 COMPONENTS = "#/components/schemas/"

@@ -21,9 +21,9 @@ from typing import Any, Iterator
 
 import pytest
 
-from mockserver.pytest_plugin import MockServer
-from schemas import VENDORS, operations
-from schemas.openapi import build
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.schemas import VENDORS, operations
+from cdpkit.schemas.openapi import build
 
 pytest.importorskip("openapi_python_client", reason="the test extra installs openapi-python-client")
 

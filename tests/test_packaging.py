@@ -4,9 +4,11 @@
   ``--help`` has no ``--cdp-*`` option, and cdpkit's pytest entry point costs nothing measurable (it
   imports neither aiohttp nor the mock until a test asks for ``cdp_mock``; the fixture itself is proven
   from a fresh project by ``tests/test_mock_core.py::test_fixture_works_in_a_fresh_project``).
+* The wheel installs one top-level package, ``cdpkit`` (with ``py.typed``, the schemas and the dashboard's
+  assets): a project's own ``schemas`` or ``suites`` package is never shadowed.
 * The suites' plugin loads only where asked, and ``cdpkit check`` leaves no ``.hypothesis/`` behind.
 * ``cdpkit gen --seed`` output is byte for byte what ``tests/data/gen_golden.json`` records, and every
-  jsonschema-rs error kind ``schemas/validation.py`` reads still exists: an upgrade of Faker or of
+  jsonschema-rs error kind ``cdpkit/schemas/validation.py`` reads still exists: an upgrade of Faker or of
   jsonschema-rs that changes either fails here, loudly (pyproject.toml pins both; see its comments).
 
 Regenerate the golden digests (after a deliberate Faker upgrade, saying so in the release notes) with
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -72,18 +75,18 @@ def cdpkit_entry_points() -> dict[str, str]:
 
 
 def test_only_the_lazy_fixture_plugin_loads_into_every_pytest_run() -> None:
-    assert cdpkit_entry_points() == {"cdp_mock": "mockserver.pytest_plugin"}, (
+    assert cdpkit_entry_points() == {"cdp_mock": "cdpkit.mockserver.pytest_plugin"}, (
         "cdpkit's pytest11 entry points load into every pytest run of the environment: only the lazy "
         "cdp_mock fixture may have one (reinstall with `pip install -e .` after changing pyproject.toml)")
 
 
 def test_every_marker_of_the_suites_is_prefixed(pytestconfig: pytest.Config) -> None:
-    from suites import registry
+    from cdpkit.suites import registry
 
     names = {v for k, v in vars(registry).items() if k.startswith("MARK_")}
     assert names and all(n.startswith("cdp_") for n in names), sorted(names)
     ours = {line.split(":")[0].split("(")[0].strip() for line in pytestconfig.getini("markers")}
-    assert {n for n in ours if n.startswith("cdp_")} == names, "pyproject.toml's markers must list suites/registry.py's"
+    assert {n for n in ours if n.startswith("cdp_")} == names, "pyproject.toml's markers must list cdpkit/suites/registry.py's"
 
 
 @pytest.fixture
@@ -129,12 +132,12 @@ def test_the_fixture_plugin_imports_nothing_until_used(own_project: Path) -> Non
     # what it imports is logged); -s so that nothing of stderr is captured.
     run = run_pytest(own_project, "-q", "-s", "--trace-config", env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "PLUGIN registered: <module 'mockserver.pytest_plugin'" in run.stdout
+    assert "PLUGIN registered: <module 'cdpkit.mockserver.pytest_plugin'" in run.stdout
     imported = {line.split("|")[-1].strip() for line in run.stderr.splitlines() if line.startswith("import time:")}
     assert "pytest" in imported and len(imported) > 100  # the log is there
     # (Faker's own pytest plugin, `faker`, imports Faker: a dependency's plugin, measured below, not cdpkit's.)
-    heavy = sorted(m for m in imported if m.split(".")[0] in {"aiohttp", "suites", "schemas", "generators"}
-                   or m.startswith("mockserver.") and m != "mockserver.pytest_plugin")
+    heavy = sorted(m for m in imported if m.split(".")[0] == "aiohttp"
+                   or m.startswith("cdpkit.") and m not in {"cdpkit.mockserver", "cdpkit.mockserver.pytest_plugin"})
     assert heavy == [], f"cdpkit's pytest plugin imported {heavy} in a project that never uses it"
 
 
@@ -167,22 +170,37 @@ def test_no_measurable_start_up_cost(own_project: Path) -> None:
     assert cost < 0.3
 
 
+def test_the_wheel_adds_one_top_level_package(tmp_path: Path) -> None:
+    """Built as `pip install cdpkit` builds it: every file of the wheel is under ``cdpkit/`` or its metadata."""
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(root)],
+                   check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("cdpkit-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {n.split("/")[0] for n in names} == {"cdpkit", wheel.name.split("-py")[0] + ".dist-info"}
+    for needed in ("cdpkit/py.typed", "cdpkit/schemas/zebline/catalog.json", "cdpkit/mockserver/dashboard/dashboard.js",
+                   "cdpkit/suites/test_zebline.py", "cdpkit/generators/zebline.py"):
+        assert needed in names, needed
+    assert "cdpkit.mockserver.pytest_plugin" in zipfile.ZipFile(wheel).read(
+        next(n for n in names if n.endswith("entry_points.txt"))).decode()
+
+
 def test_the_suites_plugin_loads_only_where_asked() -> None:
-    from mockserver.pytest_plugin import asks_for_suites
+    from cdpkit.mockserver.pytest_plugin import asks_for_suites
 
     assert not asks_for_suites([])
     assert not asks_for_suites(["-q", "tests", "-m", "fuzz"])
     assert not asks_for_suites(["--pyargs", "mypackage.suites"])
-    assert asks_for_suites(["--pyargs", "suites"])
-    assert asks_for_suites(["--pyargs", "suites.test_gptbots::test_x"])
+    assert asks_for_suites(["--pyargs", "cdpkit.suites"])
+    assert asks_for_suites(["--pyargs", "cdpkit.suites.test_gptbots::test_x"])
     assert asks_for_suites(["tests/", "--cdp-target", "http://127.0.0.1:8080"])
 
 
 def test_check_without_the_check_extra_says_what_to_install(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    from suites import plugin
+    from cdpkit.suites import plugin
 
     monkeypatch.setattr(plugin, "missing_check_extra", lambda: ["schemathesis", "hypothesis"])
-    result = pytester.runpytest_inprocess("-p", "suites.plugin", "--pyargs", "suites.test_gptbots", "--noconftest",
+    result = pytester.runpytest_inprocess("-p", "cdpkit.suites.plugin", "--pyargs", "cdpkit.suites.test_gptbots", "--noconftest",
                                           "-p", "no:cacheprovider", "--cdp-target", "http://127.0.0.1:9",
                                           "--cdp-vendor", "gptbots")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -190,8 +208,8 @@ def test_check_without_the_check_extra_says_what_to_install(pytester: pytest.Pyt
 
 
 def test_check_leaves_no_hypothesis_folder_in_the_current_directory(tmp_path: Path) -> None:
-    from mockserver.pytest_plugin import MockServer
-    from mockserver.runtime import MockConfig
+    from cdpkit.mockserver.pytest_plugin import MockServer
+    from cdpkit.mockserver.runtime import MockConfig
 
     cwd, cache = tmp_path / "work", tmp_path / "cache"
     cwd.mkdir()
@@ -230,7 +248,7 @@ def test_seeded_generator_output_is_byte_identical_to_the_golden_digests() -> No
 def test_every_jsonschema_rs_error_kind_validation_relies_on_still_exists() -> None:
     import jsonschema_rs
 
-    # schemas/validation.py: `type(error.kind).__name__ == "Required"` and `error.kind.property`, the
+    # cdpkit/schemas/validation.py: `type(error.kind).__name__ == "Required"` and `error.kind.property`, the
     # error's schema_path / instance_path / message; validator_for / is_valid / iter_errors.
     assert hasattr(jsonschema_rs.ValidationErrorKind, "Required"), "jsonschema-rs renamed its Required error kind"
     validator = jsonschema_rs.validator_for({"type": "object", "required": ["userId"],
@@ -248,8 +266,8 @@ def test_every_jsonschema_rs_error_kind_validation_relies_on_still_exists() -> N
 
 
 def test_validation_names_the_requirement_of_a_missing_property() -> None:
-    """End to end through schemas/validation.py: a missing required property maps to its x-required-by ID."""
-    from schemas.validation import Validators
+    """End to end through cdpkit/schemas/validation.py: a missing required property maps to its x-required-by ID."""
+    from cdpkit.schemas.validation import Validators
 
     found = Validators(["zebline"]).violations("zebline", "upsert_user", "body", {})
     assert found and all(v.requirement_id.startswith("ZEB-") for v in found)

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 import pytest
 import requests
 
-from schemas.qa_signing import signed_query
+from cdpkit.schemas.qa_signing import signed_query
 from tests.test_store import free_port, redis_server  # noqa: F401  (the session's redis-server fixture)
 
 ZEB_AUTH = {"authorization": "ACCESS_TOKEN"}

@@ -26,11 +26,11 @@ from typing import Any, Iterator
 import pytest
 
 from cdpkit.cli import main as cdpkit_main
-from mockserver.pytest_plugin import MockServer
-from mockserver.runtime import MockConfig
-from schemas.tiers import TIER_LABELS
-from suites import cli
-from suites.report_command import PROPERTY_TIER, RUN_FORMAT
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.mockserver.runtime import MockConfig
+from cdpkit.schemas.tiers import TIER_LABELS
+from cdpkit.suites import cli
+from cdpkit.suites.report_command import PROPERTY_TIER, RUN_FORMAT
 from tests.browser import CHROMIUM_ARGS, PLAYWRIGHT_MISSING, chromium_path, unavailable
 from tests.cleanroom import AppServer, module
 from tests.cleanroom.expectations import FEATURES

@@ -6,8 +6,8 @@ import jsonschema
 import pytest
 from jsonschema import Draft202012Validator
 
-import schemas
-from schemas import bundle, examples, operations, resolve_pointer, schema_files
+from cdpkit import schemas
+from cdpkit.schemas import bundle, examples, operations, resolve_pointer, schema_files
 from tests.conftest import present_vendors
 
 ALL_FILES = [(v, f) for v in present_vendors() for f in schema_files(v)]
@@ -83,7 +83,7 @@ def test_bundled_validators_compile_in_both_engines(vendor):
 
 
 def test_annotations_name_catalog_entries(vendor):
-    from schemas.catalog import exists
+    from cdpkit.schemas.catalog import exists
 
     for filename in schema_files(vendor):
         stack = [schemas.load(vendor, filename)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from jsonschema import Draft202012Validator
 
-from schemas import bundle, schema_files
+from cdpkit.schemas import bundle, schema_files
 
 V = "gptbots"
 EXAMPLE = {"code": 0, "message": "OK", "data": {"user1": {"user_id": "user1", "anonymous_ids": [

@@ -7,7 +7,7 @@ from typing import Any, Iterator
 import pytest
 from jsonschema import Draft202012Validator
 
-from schemas import bundle, load, schema_files
+from cdpkit.schemas import bundle, load, schema_files
 
 VENDOR = "quickaudience"
 WEB = {"channelName": "Demo web", "collectedByQuickTracking": True, "applicationType": "WEB",

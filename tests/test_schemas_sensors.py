@@ -8,8 +8,8 @@ from typing import Any, Callable
 import jsonschema
 import pytest
 
-from schemas.validation import Validators
-from schemas import bundle, load, schema_files
+from cdpkit.schemas.validation import Validators
+from cdpkit.schemas import bundle, load, schema_files
 
 V = "sensors"
 
@@ -179,13 +179,13 @@ def test_a_name_that_names_no_tag_is_not_a_violation(validators, op, instance):
 ])
 def test_the_documented_view_leaves_out_what_cdpkit_assumes(ref, instance):
     """Without --strict a target is judged by what the document states: these break only assumptions."""
-    from schemas.tiers import documented_view
+    from cdpkit.schemas.tiers import documented_view
     assert errors(ref, instance) != []
     assert list(jsonschema.Draft202012Validator(documented_view(bundle(V, ref))).iter_errors(instance)) == []
 
 
 def test_the_documented_view_keeps_what_the_document_states():
-    from schemas.tiers import documented_view
+    from cdpkit.schemas.tiers import documented_view
     view = jsonschema.Draft202012Validator(documented_view(bundle(V, "online_get_request.json")))
     assert [e.validator for e in view.iter_errors({"audience_entity_id": {}, "attribute_names": []})] == ["anyOf"]
     assert [e.validator for e in view.iter_errors({"audience_entity_id": ID})] == ["required"]

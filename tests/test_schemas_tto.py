@@ -10,8 +10,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from schemas import bundle, catalog, load, operation, schema_files
-from schemas.validation import Validators
+from cdpkit.schemas import bundle, catalog, load, operation, schema_files
+from cdpkit.schemas.validation import Validators
 
 VENDOR = "tto"
 TRACK = load(VENDOR, "track_request.json")["examples"][0]

@@ -12,8 +12,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from schemas.validation import Validators
-from schemas import bundle, load, schema_files
+from cdpkit.schemas.validation import Validators
+from cdpkit.schemas import bundle, load, schema_files
 
 VENDOR = "zebline"
 UUID = "bfb7428a-f017-4b4b-b8f5-fd39c4bad20f"
@@ -200,7 +200,7 @@ DOCUMENTED_VIEW_REFUSES = [
 
 @pytest.mark.parametrize("document", DOCUMENTED_VIEW_ACCEPTS, ids=repr)
 def test_documented_view_leaves_coercion_and_other_custom_types_open(document: dict[str, Any]) -> None:
-    from schemas.tiers import documented_view
+    from cdpkit.schemas.tiers import documented_view
 
     jsonschema.Draft202012Validator(documented_view(bundle(VENDOR, "user_request.json"))).validate(document)
     assert not validator("user_request.json").is_valid(document)  # the mock's own choice still refuses it
@@ -208,6 +208,6 @@ def test_documented_view_leaves_coercion_and_other_custom_types_open(document: d
 
 @pytest.mark.parametrize("document", DOCUMENTED_VIEW_REFUSES, ids=repr)
 def test_documented_view_refuses_what_no_reading_makes_the_columns_type(document: dict[str, Any]) -> None:
-    from schemas.tiers import documented_view
+    from cdpkit.schemas.tiers import documented_view
 
     assert not jsonschema.Draft202012Validator(documented_view(bundle(VENDOR, "user_request.json"))).is_valid(document)

@@ -1,7 +1,7 @@
 """Seed data is validated before anything is applied (issue 10: "a seed accepted with wrong types makes later
 vendor calls answer MOCK-BUG 500").
 
-Each vendor's seed section has a JSON Schema of its own (``schemas/<vendor>/seed.json``), and Sensors' EQL
+Each vendor's seed section has a JSON Schema of its own (``cdpkit/schemas/<vendor>/seed.json``), and Sensors' EQL
 conditions are parsed by the mock's own parser. A bad seed is refused naming the vendor, the path of the
 field and what was expected; nothing changes, and the call that the bad value would have broken answers
 exactly as it did before.
@@ -18,9 +18,9 @@ import jsonschema_rs
 import pytest
 import requests
 
-from mockserver.pytest_plugin import MockServer
-from mockserver.runtime import Mock, MockConfig, _seed_validator, load_vendor
-from schemas import VENDORS, bundle, load
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.mockserver.runtime import Mock, MockConfig, _seed_validator, load_vendor
+from cdpkit.schemas import VENDORS, bundle, load
 
 SF_ORG, SF_KEY = "org-sep-3164dp4", "#K-7IGwJpE2M9CpID4101qj2hWg9t59hoF3"
 SF_TAG = "/api/v3/focus/v1/real-time-tag"

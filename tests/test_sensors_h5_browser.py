@@ -25,9 +25,9 @@ import jsonschema
 import pytest
 import requests
 
-from mockserver.pytest_plugin import MockServer
-from mockserver.runtime import MockConfig
-from schemas import bundle
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.mockserver.runtime import MockConfig
+from cdpkit.schemas import bundle
 from tests.browser import CHROMIUM_ARGS, PLAYWRIGHT_MISSING
 from tests.browser import chromium_path as _chromium_path
 from tests.browser import serve_page

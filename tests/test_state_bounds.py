@@ -17,14 +17,14 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-import mockserver.quickaudience as qa
-import mockserver.tto as tto
-import mockserver.zebline as zebline
-from mockserver import type_lock
-from mockserver.pytest_plugin import MockServer
-from mockserver.runtime import MockConfig
-from mockserver.store import Store
-from schemas.qa_signing import signed_query
+import cdpkit.mockserver.quickaudience as qa
+import cdpkit.mockserver.tto as tto
+import cdpkit.mockserver.zebline as zebline
+from cdpkit.mockserver import type_lock
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.mockserver.runtime import MockConfig
+from cdpkit.mockserver.store import Store
+from cdpkit.schemas.qa_signing import signed_query
 
 N = 3
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.store import SqliteStore, Store, open_store
+from cdpkit.mockserver.store import SqliteStore, Store, open_store
 
 
 def entry(vendor="zebline", verdict="good", operation="op"):
@@ -150,7 +150,7 @@ def test_open_store_names_the_accepted_forms():
 
 
 def test_a_lazy_journal_record_keeps_no_credential_and_reads_as_the_entry(store):
-    from mockserver import journal_entry
+    from cdpkit.mockserver import journal_entry
 
     secret = "sk-live-0123456789abcdef"
     rec = journal_entry.record(

@@ -12,12 +12,12 @@ from typing import Iterator
 import pytest
 
 from cdpkit.cli import main as cdpkit_main
-from mockserver.pytest_plugin import MockServer
-from mockserver.runtime import MockConfig
-from schemas import VENDORS
-from suites import cli, registry
-from suites.checks import CheckFailure, Exchange
-from suites.target import has_suite, load_profile
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.mockserver.runtime import MockConfig
+from cdpkit.schemas import VENDORS
+from cdpkit.suites import cli, registry
+from cdpkit.suites.checks import CheckFailure, Exchange
+from cdpkit.suites.target import has_suite, load_profile
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +55,10 @@ def test_assumption_checks_are_marked_strict_only() -> None:
 @pytest.mark.parametrize("vendor", VENDORS)
 def test_every_documented_observable_entry_has_a_check(vendor: str) -> None:
     if not has_suite(vendor):
-        pytest.skip(f"suites/test_{vendor}.py not written yet")
+        pytest.skip(f"cdpkit/suites/test_{vendor}.py not written yet")
     import importlib
 
-    from suites.cli import suite_modules
+    from cdpkit.suites.cli import suite_modules
 
     for name in suite_modules(vendor):  # importing a suite module registers its checks
         importlib.import_module(name)
@@ -140,14 +140,14 @@ def test_cdpkit_command_table_runs_check(gptbots_mock: MockServer) -> None:
 
 
 def test_pytest_entry_rejects_suites_without_target(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_inprocess("--pyargs", "suites", "--noconftest", "-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess("--pyargs", "cdpkit.suites", "--noconftest", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
 def test_fuzzing_a_real_target_sends_valid_writes_only_when_asked() -> None:
     from types import SimpleNamespace
 
-    from suites import fuzz
+    from cdpkit.suites import fuzz
 
     real = {v: SimpleNamespace(vendor=v, is_mock=False) for v in VENDORS}
     guarded = {v: {o for o in fuzz.operation_ids(v) if fuzz.writes_guarded(real[v], o)} for v in VENDORS}
@@ -170,7 +170,7 @@ def test_a_guarded_write_is_sent_only_when_it_breaks_a_documented_rule() -> None
     """On a real target a negative write goes out only if a correct server must refuse it."""
     from types import SimpleNamespace
 
-    from suites import fuzz
+    from cdpkit.suites import fuzz
 
     real = SimpleNamespace(vendor="zebline", is_mock=False, strict=False)
     base = {"query": {}, "headers": {"authorization": "t"}, "path_params": {"license_code": "L"}}
@@ -179,7 +179,7 @@ def test_a_guarded_write_is_sent_only_when_it_breaks_a_documented_rule() -> None
 
 
 def test_fuzzing_never_replays_the_documents_examples() -> None:
-    from suites import fuzz
+    from cdpkit.suites import fuzz
 
     for vendor in VENDORS:
         assert '"examples"' not in json.dumps(fuzz.openapi_schema(vendor).raw_schema), vendor
@@ -201,8 +201,8 @@ def test_no_note_when_failures_are_not_about_credentials(gptbots_mock: MockServe
 
 
 def test_check_help_names_every_feature_of_every_vendor() -> None:
-    from schemas.tiers import features
-    from suites.cli import DESCRIPTION
+    from cdpkit.schemas.tiers import features
+    from cdpkit.suites.cli import DESCRIPTION
 
     lines = {line.split()[0]: line for line in DESCRIPTION.split("FEATURES")[1].splitlines()[3:9] if line.strip()}
     for vendor in VENDORS:

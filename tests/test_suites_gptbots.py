@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 
-from mockserver import gptbots
-from mockserver.vendor import Call, Handler, Rejection, Reply
+from cdpkit.mockserver import gptbots
+from cdpkit.mockserver.vendor import Call, Handler, Rejection, Reply
 from tests.mutants import Mutant, run_check, wrapping
 
 V = "gptbots"

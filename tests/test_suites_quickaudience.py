@@ -8,10 +8,10 @@ from __future__ import annotations
 import pytest
 import requests
 
-import generators
-from generators import transport
-from mockserver.pytest_plugin import MockServer
-from mockserver.runtime import MockConfig
+from cdpkit import generators
+from cdpkit.generators import transport
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.mockserver.runtime import MockConfig
 
 V = "quickaudience"
 
@@ -48,7 +48,7 @@ def test_gen_send_signs_events_with_the_given_access_key(capsys: pytest.CaptureF
 
 
 def test_transport_signs_the_exact_body_bytes() -> None:
-    from schemas.qa_signing import COLLECT_SERVICE, verify
+    from cdpkit.schemas.qa_signing import COLLECT_SERVICE, verify
 
     payload = generators.valid("quickaudience.collect_event", seed=1)
     creds = {"access_key_id": "AK", "access_key_secret": "s3cret", "app_key": "k", "origin": "https://a.example"}

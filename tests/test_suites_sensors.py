@@ -8,12 +8,12 @@ from __future__ import annotations
 import pytest
 import requests
 
-import generators
-from generators import transport
-from mockserver.pytest_plugin import MockServer
-from mockserver.runtime import MockConfig
-from mockserver.vendor import Call, Handler, Rejection, Reply
-from schemas import catalog
+from cdpkit import generators
+from cdpkit.generators import transport
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.mockserver.runtime import MockConfig
+from cdpkit.mockserver.vendor import Call, Handler, Rejection, Reply
+from cdpkit.schemas import catalog
 from tests.mutants import Mutant, run_check, run_check_at, wrapping
 from tests.mutants import sensors as sensors_mutants
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import requests
 
-import generators
-from generators import transport
-from mockserver import tto
-from mockserver.pytest_plugin import MockServer
-from mockserver.runtime import MockConfig
-from mockserver.vendor import Call, Handler, Rejection, Reply
+from cdpkit import generators
+from cdpkit.generators import transport
+from cdpkit.mockserver import tto
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.mockserver.runtime import MockConfig
+from cdpkit.mockserver.vendor import Call, Handler, Rejection, Reply
 from tests.mutants import Mutant, run_check, wrapping
 
 V = "tto"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.pytest_plugin import MockServer
-from mockserver.runtime import MockConfig
-from mockserver.zebline import DEMO_LICENSE, DEMO_TOKEN, OTHER_LICENSE
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.mockserver.runtime import MockConfig
+from cdpkit.mockserver.zebline import DEMO_LICENSE, DEMO_TOKEN, OTHER_LICENSE
 from tests.mutants import run_check_at
 
 V = "zebline"

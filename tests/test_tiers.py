@@ -1,13 +1,13 @@
-"""Tiers, the documented view of a schema, and features (schemas/tiers.py)."""
+"""Tiers, the documented view of a schema, and features (cdpkit/schemas/tiers.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from schemas import VENDORS, operations
-from schemas.catalog import get, requirements
-from schemas.openapi import build
-from schemas.tiers import ASSUMPTION, DOCUMENTED, MODELED, documented_view, features, features_of, select_features, tier
+from cdpkit.schemas import VENDORS, operations
+from cdpkit.schemas.catalog import get, requirements
+from cdpkit.schemas.openapi import build
+from cdpkit.schemas.tiers import ASSUMPTION, DOCUMENTED, MODELED, documented_view, features, features_of, select_features, tier
 
 DOC = next(r for r in requirements("gptbots") if r.documented).id
 ASSUMED = next(r for r in requirements("gptbots") if not r.documented and not r.model).id

@@ -20,7 +20,7 @@ from types import ModuleType
 
 from aiohttp import web
 
-from schemas import VENDORS
+from cdpkit.schemas import VENDORS
 
 
 def module(vendor: str) -> ModuleType:

@@ -21,9 +21,9 @@ from typing import Any, Callable, Iterable
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from mockserver.pytest_plugin import MockServer
-from mockserver.runtime import MockConfig
-from mockserver.vendor import Call, Handler, Rejection, Reply, Vendor
+from cdpkit.mockserver.pytest_plugin import MockServer
+from cdpkit.mockserver.runtime import MockConfig
+from cdpkit.mockserver.vendor import Call, Handler, Rejection, Reply, Vendor
 
 
 Patch = Callable[[Vendor], Vendor]
@@ -166,7 +166,7 @@ def _skips(junit: Path) -> list[dict[str, str]]:
 def run_check_at(url: str, vendor: str, junit: Path, *, creds: dict[str, str] | None = None, fuzz: bool | None = None,
                  max_examples: int = 10, strict: bool = False, features: str | None = None) -> CheckRun:
     """Run ``cdpkit check`` in-process against ``url``; fuzz: None all, True only, False none."""
-    from suites import cli
+    from cdpkit.suites import cli
 
     select = {None: [], True: ["-m", "cdp_fuzz"], False: ["-m", "not cdp_fuzz"]}[fuzz]
     args = ["--vendor", vendor, "--target", url, "--junit-xml", str(junit), "--max-examples", str(max_examples)]

@@ -6,8 +6,8 @@ import dataclasses
 import json
 from typing import Any
 
-from mockserver import gptbots
-from mockserver.vendor import Call, Handler, Rejection, Reply, Vendor
+from cdpkit.mockserver import gptbots
+from cdpkit.mockserver.vendor import Call, Handler, Rejection, Reply, Vendor
 from tests.mutants import Mutant, erroring, on_refusal, replying, with_headers, with_query, without_field, wrapping
 
 OP = "get_user_cdp"

@@ -12,8 +12,8 @@ import secrets
 from datetime import datetime
 from typing import Any, Callable
 
-from mockserver import quickaudience as qa
-from mockserver.vendor import Call, Handler, Rejection, Reply, Vendor
+from cdpkit.mockserver import quickaudience as qa
+from cdpkit.mockserver.vendor import Call, Handler, Rejection, Reply, Vendor
 from tests.mutants import Mutant, erroring, on_refusal, replying, with_body, with_headers, without_field, wrapping
 
 

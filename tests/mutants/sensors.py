@@ -8,9 +8,9 @@ import uuid
 from typing import Any
 from urllib.parse import quote
 
-from mockserver import sensors
-from mockserver.sensors_model import RUNNING, STOPPED, clock, compute, layer_value, ok, project_key, tag_value
-from mockserver.vendor import Call, Handler, InputErrors, Rejection, Reply, Vendor
+from cdpkit.mockserver import sensors
+from cdpkit.mockserver.sensors_model import RUNNING, STOPPED, clock, compute, layer_value, ok, project_key, tag_value
+from cdpkit.mockserver.vendor import Call, Handler, InputErrors, Rejection, Reply, Vendor
 from tests.mutants import Mutant, erroring, on_refusal, replying, with_body, with_headers, without_field, wrapping
 
 API_OPS = ("start_realtime_tag", "stop_realtime_tag", "get_realtime_tag", "delete_realtime_tag", "query_realtime_tag_quota",

@@ -8,8 +8,8 @@ import uuid
 from datetime import datetime
 from typing import Any, Callable
 
-from mockserver import tto
-from mockserver.vendor import Call, Handler, Rejection, Reply, Vendor
+from cdpkit.mockserver import tto
+from cdpkit.mockserver.vendor import Call, Handler, Rejection, Reply, Vendor
 from tests.mutants import Mutant, erroring, on_refusal, replying, with_body, with_query, wrapping
 
 MESSAGE_OPS = ("track", "identify", "alias")

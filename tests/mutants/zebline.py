@@ -16,8 +16,8 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from mockserver import type_lock, zebline
-from mockserver.vendor import Call, Handler, Rejection, Reply, Vendor
+from cdpkit.mockserver import type_lock, zebline
+from cdpkit.mockserver.vendor import Call, Handler, Rejection, Reply, Vendor
 from tests.mutants import Mutant, erroring, on_refusal, replying, with_body, with_headers, wrap_handler, wrapping
 
 OP = "upsert_user"

@@ -1,0 +1,141 @@
+"""What every vendor request goes through, once: faults, body limits and parsing, the handler,
+the commit and the journal entry. Vendor modules only see a :class:`~cdpkit.mockserver.vendor.Call`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from cdpkit.mockserver.vendor import Call, Rejection, Reply, Vendor
+
+if TYPE_CHECKING:
+    from cdpkit.mockserver.runtime import Mock
+
+log = logging.getLogger("cdpkit.mock")
+
+JSON_TYPES = ("application/json",)
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """Whether a parsed JSON value nests deeper than ``limit`` (iterative: no recursion limit hit)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in node if isinstance(v, (dict, list)))
+    return False
+
+
+def to_response(reply: Reply) -> web.Response:
+    if reply.content_type == "application/json":
+        body = orjson.dumps(reply.body, option=orjson.OPT_NON_STR_KEYS)
+    elif isinstance(reply.body, str):
+        body = reply.body.encode()
+    else:
+        body = reply.body or b""
+    # A str body was encoded as UTF-8 above; say so, or clients decode text/html as Latin-1.
+    charset = "utf-8" if isinstance(reply.body, str) and reply.content_type != "application/json" else None
+    return web.Response(body=body, status=reply.status, content_type=reply.content_type, charset=charset, headers=reply.headers)
+
+
+async def _read_body(mock: "Mock", vendor: Vendor, op: dict[str, Any], request: web.Request) -> tuple[bytes, Any]:
+    """The raw bytes and parsed JSON of the body, or a Rejection naming what is wrong with it."""
+    limit = mock.config.max_body_bytes
+    errors = vendor.input_errors
+    if request.content_length is not None and request.content_length > limit:
+        rid, status = errors.too_large
+        raise Rejection(status, f"request body of {request.content_length} bytes exceeds the {limit}-byte limit", (rid,))
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        rid, status = errors.too_large
+        raise Rejection(status, f"request body exceeds the {limit}-byte limit", (rid,)) from None
+    if not raw or not op.get("body"):
+        return raw, None
+    if request.content_type not in JSON_TYPES and not request.content_type.endswith("+json"):
+        rid, status = errors.wrong_content_type
+        raise Rejection(status, f"Content-Type must be application/json, not {request.content_type!r}", (rid,))
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        rid, status = errors.malformed_json
+        raise Rejection(status, f"request body is not valid JSON: {exc}", (rid,)) from None
+    # Nesting cannot exceed the number of opening brackets; counting them is C-speed, walking is not.
+    depth_limit = mock.config.max_depth
+    if raw.count(b"{") + raw.count(b"[") > depth_limit and too_deep(parsed, depth_limit):
+        rid, status = errors.too_deep
+        raise Rejection(status, f"request body nests deeper than {depth_limit} levels", (rid,))
+    return raw, parsed
+
+
+def make_route(mock: "Mock", vendor: Vendor, op: dict[str, Any]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The aiohttp handler for one vendor operation."""
+    handler = vendor.handlers[op["operationId"]]
+    operation_id = op["operationId"]
+
+    async def route(request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        raw, parsed, call, state = b"", None, None, None
+        keep = False
+        fault = mock.faults.take(request.method, request.path)
+        try:
+            if fault is not None:
+                delay = mock.faults.delay_seconds(fault)
+                if delay:
+                    await asyncio.sleep(delay)
+                if fault.drop:
+                    mock.journal(vendor.name, operation_id, request, b"", None, 0, ("FAULT-DROP",), started)
+                    if request.transport is not None:
+                        request.transport.abort()
+                    return web.Response(status=499)
+                if fault.status is not None:
+                    raise Rejection(fault.status, f"injected fault (status {fault.status})", ("FAULT-INJECTED",))
+            raw, parsed = await _read_body(mock, vendor, op, request)
+            state = mock.scopes[vendor.name].for_request()  # this request's own write set
+            call = Call(
+                vendor=vendor.name,
+                operation_id=operation_id,
+                request=request,
+                path_params=dict(request.match_info),
+                query=dict(request.query) if request.query_string else {},
+                headers=request.headers,
+                body=parsed,
+                state=state,
+                validators=mock.validators,
+                now=time.time(),
+                raw_body=raw,
+            )
+            reply = handler(call)
+            if not isinstance(reply, Reply):  # a shared store's handler awaits its commit's round trip
+                reply = await reply
+            keep = reply.status < 400
+            violations = reply.violations
+        except Rejection as rejection:
+            reply = vendor.render_error(rejection, call)
+            violations = rejection.requirement_ids
+        except Exception:  # a bug in the mock: say so loudly, never pass it off as the vendor's answer
+            log.error("mock bug in %s.%s:\n%s", vendor.name, operation_id, traceback.format_exc())
+            reply = Reply(500, {"error": "cdpkit mock internal error", "operation": f"{vendor.name}.{operation_id}"})
+            violations = ("MOCK-BUG",)
+        response = to_response(reply)
+        durable = mock.journal(vendor.name, operation_id, request, raw, parsed, reply.status, violations, started, reply,
+                               keep, response.body if isinstance(response.body, bytes) else b"",
+                               state.writes if state is not None else None)
+        if durable is not None:  # SQLite: answered once the batch holding this request's writes is on disk
+            await durable
+        return response
+
+    return route

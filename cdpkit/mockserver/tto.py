@@ -1,0 +1,326 @@
+"""TTO CDP (seed 000): ``POST /v1/track``, ``/v1/identify``, ``/v1/alias`` and ``/v1/settings``.
+
+The document publishes requests only (its Swagger is not public), so every status and body here
+beyond "the example is accepted" is a catalog assumption, mostly from the Segment spec TTO follows.
+
+State, per HTTP API source (``sid``):
+
+* ``sources``: api_key -> {id, name, type, destinations}  (TTO-API-KEY-AUTH, TTO-SOURCE-ISOLATION)
+* ``profiles:<sid>``: profile id -> {id, user_ids, anonymous_ids, previous_ids, traits}, per source
+  (TTO-SOURCE-PROFILES, an assumption)
+* ``ids:<sid>``: any identifier (user_id, anonymous_id, previous_id) -> profile id. One namespace for
+  all three, as an alias's previous_id may be either kind of id (TTO-ALIAS-MERGE).
+* ``events:<sid>``: sequence number -> the stored track message  (TTO-TRACK-ENDPOINT)
+* ``seen:<sid>``: msg_id -> {type, at, seq}  (TTO-MSG-ID-DEDUP, TTO-DEDUP-REPLAY-ACK): the newest
+  ``SEEN_PER_SOURCE`` msg_ids, slotted in the ring ``seen-ring:<sid>`` (cdpkit/mockserver/bounded.py)
+* ``counters``: sid -> last event sequence number
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Callable
+
+import orjson
+
+from cdpkit.mockserver import bounded
+from cdpkit.mockserver.store import Scope
+from cdpkit.mockserver.vendor import Call, InputErrors, Rejection, Reply, Vendor, seed_string
+
+SOURCE_TYPE = "HTTP API"  # 入門 step 2: 選擇 HTTP API源
+PAYLOAD_LIMIT_BYTES = 32 * 1024  # TTO-PAYLOAD-LIMIT (VENDOR-NOTES: Segment's 32 KB per call)
+DEDUP_WINDOW_SECONDS = 24 * 3600  # TTO-DEDUP-REPLAY-ACK (VENDOR-NOTES: Segment's ~24 h)
+SEEN_PER_SOURCE = 100_000  # TTO-DEDUP-REPLAY-ACK (assumption): the msg_ids a source remembers, newest first
+ROLES = ("user_ids", "anonymous_ids", "previous_ids")
+
+DEMO_KEY = "your_api_key_here"  # the document's placeholder, accepted literally
+OTHER_KEY = "tto-demo-key-second-source"
+
+Apply = Callable[[Call, str, str], None]
+
+
+def render_error(rejection: Rejection, call: Call | None) -> Reply:
+    """TTO-ERROR-BODY (assumption): {success: false, message, requirements}, plus schema violations."""
+    body: dict[str, Any] = {
+        "success": False,
+        "message": rejection.message,
+        "requirements": list(rejection.requirement_ids),
+    }
+    if "violations" in rejection.detail:
+        body["violations"] = rejection.detail["violations"]
+    return Reply(rejection.status, body)
+
+
+# -- authentication and limits ---------------------------------------------------------------------
+
+
+def _source(call: Call, api_key: str) -> dict[str, Any]:
+    """TTO-API-KEY-AUTH / TTO-API-KEY-STATUS: the source a key belongs to, 401 for an unknown key."""
+    record = call.state.get("sources", api_key)
+    if record is None:
+        raise Rejection(401, "unknown api_key: no HTTP API source has this key", ("TTO-API-KEY-AUTH", "TTO-API-KEY-STATUS"))
+    return record
+
+
+def _body_size(call: Call) -> int:
+    """The bytes received (chunked bodies included); the re-encoded body if the pipeline kept none."""
+    return len(call.raw_body) if call.raw_body else len(orjson.dumps(call.body))
+
+
+def _message_source(call: Call) -> str:
+    """The checks every data message passes before its schema: a JSON object, ≤ 32 KB, a known key."""
+    if not isinstance(call.body, dict):
+        # TTO-API-KEY-BODY: a body that is not an object cannot carry the key; 400 is TTO-BAD-INPUT's choice
+        raise Rejection(400, "the request body must be a JSON object carrying api_key", ("TTO-API-KEY-BODY", "TTO-BAD-INPUT"))
+    size = _body_size(call)
+    if size > PAYLOAD_LIMIT_BYTES:
+        raise Rejection(400, f"request body of {size} bytes exceeds the 32 KB limit", ("TTO-PAYLOAD-LIMIT",))
+    api_key = call.body.get("api_key")
+    if not isinstance(api_key, str) or not api_key:
+        # TTO-API-KEY-BODY: 請求體中必須添加 API 密鑰字段
+        raise Rejection(401, "api_key is required in the request body", ("TTO-API-KEY-BODY", "TTO-API-KEY-STATUS"))
+    return _source(call, api_key)["id"]
+
+
+def _first_time(call: Call, sid: str, msg_id: str, kind: str) -> bool:
+    """TTO-MSG-ID-DEDUP: record msg_id; False when the source saw it within the dedup window.
+
+    TTO-DEDUP-REPLAY-ACK (assumption): a source remembers its newest SEEN_PER_SOURCE msg_ids; one met
+    after the window is forgotten and recorded anew. A slot's occupant is evicted only if it is still
+    the record that slot was given (a msg_id recorded anew holds a newer slot)."""
+    seen = call.state.get(f"seen:{sid}", msg_id)
+    if seen is not None and call.now - seen["at"] < DEDUP_WINDOW_SECONDS:
+        return False
+    seq, evicted = bounded.push(call.state, f"seen-ring:{sid}", msg_id, SEEN_PER_SOURCE)
+    if evicted is not None:
+        old = seen if evicted["id"] == msg_id else call.state.get(f"seen:{sid}", evicted["id"])
+        if old is not None and old.get("seq") == evicted["seq"]:
+            call.state.delete(f"seen:{sid}", evicted["id"])
+    call.state.put(f"seen:{sid}", msg_id, {"type": kind, "at": call.now, "seq": seq})
+    return True
+
+
+# -- identity ---------------------------------------------------------------------------------------
+
+
+def _merge(call: Call, sid: str, target: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """TTO-ALIAS-MERGE: fold ``other`` into ``target``, re-pointing other's ids; TTO-ALIAS-PRECEDENCE
+    (assumption): both profiles' traits are kept, target's (the user_id's) winning."""
+    for role in ROLES:
+        target[role] = list(dict.fromkeys(target[role] + other[role]))
+        for identifier in other[role]:
+            call.state.put(f"ids:{sid}", identifier, target["id"])
+    target["traits"] = {**other["traits"], **target["traits"]}
+    call.state.delete(f"profiles:{sid}", other["id"])
+    return target
+
+
+def _profile(call: Call, sid: str, linked: list[tuple[str, str]]) -> dict[str, Any]:
+    """TTO-IDENTIFIERS: the profile the (role, identifier) pairs name, merged into one and saved.
+
+    The first pair's profile survives a merge, so callers list the user_id first.
+    """
+    found = [call.state.get(f"ids:{sid}", identifier) for _, identifier in linked]
+    pids = list(dict.fromkeys(p for p in found if p is not None))
+    if pids:
+        profile = call.state.get(f"profiles:{sid}", pids[0])
+        for pid in pids[1:]:
+            profile = _merge(call, sid, profile, call.state.get(f"profiles:{sid}", pid))
+    else:
+        pid = linked[0][1]
+        if call.state.get(f"profiles:{sid}", pid) is not None:  # a seeded profile may own that id as its name
+            pid = f"{pid}#{uuid.uuid4().hex[:8]}"
+        profile = {"id": pid, **{role: [] for role in ROLES}, "traits": {}}
+    for role, identifier in linked:
+        if identifier not in profile[role]:
+            profile[role].append(identifier)
+        call.state.put(f"ids:{sid}", identifier, profile["id"])
+    call.state.put(f"profiles:{sid}", profile["id"], profile)
+    return profile
+
+
+def _identity(body: dict[str, Any]) -> list[tuple[str, str]]:
+    pairs = [("user_ids", body.get("user_id")), ("anonymous_ids", body.get("anonymous_id"))]
+    return [(role, identifier) for role, identifier in pairs if identifier]
+
+
+def _merge_traits(call: Call, sid: str, profile: dict[str, Any], traits: dict[str, Any] | None) -> None:
+    """TTO-IDENTIFY-MERGE / TTO-TRACK-TRAITS-MERGE: the profile holds the traits sent;
+    TTO-IDENTIFY-MERGE-RULES (assumption): sent keys overwrite, the others are kept."""
+    if traits:
+        profile["traits"].update(traits)
+        call.state.put(f"profiles:{sid}", profile["id"], profile)
+
+
+# -- handlers ---------------------------------------------------------------------------------------
+
+
+def accept(call: Call, kind: str, apply: Apply) -> Reply:
+    """Shared by track/identify/alias: auth, schema, dedup, then the operation's own effect.
+
+    Public so that a variant of the mock (tests/mutants/tto.py) can swap the effect and keep the rest."""
+    sid = _message_source(call)
+    call.require_valid("body")  # TTO-TYPE-MATCH, TTO-IDENTITY-REQUIRED, TTO-TRACK-EVENT, TTO-ALIAS-IDS, …
+    msg_id = call.body.get("msg_id") or f"mock-{uuid.uuid4()}"  # TTO-DEDUP-REPLAY-ACK: optional
+    if _first_time(call, sid, msg_id, kind):
+        apply(call, sid, msg_id)
+    return Reply(200, {"success": True, "msg_id": msg_id})  # TTO-RESPONSE-SUCCESS
+
+
+def _store_track(call: Call, sid: str, msg_id: str) -> None:
+    """TTO-TRACK-ENDPOINT: keep the event, attached to its profile by its identifiers."""
+    body = call.body
+    profile = _profile(call, sid, _identity(body))
+    _merge_traits(call, sid, profile, body.get("traits"))
+    seq = (call.state.get("counters", sid) or 0) + 1
+    call.state.put("counters", sid, seq)
+    event = {"seq": seq, "msg_id": msg_id, "received_at": call.now}
+    for field in ("event", "user_id", "anonymous_id", "timestamp", "properties", "traits", "products", "context"):
+        if field in body:
+            event[field] = body[field]
+    call.state.put(f"events:{sid}", f"{seq:010d}", event)
+
+
+def _store_identify(call: Call, sid: str, msg_id: str) -> None:
+    """TTO-IDENTIFY-MERGE; TTO-IDENTIFY-MERGE-RULES: user_id and anonymous_id sent together name one profile."""
+    profile = _profile(call, sid, _identity(call.body))
+    _merge_traits(call, sid, profile, call.body.get("traits"))
+
+
+def _store_alias(call: Call, sid: str, msg_id: str) -> None:
+    """TTO-ALIAS-MERGE: previous_id and user_id name one profile from now on."""
+    _profile(call, sid, [("user_ids", call.body["user_id"]), ("previous_ids", call.body["previous_id"])])
+
+
+def track(call: Call) -> Reply:
+    return accept(call, "track", _store_track)
+
+
+def identify(call: Call) -> Reply:
+    return accept(call, "identify", _store_identify)
+
+
+def alias(call: Call) -> Reply:
+    return accept(call, "alias", _store_alias)
+
+
+def settings(call: Call) -> Reply:
+    """TTO-SETTINGS-QUERY-KEY: ?api_key=…, no body; TTO-SETTINGS-BODY (assumption) for the answer."""
+    api_key = call.query.get("api_key")
+    if not api_key:
+        raise Rejection(401, "api_key is required in the query string", ("TTO-SETTINGS-QUERY-KEY", "TTO-API-KEY-STATUS"))
+    record = _source(call, api_key)
+    return Reply(
+        200,
+        {
+            "success": True,
+            "source": {"id": record["id"], "name": record["name"], "type": record["type"]},
+            "destinations": record["destinations"],
+        },
+    )
+
+
+# -- seed, demo, credentials, state -----------------------------------------------------------------
+
+
+def load_seed(scope: Scope, section: dict[str, Any]) -> None:
+    """``{sources: {api_key: {id, name?, destinations?}}, profiles: {source_id: {profile_id: {user_ids?,
+    anonymous_ids?, previous_ids?, traits?}}}}``."""
+    for api_key, record in (section.get("sources") or {}).items():
+        sid = seed_string(record, "id", f"tto: source for api_key {api_key!r} needs {{id: SOURCE_ID}}")
+        scope.put(
+            "sources",
+            api_key,
+            {
+                "id": sid,
+                "name": record.get("name", sid),
+                "type": SOURCE_TYPE,
+                "destinations": list(record.get("destinations", [])),
+            },
+        )
+    for sid, profiles in (section.get("profiles") or {}).items():
+        for pid, raw in (profiles or {}).items():
+            if not isinstance(raw, dict):
+                raise ValueError(f"tto: profile {pid!r} of source {sid!r} must be a mapping")
+            profile = {"id": pid, **{role: list(raw.get(role, [])) for role in ROLES}, "traits": dict(raw.get("traits", {}))}
+            if not any(profile[role] for role in ROLES):
+                profile["user_ids"] = [pid]
+            for role in ROLES:
+                for identifier in profile[role]:
+                    scope.put(f"ids:{sid}", identifier, pid)
+            scope.put(f"profiles:{sid}", pid, profile)
+
+
+def demo() -> dict[str, Any]:
+    """The document's placeholder key, and a second source that already knows a user_12345 of its own."""
+    return {
+        "sources": {
+            DEMO_KEY: {
+                "id": "demo-http-api",
+                "name": "Demo HTTP API source",
+                "destinations": [{"name": "TTO CDP", "enabled": True}],
+            },
+            OTHER_KEY: {"id": "demo-http-api-b", "name": "Second HTTP API source", "destinations": []},
+        },
+        "profiles": {
+            "demo-http-api-b": {"user_12345": {"user_ids": ["user_12345"], "traits": {"email": "b-only@example.com"}}}
+        },
+    }
+
+
+def credentials(scope: Scope) -> dict[str, Any]:
+    """``check`` keys: api_key (the placeholder when present) and other_api_key (another source's key)."""
+    sources = dict(scope.items("sources"))
+    tenants = [{"api_key": key, "source": r["id"], "name": r["name"]} for key, r in sources.items()]
+    keys = ([DEMO_KEY] if DEMO_KEY in sources else []) + [k for k in sources if k != DEMO_KEY]
+    check: dict[str, Any] = {}
+    if keys:
+        check["api_key"] = keys[0]
+        other = next((k for k in keys if sources[k]["id"] != sources[keys[0]]["id"]), None)
+        if other is not None:
+            check["other_api_key"] = other
+    return {"tenants": tenants, "check": check}
+
+
+def state_view(scope: Scope) -> dict[str, Any]:
+    """Per source: its configuration, profiles (merged traits, linked ids), events, seen msg_ids."""
+    out: dict[str, Any] = {}
+    for api_key, record in scope.items("sources"):
+        sid = record["id"]
+        if sid in out:
+            out[sid]["api_keys"].append(api_key)
+            continue
+        ids = dict(scope.items(f"ids:{sid}"))
+        events = [
+            {**event, "profile": ids.get(event.get("user_id") or "") or ids.get(event.get("anonymous_id") or "")}
+            for _, event in scope.items(f"events:{sid}")
+        ]
+        out[sid] = {
+            "api_keys": [api_key],
+            "name": record["name"],
+            "type": record["type"],
+            "destinations": record["destinations"],
+            "profiles": dict(scope.items(f"profiles:{sid}")),
+            "ids": ids,
+            "events": events,
+            "seen_msg_ids": dict(scope.items(f"seen:{sid}")),
+        }
+    return {"sources": out}
+
+
+VENDOR = Vendor(
+    name="tto",
+    title="TTO CDP HTTP API",
+    handlers={"track": track, "identify": identify, "alias": alias, "settings": settings},
+    render_error=render_error,
+    input_errors=InputErrors(
+        malformed_json=("TTO-BAD-INPUT", 400),
+        wrong_content_type=("TTO-BAD-INPUT", 400),
+        too_large=("TTO-PAYLOAD-LIMIT", 400),
+        too_deep=("TTO-BAD-INPUT", 400),
+    ),
+    demo=demo,
+    load_seed=load_seed,
+    credentials=credentials,
+    state_view=state_view,
+)

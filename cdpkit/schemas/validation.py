@@ -1,0 +1,94 @@
+"""Request validation: every validator compiled once at start-up, failures named by catalog ID.
+
+The hot path asks the compiled (Rust) validator ``is_valid`` first; only an invalid instance pays
+for walking its errors. A failure is tied to a requirement through the schema annotations
+``x-requirement`` (on the failing subschema or any schema above it) and ``x-required-by`` (on an
+object, for a missing property); failing both, the operation's ``default_requirement``. A subschema
+may also carry ``x-message``: plain words that replace the validator's own message for a failure
+of that very subschema (an ``anyOf`` over ``required`` says nothing a client developer can act on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema_rs
+
+from cdpkit.schemas import bundle, operations, resolve_pointer
+
+PARTS = ("body", "query", "headers", "path_params")
+
+
+@dataclass(frozen=True)
+class Violation:
+    requirement_id: str
+    message: str
+    location: str  # e.g. "body/attributes/age"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"requirement": self.requirement_id, "message": self.message, "location": self.location}
+
+
+def _failing_subschema(schema: dict[str, Any], error: Any) -> Any:
+    """The subschema holding the keyword that failed (None if its path cannot be followed)."""
+    try:
+        return resolve_pointer(schema, "/" + "/".join(str(s) for s in error.schema_path[:-1]))
+    except (KeyError, IndexError, ValueError, TypeError):
+        return None
+
+
+def _requirement_for(schema: dict[str, Any], error: Any, fallback: str, failing: Any) -> str:
+    """The deepest ``x-requirement`` on the failing path; ``x-required-by`` of ``failing`` for a missing property."""
+    found = fallback
+    node: Any = schema
+    for step in error.schema_path:
+        if isinstance(node, dict) and "x-requirement" in node:
+            found = node["x-requirement"]
+        try:
+            node = node[step] if not isinstance(node, list) else node[int(step)]
+        except (KeyError, IndexError, ValueError, TypeError):
+            break
+    if isinstance(node, dict) and "x-requirement" in node:
+        found = node["x-requirement"]
+    if type(error.kind).__name__ == "Required":
+        missing = getattr(error.kind, "property", None)
+        by = failing.get("x-required-by", {}) if isinstance(failing, dict) else {}
+        if missing in by:
+            found = by[missing]
+    return found
+
+
+class _Compiled:
+    __slots__ = ("schema", "validator", "fallback")
+
+    def __init__(self, schema: dict[str, Any], fallback: str) -> None:
+        self.schema = schema
+        self.validator = jsonschema_rs.validator_for(schema)
+        self.fallback = fallback
+
+
+class Validators:
+    """All request validators of the served vendors, keyed by (vendor, operationId, part)."""
+
+    def __init__(self, vendors: list[str]) -> None:
+        self._compiled: dict[tuple[str, str, str], _Compiled] = {}
+        for vendor in vendors:
+            for op in operations(vendor):
+                fallback = op.get("default_requirement", "")
+                for part in PARTS:
+                    if op.get(part):
+                        schema = bundle(vendor, op[part])
+                        self._compiled[(vendor, op["operationId"], part)] = _Compiled(schema, fallback)
+
+    def violations(self, vendor: str, operation_id: str, part: str, instance: Any) -> list[Violation]:
+        compiled = self._compiled.get((vendor, operation_id, part))
+        if compiled is None or compiled.validator.is_valid(instance):
+            return []
+        out = []
+        for error in compiled.validator.iter_errors(instance):
+            where = "/".join([part, *(str(p) for p in error.instance_path)])
+            failing = _failing_subschema(compiled.schema, error)
+            message = (failing.get("x-message") if isinstance(failing, dict) else None) or error.message
+            out.append(Violation(_requirement_for(compiled.schema, error, compiled.fallback, failing), message, where))
+        return out

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 import pytest
 import requests
 
 from cdpkit.mockserver.pytest_plugin import MockServer
-from cdpkit.mockserver.runtime import MockConfig
+from tests.sensors_fixtures import fresh, server  # noqa: F401  (pytest fixtures, registered by import)
 from cdpkit.schemas import bundle, load
 
 KEY, ORG, PROJECT = "#K-7IGwJpE2M9CpID4101qj2hWg9t59hoF3", "org-sep-3164dp4", "default"
@@ -28,17 +28,6 @@ BATCH_EXAMPLE = load("sensors", "batch_get_request.json")["examples"][0]
 def headers(key: str = KEY, org: str = ORG, project: str = PROJECT) -> dict[str, str]:
     return {"accept": "application/json", "Content-Type": "application/json", "api-key": key,
             "X-Organization-Id": org, "sensorsdata-project": project}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[MockServer]:
-    with MockServer(MockConfig(port=0, vendors=["sensors"])) as srv:
-        yield srv
-
-
-@pytest.fixture(autouse=True)
-def fresh(server: MockServer) -> None:
-    server.reset()
 
 
 @pytest.fixture

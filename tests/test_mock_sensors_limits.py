@@ -13,13 +13,14 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
 
 from cdpkit.mockserver.pytest_plugin import MockServer
 from cdpkit.mockserver.runtime import MockConfig
+from tests.sensors_fixtures import fresh, server  # noqa: F401  (pytest fixtures, registered by import)
 
 KEY, ORG, PROJECT = "#K-7IGwJpE2M9CpID4101qj2hWg9t59hoF3", "org-sep-3164dp4", "default"
 HEADERS = {"api-key": KEY, "X-Organization-Id": ORG, "sensorsdata-project": PROJECT}
@@ -27,17 +28,6 @@ TAG = "/api/v3/focus/v1/real-time-tag"
 ONLINE = "/api/v3/focus/v1/express-attribute-online"
 SAVE = "/sf/h5/iframe-app/sf/realtime-tag/save"
 FENCENG = "user_rt_tag_fencengshuzhiyunsuanfuyanzheng"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[MockServer]:
-    with MockServer(MockConfig(port=0, vendors=["sensors"])) as srv:
-        yield srv
-
-
-@pytest.fixture(autouse=True)
-def fresh(server: MockServer) -> None:
-    server.reset()
 
 
 def post(server: MockServer, path: str, body: Any) -> requests.Response:

@@ -4,13 +4,13 @@ name. The browser side (sign-in form, SameSite) is tests/test_sensors_h5_browser
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
 
 from cdpkit.mockserver.pytest_plugin import MockServer
-from cdpkit.mockserver.runtime import MockConfig
+from tests.sensors_fixtures import server  # noqa: F401  (a pytest fixture, registered by import)
 
 KEY, ORG, PROJECT = "#K-7IGwJpE2M9CpID4101qj2hWg9t59hoF3", "org-sep-3164dp4", "default"
 # A second organization whose project and running tag have the demo's names (every real org has a "default").
@@ -19,12 +19,6 @@ H5 = "/sf/h5/iframe-app/sf/realtime-tag"
 TAG_GET = "/api/v3/focus/v1/real-time-tag/get"
 NAME = "user_rt_tag_if1"
 EDIT = {"project": PROJECT, "mode": "edit", "tag_name": NAME, "tag_cname": "changed", "eql": "user.age >= 0", "layer": "x"}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[MockServer]:
-    with MockServer(MockConfig(port=0, vendors=["sensors"])) as srv:
-        yield srv
 
 
 @pytest.fixture(autouse=True)

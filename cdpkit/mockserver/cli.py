@@ -7,7 +7,6 @@ import asyncio
 import importlib.util
 import logging
 import secrets
-import signal
 import sqlite3
 import sys
 import tomllib
@@ -16,12 +15,11 @@ from typing import Any
 
 import orjson
 import yaml
-from aiohttp import web
 
-from cdpkit.mockserver.app import build_app, runner_for
 from cdpkit.mockserver.control_guard import is_loopback
 from cdpkit.mockserver.runtime import Mock, MockConfig, available_vendors, read_seed_file
 from cdpkit.mockserver.store import STATE_FORMS
+from cdpkit.mockserver.workers import serve_until_stopped, supervise, url_of
 from cdpkit.schemas import operations
 
 HELP = "start the stateful mock of the five vendor APIs"
@@ -243,21 +241,12 @@ def banner(mock: Mock, url: str) -> str:
 
 async def serve(config: MockConfig, quiet: bool = False) -> None:
     """Run until SIGINT/SIGTERM, then shut down cleanly (the store is closed by cleanup_ctx)."""
-    mock = Mock(config)
-    app = build_app(mock=mock)
-    runner = runner_for(app, config)
-    await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port)
-    await site.start()
-    port = runner.addresses[0][1]
-    url = f"http://{config.host}:{port}"
-    print(url if quiet else banner(mock, url), flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+
+    def listening(mock: Mock, port: int) -> None:
+        url = url_of(config.host, port)
+        print(url if quiet else banner(mock, url), flush=True)
+
+    await serve_until_stopped(config, listening)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -272,8 +261,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         if workers > 1:
-            from cdpkit.mockserver.workers import supervise
-
             return supervise(config, workers, banner, quiet=args.quiet)
         asyncio.run(serve(config, quiet=args.quiet))
     except sqlite3.Error as exc:

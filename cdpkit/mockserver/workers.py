@@ -40,20 +40,48 @@ def reserve(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _serve_worker(config: MockConfig, ready: int) -> None:
+WORKER_HEADER = "X-Cdpkit-Worker"  # on every answer of a worker: the pid of the process that served it
+
+
+def url_of(host: str, port: int) -> str:
+    """The base URL of a mock listening on ``host:port`` (an IPv6 address in brackets)."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def _name_worker(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers[WORKER_HEADER] = str(os.getpid())
+
+
+async def serve_until_stopped(config: MockConfig, listening: Callable[[Mock, int], None], *, worker: bool = False) -> None:
+    """Serve one process's mock on ``config.host:config.port`` until SIGINT/SIGTERM, then shut down cleanly
+    (the store is closed by the app's cleanup). ``listening(mock, port)`` runs once the port accepts
+    connections. ``worker``: one of several processes on the port (SO_REUSEPORT), and every answer names
+    this process in ``X-Cdpkit-Worker``, so a client (and the tests) can tell which worker served it.
+    ``cdpkit mock`` and each ``--workers`` process both run this, so they cannot drift apart."""
     mock = Mock(config)
     app = build_app(mock=mock)
+    if worker:
+        app.on_response_prepare.append(_name_worker)
     runner = runner_for(app, config)
     await runner.setup()
-    await web.TCPSite(runner, config.host, config.port, reuse_port=True).start()
-    os.write(ready, b"1")
-    os.close(ready)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+    try:
+        await web.TCPSite(runner, config.host, config.port, reuse_port=worker or None).start()
+        listening(mock, runner.addresses[0][1])
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def _ready(pipe: int) -> Callable[[Mock, int], None]:
+    """A worker's ``listening`` callback: one byte on the supervisor's pipe."""
+    def tell(mock: Mock, port: int) -> None:
+        os.write(pipe, b"1")
+        os.close(pipe)
+    return tell
 
 
 def _fork_worker(config: MockConfig, ready: int) -> int:
@@ -63,7 +91,7 @@ def _fork_worker(config: MockConfig, ready: int) -> int:
         try:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            asyncio.run(_serve_worker(config, ready))
+            asyncio.run(serve_until_stopped(config, _ready(ready), worker=True))
         except BaseException as exc:  # a worker that cannot serve says why; the supervisor sees it exit
             print(f"cdpkit mock worker {os.getpid()}: {exc!r}", file=sys.stderr, flush=True)
             code = 1
@@ -84,7 +112,7 @@ def supervise(config: MockConfig, workers: int, announce: Callable[[Mock, str], 
     placeholder = reserve(config.host, config.port)
     port = placeholder.getsockname()[1]
     config.port = port
-    url = f"http://{config.host}:{port}" if ":" not in config.host else f"http://[{config.host}]:{port}"
+    url = url_of(config.host, port)
     text = announce(seeding, url)
     seeding.store.close()
 

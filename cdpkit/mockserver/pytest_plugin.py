@@ -13,6 +13,12 @@ entry point ``cdp_mock``), so it imports nothing but pytest: aiohttp and the moc
 a test first asks for the fixture, and a project that never does pays nothing for it.
 ``MockServer`` itself lives in :mod:`cdpkit.mockserver.server` (still importable from here).
 
+Two ini options (``pytest.ini``/``pyproject.toml``, or ``-o NAME=VALUE``) choose how it runs, so a project can
+run its tests against what it deploys: ``cdp_mock_state`` (``memory``, ``sqlite:PATH`` or
+``redis://HOST:PORT/DB[?prefix=NAME]``) and ``cdp_mock_workers`` (N processes on the port, as
+``cdpkit mock --workers N``; more than one needs a ``redis://`` state). The fixture's API is the same
+either way: ``url``, ``requests()``, ``credentials()``, ``seed()``, ``fault()``, a reset before each test.
+
 It also loads the conformance suites' plugin (:mod:`cdpkit.suites.plugin`, which has no entry point of its
 own) when, and only when, a command line asks for the suites: a ``--cdp-*`` option, or ``--pyargs``
 naming cdpkit's ``suites`` package. pytest cannot find ``cdpkit/suites/conftest.py`` early enough for
@@ -57,12 +63,27 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         early_config.pluginmanager.import_plugin(SUITES_PLUGIN)  # its options are added before the command line is parsed
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("cdp_mock_state", "the cdp_mock fixture's store: memory (default), sqlite:PATH or "
+                  "redis://HOST:PORT/DB[?prefix=NAME]", default="memory")
+    parser.addini("cdp_mock_workers", "processes serving the cdp_mock fixture's port (default 1; more needs "
+                  "cdp_mock_state = redis://…)", default="1")
+
+
 @pytest.fixture(scope="session")
-def cdp_mock_server() -> Iterator[MockServer]:
-    """The session's mock server (not reset between tests; prefer ``cdp_mock``)."""
+def cdp_mock_server(pytestconfig: pytest.Config) -> Iterator[MockServer]:
+    """The session's mock server (not reset between tests; prefer ``cdp_mock``), as the ini options say."""
+    from cdpkit.mockserver.runtime import MockConfig
     from cdpkit.mockserver.server import MockServer
 
-    server = MockServer().start()
+    state = str(pytestconfig.getini("cdp_mock_state")).strip() or "memory"
+    workers = str(pytestconfig.getini("cdp_mock_workers")).strip() or "1"
+    if not workers.isdigit() or int(workers) < 1:
+        pytest.fail(f"cdp_mock_workers must be a whole number of at least 1, not {workers!r}", pytrace=False)
+    try:
+        server = MockServer(MockConfig(port=0, state=state), workers=int(workers)).start()
+    except ValueError as exc:  # a state the store refuses, or several workers on a store they would not share
+        pytest.fail(f"cdp_mock_state = {state}, cdp_mock_workers = {workers}: {exc}", pytrace=False)
     yield server
     server.stop()
 

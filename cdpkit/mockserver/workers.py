@@ -13,11 +13,14 @@ their own state and silently disagree.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import os
 import select
 import signal
 import socket
 import sys
+import threading
 import time
 from typing import Callable
 
@@ -170,3 +173,24 @@ def supervise(config: MockConfig, workers: int, announce: Callable[[Mock, str], 
             os.read(ready_r, 1)
             os.close(ready_r)
     return status
+
+
+def config_to_json(config: MockConfig) -> str:
+    """``config`` as one JSON line, every field (what a child process started by ``serve_for_parent`` reads)."""
+    return json.dumps(dataclasses.asdict(config)) + "\n"
+
+
+def serve_for_parent(workers: int) -> int:
+    """The supervisor ``MockServer(workers=N)`` starts (``python -c``): its whole MockConfig as a JSON line
+    on stdin, not as flags, so every field carries over and an admin token never shows in ``ps``. Prints
+    the URL line once every worker listens. stdin stays open: when it closes, because the parent stopped
+    or died (even by ``kill -9``), the mock stops, so a test run that crashes leaves no mock behind."""
+    raw = json.loads(sys.stdin.readline())
+    config = MockConfig(**{**raw, "allowed_hosts": tuple(raw["allowed_hosts"])})
+
+    def stop_when_orphaned() -> None:
+        sys.stdin.read()  # returns at EOF: the parent closed its end or is gone
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=stop_when_orphaned, name="cdp-mock-parent", daemon=True).start()
+    return supervise(config, workers, lambda mock, url: url, quiet=True)

@@ -20,7 +20,7 @@ COMMANDS: dict[str, str] = {
     "mock": "cdpkit.mockserver.cli",
     "check": "cdpkit.suites.cli",
     "report": "cdpkit.suites.report_command",
-    "gen": "cdpkit.generators.cli",
+    "gen": "cdpkit.gen_command",
     "openapi": "cdpkit.openapi_command",
     "catalog": "cdpkit.catalog_command",
 }

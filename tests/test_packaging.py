@@ -183,6 +183,13 @@ def test_the_wheel_adds_one_top_level_package(tmp_path: Path) -> None:
         assert needed in names, needed
     assert "cdpkit.mockserver.pytest_plugin" in zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))).decode()
+    # The base install brings no plugin of its own into pytest runs besides cdp_mock: Faker's and
+    # schemathesis's plugins come only with the extras that need them.
+    requires = [line for line in zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode().splitlines()
+                if line.startswith("Requires-Dist:")]
+    for name in ("faker", "schemathesis", "hypothesis"):
+        lines = [line for line in requires if line.split()[1].lower().startswith(name)]
+        assert lines and all("extra ==" in line for line in lines), (name, lines)
 
 
 def test_the_suites_plugin_loads_only_where_asked() -> None:
@@ -194,6 +201,21 @@ def test_the_suites_plugin_loads_only_where_asked() -> None:
     assert asks_for_suites(["--pyargs", "cdpkit.suites"])
     assert asks_for_suites(["--pyargs", "cdpkit.suites.test_gptbots::test_x"])
     assert asks_for_suites(["tests/", "--cdp-target", "http://127.0.0.1:8080"])
+
+
+def test_gen_without_the_gen_extra_says_what_to_install(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The base install has no Faker: `cdpkit --help` still lists `gen` (its front imports no Faker) and
+    `cdpkit gen` stops with exit 2, saying which extra to install."""
+    from cdpkit import gen_command
+    from cdpkit.cli import main
+
+    monkeypatch.setattr(gen_command, "missing_gen_extra", lambda: ["faker"])
+    assert main(["gen", "--list"]) == 2
+    assert "pip install 'cdpkit[gen]'" in capsys.readouterr().err
+    check = subprocess.run([sys.executable, "-c", "import sys; sys.modules['faker'] = None\n"
+                            "from cdpkit.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit as e:\n    sys.exit(e.code)"],
+                           capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0 and " gen " in check.stdout, check.stderr
 
 
 def test_check_without_the_check_extra_says_what_to_install(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:

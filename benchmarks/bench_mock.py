@@ -1,31 +1,52 @@
-"""Throughput, latency and memory of `cdpkit mock` against a bare aiohttp handler, side by side, on 127.0.0.1 only.
+"""Throughput, latency, CPU, memory and start-up time of `cdpkit mock`, side by side with a bare aiohttp
+handler and with Stoplight Prism, in one run, on 127.0.0.1 only (issue 9).
 
-Starts the servers it compares itself, each a subprocess on one core: a bare aiohttp handler (json.loads
-and a fixed answer: the ceiling), the mock on the memory store, the mock on a SQLite store in a fresh
-temporary file, and the mock on the Redis store with one worker (``redis``) and with two (``redis2``,
-``--workers 2``) against a ``redis-server`` the run starts in its temporary folder (append-only file,
-``appendfsync always``: every acknowledged write is on disk; ``--redis-fsync everysec`` to compare). For
-the Redis servers the CPU per request counts the mock's processes *and* redis-server, the whole cost. Each round drives every scenario against every server in turn, for a bounded time with a
-bounded number of connections, and the table shows the medians over the rounds: requests/s, p50 and p99
-latency, the server's CPU time per request (steadier than requests/s when other work shares the machine),
-its RSS after the scenario (the largest), and the ratios against the bare handler (and, for SQLite,
-against the memory store). Writes carry an id that is unique per request *and per run* (a run nonce and a
-counter), so each upsert creates a new profile as a client's would.
+What it compares (--server, repeatable; all by default). Each is a subprocess the run starts itself on
+a port the kernel picks, and stops at the end:
+  bare     an aiohttp handler that parses the JSON and answers a fixed body: the ceiling, what Python and
+           aiohttp cost before the mock does any work
+  memory   `python -m cdpkit mock` on the memory store (the default a user gets)
+  sqlite   the mock on a SQLite store in a fresh temporary file (every acknowledged write on disk)
+  redis    the mock on a Redis store, one process, against a redis-server the run starts in its
+  redis2   temporary folder (appendfsync always; --redis-fsync everysec to compare); redis2 is
+           --workers 2. Their CPU per request counts redis-server too: the whole cost of a request
+  prism    Prism 5 (npm @stoplight/prism-cli, pinned by benchmarks/package-lock.json) mocking cdpkit's own
+           OpenAPI document of the scenario's vendor (`cdpkit openapi --vendor V`), -v silent. Installed
+           with `npm ci` into ~/.cache/cdpkit/prism the first time; without npm it is skipped, saying why
+A server whose tool is missing (npm for prism, redis-server for redis) is skipped with the reason; the
+run goes on with the others.
 
-The load comes from wrk (Debian's `wrk`, one thread) when it is installed, else from aiohttp clients
-in a separate process, which saturate near 9,000 req/s on this machine and then measure themselves.
+How: each round drives every scenario against every server in turn with the same requests (same
+method, path, headers and body, with an id unique per request *and per run*, so each upsert creates a
+new profile as a client's would), for --seconds with --concurrency connections. The load comes from wrk
+(Debian's `wrk`, one thread) when installed, else from aiohttp clients in their own process, which
+saturate near 9,000 req/s on a 2-core machine and then measure themselves.
 
-    python benchmarks/bench_mock.py                              # every scenario, 3 rounds of 5 s
-    python benchmarks/bench_mock.py --seconds 2 --rounds 1 --scenario zebline.users --server memory
-    python benchmarks/bench_mock.py --server memory --server sqlite --server redis --server redis2
+What it prints: a line per round, then the medians over the rounds: requests/s; the ratios
+"÷ bare" (this server's req/s over the bare handler's), "÷ memory" (a store over the memory store) and
+"÷ prism" (over Prism's on the same scenario: issue 9 wants the mock >= 3x); p50 and p99 latency; the
+server's CPU time per request (its own user + system time over the requests it answered: steadier than
+req/s when other work shares the machine, so compare those on a busy machine); its largest RSS; and
+the status mix of its answers. A comparison with a server that did not answer 2xx to the same work is
+void and printed so. Before the load: start-up time, from spawning `cdpkit mock`, `python -m cdpkit
+mock`, the bare handler and Prism to their first 2xx answer to the Zebline upsert, median of
+--startup-runs runs (a cold start). Then each server is warmed with the same load, unmeasured, until
+its CPU per request is steady (Prism's JIT needs ~8,000 requests), so warm servers are compared. Last:
+issue 9's goals, met or not, in this run's figures.
+
+    python benchmarks/bench_mock.py                              # everything, 3 rounds of 5 s
+    python benchmarks/bench_mock.py --seconds 3 --rounds 2 --scenario zebline.users --server bare --server memory --server prism
+    python benchmarks/bench_mock.py --server memory --server sqlite --server redis --server redis2 --startup-runs 0
+    python benchmarks/bench_mock.py --against before=../before --server memory   # an earlier checkout beside this one
+
+Figures from a shared machine move by 20% or more between runs; the ratios within one run, and the CPU
+per request, much less. Report those.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -34,7 +55,26 @@ import tempfile
 import textwrap
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+import prism
+from bench_mock_report import Result, print_goals, print_table
+from load_drivers import Load, drive_python, drive_wrk, request_parts
+from servers import (
+    Probe,
+    cpu_seconds,
+    free_port,
+    log_tail,
+    median_ms,
+    process_tree,
+    rss_mb,
+    spawn,
+    startup_times,
+    stop,
+    wait_until_answering,
+)
 
 # "@ID@" in a path or body is replaced by an id unique per request and per run.
 SCENARIOS: dict[str, dict] = {
@@ -59,7 +99,10 @@ SCENARIOS: dict[str, dict] = {
         "headers": {"Authorization": "Bearer ${token}"},
     },
 }
-SERVERS = ("bare", "memory", "sqlite", "redis", "redis2")
+SERVERS = ("bare", "memory", "sqlite", "redis", "redis2", "prism")
+WARM_CHUNK_SECONDS = 2  # wrk counts whole seconds
+WARM_STEADY = 0.10  # CPU per request within 10% of the chunk before: the server is warm
+START_TIMEOUT = 60  # seconds for a server to answer its first request
 
 BARE_SERVER = textwrap.dedent(
     """
@@ -70,163 +113,87 @@ BARE_SERVER = textwrap.dedent(
         return web.Response(body=orjson.dumps({"ok": True, "n": len(body)}), content_type="application/json")
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
-    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=lambda *a: print("ready", flush=True),
-                access_log=None)
+    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
     """
 )
-
-# The Python load generator, run in its own process: prints one JSON line {n, statuses, latencies_ms}.
-PY_DRIVER = textwrap.dedent(
-    """
-    import asyncio, json, sys, time, aiohttp
-    url, method, body, headers, seconds, concurrency, max_requests, nonce = json.loads(sys.argv[1])
-    lat, statuses, n = [], {}, 0
-    async def main():
-        global n
-        deadline = time.perf_counter() + seconds
-        async def worker(session, w):
-            global n
-            i = 0
-            while time.perf_counter() < deadline and n < max_requests:
-                i += 1
-                uid = f"{nonce}-{w}-{i}"
-                data = body.replace("@ID@", uid).encode() if body else None
-                t = time.perf_counter()
-                async with session.request(method, url.replace("@ID@", uid), data=data, headers=headers) as r:
-                    await r.read()
-                lat.append((time.perf_counter() - t) * 1000)
-                statuses[r.status] = statuses.get(r.status, 0) + 1
-                n += 1
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as s:
-            await asyncio.gather(*(worker(s, w) for w in range(concurrency)))
-    t0 = time.perf_counter(); asyncio.run(main()); elapsed = time.perf_counter() - t0
-    lat.sort()
-    pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else 0.0
-    print(json.dumps({"rate": n / elapsed, "n": n, "p50": pick(0.5), "p99": pick(0.99),
-                      "non2xx": sum(v for k, v in statuses.items() if not 200 <= int(k) < 400)}))
-    """
-)
-
-# wrk: each request gets "<nonce>-<counter>" in place of @ID@ (wrk's math.random repeats every run).
-WRK_SCRIPT = """
-local counter = 0
-local nonce = {nonce}
-local path, body = {path}, {body}
-wrk.method = {method}
-{headers}
-request = function()
-  counter = counter + 1
-  local uid = nonce .. "-" .. counter
-  local b = nil
-  if body ~= "" then b = body:gsub("@ID@", uid) end
-  return wrk.format(nil, (path:gsub("@ID@", uid)), nil, b)
-end
-"""
 
 
 @dataclass
-class Result:
-    rate: float
-    p50: float
-    p99: float
-    rss_mb: float
-    non2xx: int
-    cpu_us: float  # the server's CPU time per request: steadier than req/s on a machine shared with other work
+class Running:
+    """One compared server as started: the process serving each vendor (one for all but Prism, which mocks
+    one document per process) and the processes whose CPU a request also costs (redis-server)."""
+
+    procs: dict[str, subprocess.Popen]
+    ports: dict[str, int]
+    also_costs: list[int]
+
+    def pids(self, vendor: str) -> list[int]:
+        return process_tree(self.procs[vendor].pid) + self.also_costs
+
+    def rss(self, vendor: str) -> float:
+        return sum(map(rss_mb, process_tree(self.procs[vendor].pid)))
 
 
-def _lua(value: str) -> str:
-    return json.dumps(value)  # a JSON string literal is a valid Lua string literal for these payloads
+def zebline_probe(nonce: str) -> Probe:
+    """The Zebline upsert of the benchmark, as a start-up probe: the first answer a client would want."""
+    scenario = SCENARIOS["zebline.users"]
+    headers, body = request_parts(scenario)
+    return Probe(scenario["method"], scenario["path"], headers, body.replace("@ID@", f"startup-{nonce}").encode())
 
 
-def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+def cdpkit_script() -> str | None:
+    """The `cdpkit` console script of this interpreter's environment (what a user types)."""
+    beside = Path(sys.executable).parent / "cdpkit"
+    return str(beside) if beside.exists() else shutil.which("cdpkit")
 
 
-def _request_parts(scenario: dict) -> tuple[dict, str]:
-    headers = dict(scenario.get("headers", {}))
-    body = json.dumps(scenario["json"]) if "json" in scenario else ""
-    if body:
-        headers["Content-Type"] = "application/json"
-    return headers, body
-
-
-def drive_wrk(base: str, scenario: dict, args: argparse.Namespace, nonce: str) -> tuple[float, int, float, float, int]:
-    headers, body = _request_parts(scenario)
-    script = WRK_SCRIPT.format(
-        nonce=_lua(nonce), path=_lua(scenario["path"]), body=_lua(body), method=_lua(scenario["method"]),
-        headers="\n".join(f"wrk.headers[{_lua(k)}] = {_lua(v)}" for k, v in headers.items()),
-    )
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(script)
-    try:
-        out = subprocess.run(
-            ["wrk", "-t1", f"-c{args.concurrency}", f"-d{max(1, round(args.seconds))}s", "--latency", "-s", handle.name,
-             base + "/"], capture_output=True, text=True, check=True, timeout=args.seconds + 30,
-        ).stdout
-    finally:
-        os.unlink(handle.name)
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    total = int(re.search(r"(\d+) requests in", out).group(1))
-    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
-    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return rate, total, p50, p99, int(non2xx.group(1)) if non2xx else 0
-
-
-def drive_python(base: str, scenario: dict, args: argparse.Namespace, nonce: str) -> tuple[float, int, float, float, int]:
-    headers, body = _request_parts(scenario)
-    spec = [base + scenario["path"], scenario["method"], body, headers, args.seconds, args.concurrency,
-            args.max_requests, nonce]
-    out = subprocess.run([sys.executable, "-c", PY_DRIVER, json.dumps(spec)], capture_output=True, text=True,
-                         check=True, timeout=args.seconds + 60).stdout
-    r = json.loads(out.strip().splitlines()[-1])
-    return r["rate"], r["n"], r["p50"], r["p99"], r["non2xx"]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far."""
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as handle:
-        return int(re.search(r"VmRSS:\s+(\d+)", handle.read()).group(1)) / 1024
-
-
-def children(pid: int) -> list[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as handle:
-        return [int(p) for p in handle.read().split()]
+def measure_startup(args: argparse.Namespace, workdir: str, prism_binary: Path | None, nonce: str) -> dict[str, float]:
+    """Median start-up of each command, printed as measured; the medians (seconds) by label."""
+    probe = zebline_probe(nonce)
+    commands: dict[str, Callable[[int], list[str]] | str] = {
+        "bare aiohttp handler": lambda port: [sys.executable, "-c", BARE_SERVER, str(port)]}
+    script = cdpkit_script()
+    commands["cdpkit mock"] = ((lambda port: [script, "mock", "--port", str(port)]) if script
+                               else "no `cdpkit` console script found")
+    commands["python -m cdpkit mock"] = lambda port: [sys.executable, "-m", "cdpkit", "mock", "--port", str(port)]
+    if prism_binary is not None:
+        document = prism.write_document("zebline", workdir)
+        commands["prism (Zebline document)"] = lambda port: prism.command(prism_binary, document, port)
+    print(f"\nstart-up: spawn to the first 2xx answer to the Zebline upsert, median of {args.startup_runs} run(s) "
+          f"(`cdpkit mock` with every vendor and the demo data, as a user starts it):", flush=True)
+    medians: dict[str, float] = {}
+    for label, cmd in commands.items():
+        if isinstance(cmd, str):
+            print(f"  {label:<26} skipped: {cmd}")
+            continue
+        port = free_port()
+        times, why = startup_times(cmd(port), port, probe,
+                                   args.startup_runs, os.path.join(workdir, "startup.log"))
+        if times:
+            medians[label] = statistics.median(times)
+        bare = medians.get("bare aiohttp handler")
+        beside = f"  {medians[label] / bare:4.1f}× bare" if times and bare and label != "bare aiohttp handler" else ""
+        spread = f"({min(times) * 1000:.0f}–{max(times) * 1000:.0f})" if times else ""
+        print(f"  {label:<26} {median_ms(times):>6} ms {spread:<12}{beside}" + (f"  FAILED: {why}" if why else ""),
+              flush=True)
+    return medians
 
 
 def start_redis(workdir: str, port: int, fsync: str) -> subprocess.Popen:
     """A redis-server of the run's own, in its temporary folder; persistence as the README states it."""
-    if shutil.which("redis-server") is None:
-        raise SystemExit("the redis servers need redis-server (Debian: apt-get install redis-server)")
     proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir,
                              "--appendonly", "yes", "--appendfsync", fsync, "--save", ""],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True).stdout.strip() == "PONG":
+        if subprocess.run(["redis-cli", "-p", str(port), "ping"], check=False, capture_output=True, text=True).stdout.strip() == "PONG":
             return proc
         time.sleep(0.05)
+    stop(proc)
     raise SystemExit("redis-server did not start")
 
 
-def start(cmd: list[str], checkout: str | None = None) -> tuple[subprocess.Popen, float]:
-    started = time.perf_counter()
-    env = dict(os.environ, PYTHONPATH=checkout) if checkout else None
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=checkout, env=env)
-    line = proc.stdout.readline()
-    if not line:
-        raise SystemExit(f"server did not start: {' '.join(cmd)}")
-    return proc, time.perf_counter() - started
-
-
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0, help="per scenario, server and round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; the table shows medians")
@@ -234,7 +201,13 @@ def main() -> None:
     parser.add_argument("--max-requests", type=int, default=500_000, help="per run of the Python driver")
     parser.add_argument("--scenario", action="append", choices=list(SCENARIOS), help="only these scenarios")
     parser.add_argument("--server", action="append", choices=SERVERS, help="only these servers")
-    parser.add_argument("--port", type=int, default=18990)
+    parser.add_argument("--warmup", type=float, default=4.0, help="at least this many seconds of unmeasured load "
+                        "per scenario and server before the rounds, until its CPU per request is steady (0: none)")
+    parser.add_argument("--warmup-max", type=float, default=30.0, help="at most this many seconds of warm-up")
+    parser.add_argument("--startup-runs", type=int, default=5, help="spawns per command for the start-up medians "
+                        "(0: no start-up measurement)")
+    parser.add_argument("--prism-cache", type=Path, default=prism.default_cache(),
+                        help="where Prism is installed with npm ci (default %(default)s)")
     parser.add_argument("--redis-fsync", choices=("always", "everysec"), default="always",
                         help="appendfsync of the run's redis-server (always: nothing acknowledged is ever lost)")
     parser.add_argument("--driver", choices=("auto", "wrk", "python"), default="auto",
@@ -242,93 +215,154 @@ def main() -> None:
     parser.add_argument("--against", metavar="NAME=DIR", action="append", default=[],
                         help="also run the mock from another checkout (a git worktree of an earlier commit, say), "
                              "as servers memory@NAME and sqlite@NAME: before and after in one run")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     if args.driver == "auto":
         args.driver = "wrk" if shutil.which("wrk") else "python"
     drive = drive_wrk if args.driver == "wrk" else drive_python
     chosen = args.scenario or list(SCENARIOS)
     servers = [s for s in SERVERS if s in (args.server or SERVERS)]
-    checkouts = {"": None}
+    checkouts: dict[str, str | None] = {"": None}
     for spec in args.against:
         label, _, directory = spec.partition("=")
         checkouts[label] = os.path.abspath(directory)
         servers += [f"{s}@{label}" for s in ("memory", "sqlite") if s in servers]
-    vendors = ",".join(sorted({SCENARIOS[name]["vendor"] for name in chosen}))
+    vendors = sorted({SCENARIOS[name]["vendor"] for name in chosen})
     run_nonce = uuid.uuid4().hex[:10]
     print(f"load from {args.driver}, {args.concurrency} connections, {args.rounds} round(s) of {args.seconds:g} s "
           f"per scenario and server; run {run_nonce}", flush=True)
 
+    prism_binary = None
+    if "prism" in servers:
+        prism_binary, why = prism.ensure(args.prism_cache)
+        if prism_binary is None:
+            print(f"Prism skipped: {why}", flush=True)
+            servers.remove("prism")
+        else:
+            print(f"Prism {prism.version(prism_binary)} from {args.prism_cache}, -v silent, on cdpkit's OpenAPI "
+                  f"document of each scenario's vendor", flush=True)
+    if any(s.startswith("redis") for s in servers) and shutil.which("redis-server") is None:
+        print("Redis servers skipped: redis-server is not on PATH (Debian: apt-get install redis-server)", flush=True)
+        servers = [s for s in servers if not s.startswith("redis")]
+
     workdir = tempfile.mkdtemp(prefix="cdpkit-bench-")
-    procs: dict[str, subprocess.Popen] = {}
-    ports = {server: args.port + i for i, server in enumerate(servers)}
-    startup: dict[str, float] = {}
+    running: dict[str, Running] = {}
     redis_proc = None
+    startup: dict[str, float] = {}
     try:
-        redis_port = args.port + len(servers)
+        if args.startup_runs > 0:
+            startup = measure_startup(args, workdir, prism_binary, run_nonce)
+        redis_port = free_port()
         if any(s.startswith("redis") for s in servers):
             redis_proc = start_redis(workdir, redis_port, args.redis_fsync)
-        for server in servers:
-            kind, _, label = server.partition("@")
-            if kind == "bare":
-                cmd = [sys.executable, "-c", BARE_SERVER, str(ports[server])]
-            else:
-                state = "memory" if kind == "memory" else f"sqlite:{os.path.join(workdir, server + '.sqlite')}"
-                if kind.startswith("redis"):
-                    state = f"redis://127.0.0.1:{redis_port}/0?prefix=bench-{run_nonce}-{server.replace('@', '-')}"
-                cmd = [sys.executable, "-m", "cdpkit", "mock", "--port", str(ports[server]), "--vendors", vendors,
-                       "--journal-limit", "10000", "--state", state] + (["--workers", "2"] if kind == "redis2" else [])
-            procs[server], startup[server] = start(cmd, checkouts[label])
-        def serving(server: str) -> list[int]:
-            """The processes whose CPU a request costs: the mock's (its workers) and redis-server's."""
-            pid = procs[server].pid
-            own = children(pid) if server.startswith("redis2") else [pid]
-            return own + ([redis_proc.pid] if server.startswith("redis") else [])
-
-        def memory_of(server: str) -> float:
-            pid = procs[server].pid
-            return sum(rss_mb(p) for p in (children(pid) if server.startswith("redis2") else [pid]))
-
-        results: dict[tuple[str, str], list[Result]] = {}
-        for round_no in range(args.rounds):
-            for name in chosen:
-                for server in servers:
-                    nonce = f"{run_nonce}-{round_no}-{server}"
-                    pids = serving(server)
-                    cpu = sum(map(cpu_seconds, pids))
-                    rate, total, p50, p99, non2xx = drive(f"http://127.0.0.1:{ports[server]}", SCENARIOS[name], args, nonce)
-                    cpu_us = (sum(map(cpu_seconds, pids)) - cpu) / max(total, 1) * 1e6
-                    result = Result(rate, p50, p99, memory_of(server), non2xx, cpu_us)
-                    results.setdefault((name, server), []).append(result)
-                    print(f"  round {round_no + 1} {name:<22} {server:<10} {rate:>9,.0f} req/s  p50 {p50:6.2f} ms  "
-                          f"p99 {p99:6.2f} ms  CPU {cpu_us:5.0f} µs/req  RSS {result.rss_mb:6.1f} MB  {total} requests, non-2xx {non2xx}",
-                          flush=True)
+        for server in list(servers):
+            started = start_server(server, args, workdir, vendors, checkouts, redis_port, run_nonce, prism_binary)
+            if isinstance(started, str):
+                if not server.startswith("prism"):
+                    raise SystemExit(f"{server} did not start: {started}")
+                print(f"Prism skipped: {started}", flush=True)
+                servers.remove(server)
+                continue
+            running[server] = started
+            if redis_proc is not None and server.startswith("redis"):
+                started.also_costs.append(redis_proc.pid)
+        results = run_rounds(args, chosen, servers, running, drive, run_nonce)
     finally:
-        for proc in procs.values():
-            proc.terminate()
-            proc.wait()
+        for server in running.values():
+            for proc in set(server.procs.values()):
+                stop(proc)
         if redis_proc is not None:
-            redis_proc.terminate()
-            redis_proc.wait()
+            stop(redis_proc)
         shutil.rmtree(workdir, ignore_errors=True)
+    print_table(args, chosen, servers, results)
+    print_goals(chosen, servers, results, startup)
 
-    width = max(map(len, servers))
-    med = lambda rs, f: statistics.median(getattr(r, f) for r in rs)  # noqa: E731
-    print(f"\nmedians over {args.rounds} round(s):")
-    print(f"{'scenario':<22} {'server':<{width}} {'req/s':>9} {'× bare':>7} {'× memory':>9} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'CPU µs/req':>10} {'RSS MB':>7} {'non-2xx':>8}")
+
+def start_server(server: str, args: argparse.Namespace, workdir: str, vendors: list[str],
+                 checkouts: dict[str, str | None], redis_port: int, run_nonce: str,
+                 prism_binary: Path | None) -> Running | str:
+    """Start one compared server and wait until it answers; the Running server, or why it did not start."""
+    kind, _, label = server.partition("@")
+    checkout = checkouts[label]
+    env = dict(os.environ, PYTHONPATH=checkout) if checkout else None
+    log_path = os.path.join(workdir, server.replace("@", "-") + ".log")
+    groups: list[tuple[list[str], int, list[str]]] = []  # (vendors served, port, command)
+    if kind == "prism":
+        assert prism_binary is not None
+        for vendor in vendors:
+            port = free_port()
+            groups.append(([vendor], port, prism.command(prism_binary, prism.write_document(vendor, workdir), port)))
+    else:
+        port = free_port()
+        if kind == "bare":
+            cmd = [sys.executable, "-c", BARE_SERVER, str(port)]
+        else:
+            state = "memory" if kind == "memory" else f"sqlite:{os.path.join(workdir, server + '.sqlite')}"
+            if kind.startswith("redis"):
+                state = f"redis://127.0.0.1:{redis_port}/0?prefix=bench-{run_nonce}-{server.replace('@', '-')}"
+            cmd = [sys.executable, "-m", "cdpkit", "mock", "--port", str(port), "--vendors", ",".join(vendors),
+                   "--journal-limit", "10000", "--state", state] + (["--workers", "2"] if kind == "redis2" else [])
+        groups.append((vendors, port, cmd))
+    procs: dict[str, subprocess.Popen] = {}
+    ports: dict[str, int] = {}
+    for served, port, cmd in groups:
+        proc = spawn(cmd, log_path, cwd=checkout, env=env)
+        procs.update(dict.fromkeys(served, proc))
+        ports.update(dict.fromkeys(served, port))
+        if wait_until_answering(proc, port, Probe("GET", "/", {}), timeout=START_TIMEOUT) is None:
+            for started in set(procs.values()):
+                stop(started)
+            return f"no answer on port {port} within {START_TIMEOUT} s (log: {log_tail(log_path)})"
+    return Running(procs, ports, [])
+
+
+def warm_up(args: argparse.Namespace, name: str, server: Running, label: str,
+            drive: Callable[[str, dict, argparse.Namespace, str], Load], nonce: str) -> None:
+    """Unmeasured load until the server's CPU per request is steady: two chunks in a row within
+    WARM_STEADY of each other, after at least --warmup seconds, at most --warmup-max. Prism needs it: V8
+    compiles its hot paths as they run, and a cold Prism spends 4x the CPU per request of a warm one for
+    its first ~8,000 requests; comparing the mock against a cold Prism would flatter the mock."""
+    vendor = SCENARIOS[name]["vendor"]
+    chunk = argparse.Namespace(**{**vars(args), "seconds": WARM_CHUNK_SECONDS})
+    spent, trail = 0.0, []
+    while spent < args.warmup_max:
+        pids = server.pids(vendor)
+        cpu = sum(map(cpu_seconds, pids))
+        load = drive(f"http://127.0.0.1:{server.ports[vendor]}", SCENARIOS[name], chunk, f"{nonce}-{len(trail)}")
+        trail.append((sum(map(cpu_seconds, pids)) - cpu) / max(load.total, 1) * 1e6)
+        spent += WARM_CHUNK_SECONDS
+        if spent >= args.warmup and len(trail) >= 2 and abs(trail[-1] - trail[-2]) <= WARM_STEADY * trail[-2]:
+            break
+    print(f"  warm-up {name:<22} {label:<10} {spent:4.0f} s, CPU µs/req by {WARM_CHUNK_SECONDS} s chunk: "
+          + " → ".join(f"{cpu:.0f}" for cpu in trail), flush=True)
+
+
+def run_rounds(args: argparse.Namespace, chosen: list[str], servers: list[str], running: dict[str, Running],
+               drive: Callable[[str, dict, argparse.Namespace, str], Load], run_nonce: str) -> dict[tuple[str, str], list[Result]]:
+    """Every scenario against every server, round after round, in the same order: the alternation spreads
+    whatever else the machine is doing over all servers alike."""
     for name in chosen:
-        for server in servers:
-            rs = results[(name, server)]
-            rate = med(rs, "rate")
-            bare = f"{rate / med(results[(name, 'bare')], 'rate'):.2f}" if "bare" in servers else "-"
-            kind, at, label = server.partition("@")
-            memory = "memory" + at + label
-            mem = f"{rate / med(results[(name, memory)], 'rate'):.2f}" if kind != "memory" and kind != "bare" and memory in servers else ""
-            print(f"{name:<22} {server:<{width}} {rate:>9,.0f} {bare:>7} {mem:>9} {med(rs, 'p50'):>7.2f} {med(rs, 'p99'):>7.2f} "
-                  f"{med(rs, 'cpu_us'):>10.0f} {max(r.rss_mb for r in rs):>7.1f} {sum(r.non2xx for r in rs):>8}")
-    for server in servers:
-        if not server.startswith("bare"):
-            print(f"cdpkit mock start-up on {server} (process spawn to listening): {startup[server] * 1000:.0f} ms")
+        for server in servers if args.warmup > 0 else []:
+            warm_up(args, name, running[server], server, drive, f"{run_nonce}-warm-{server}")
+    results: dict[tuple[str, str], list[Result]] = {}
+    for round_no in range(args.rounds):
+        for name in chosen:
+            vendor = SCENARIOS[name]["vendor"]
+            for server in servers:
+                nonce = f"{run_nonce}-{round_no}-{server}"
+                pids = running[server].pids(vendor)
+                cpu = sum(map(cpu_seconds, pids))
+                load = drive(f"http://127.0.0.1:{running[server].ports[vendor]}", SCENARIOS[name], args, nonce)
+                cpu_us = (sum(map(cpu_seconds, pids)) - cpu) / max(load.total, 1) * 1e6
+                result = Result(load.rate, load.p50, load.p99, running[server].rss(vendor), cpu_us, load.statuses)
+                results.setdefault((name, server), []).append(result)
+                print(f"  round {round_no + 1} {name:<22} {server:<10} {load.rate:>9,.0f} req/s  p50 {load.p50:6.2f} ms  "
+                      f"p99 {load.p99:6.2f} ms  CPU {cpu_us:5.0f} µs/req  RSS {result.rss_mb:6.1f} MB  "
+                      f"{load.total} requests, non-2xx {load.non2xx}", flush=True)
+    return results
 
 
 if __name__ == "__main__":

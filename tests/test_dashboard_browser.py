@@ -4,7 +4,9 @@ Debian's Chromium, driven by Playwright as in test_sensors_h5_browser.py: a requ
 API shows within a second, counted per vendor; a bad one opened shows every requirement ID it broke
 with the document's sentence, in its language and in English; filters narrow the list; reset empties
 the view; each vendor's state shows, with no credential in the clear; a page of another site can
-neither drive the control API nor frame the dashboard.
+neither drive the control API nor frame the dashboard. Against a two-worker mock (``cdpkit mock --workers 2
+--state redis://…``, its own ``redis-server`` as in test_redis_workers.py) a request shows within a second
+whichever worker served it, and reset empties the view.
 
 Needs ``playwright`` (PyPI, in the ``[test]`` extra; never ``playwright install``: the system
 Chromium is used) and Chromium (``apt-get install -y chromium``). Without them the tests skip,
@@ -18,6 +20,7 @@ import json
 import os
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -29,12 +32,14 @@ from cdpkit.generators.transport import request_for
 from cdpkit.mockserver import dashboard
 from cdpkit.mockserver.pytest_plugin import MockServer
 from cdpkit.mockserver.runtime import MockConfig
+from cdpkit.mockserver.workers import WORKER_HEADER
 from cdpkit.schemas import catalog
 from tests.browser import CHROMIUM_ARGS as BASE_CHROMIUM_ARGS
 from tests.browser import PLAYWRIGHT_MISSING
 from tests.browser import chromium_path as _chromium_path
 from tests.browser import serve_page
 from tests.browser import unavailable as _unavailable
+from tests.test_redis_workers import redis_server  # noqa: F401  (the session's redis-server fixture)
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 EVIL = "evil.example"  # a site that is not the mock; Chromium resolves it to 127.0.0.1 (below)
@@ -310,6 +315,68 @@ def test_a_rebound_host_name_gets_no_dashboard(page: Page, mock: MockServer) -> 
     answer = page.goto(f"http://{EVIL}:{port}/__mock/ui")
     assert answer is not None and answer.status == 403
     assert page.locator("#reset").count() == 0
+
+
+# -- two worker processes on one port, one Redis -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_workers(redis_server) -> Iterator[MockServer]:  # noqa: F811
+    with MockServer(MockConfig(port=0, state=redis_server.url()), workers=2) as server:
+        yield server
+
+
+def shown_after(page: Page, sent_ms: float, count: int) -> float:
+    """Milliseconds from ``sent_ms`` until the list first held ``count`` rows (WATCH_ROWS records it)."""
+    return next(at for at, rows in page.evaluate("window.rowsAt") if at >= sent_ms and rows >= count) - sent_ms
+
+
+def send_until_both_workers_served(page: Page, server: MockServer, each: int) -> list[float]:
+    """Send requests, each on a fresh connection (the kernel picks the worker), until every worker has served
+    ``each`` of them; every one must show in the list. How long each took to show, in ms."""
+    rows = page.locator("#requests tbody tr")
+    shown = rows.count()
+    workers = {str(pid) for pid in server.worker_pids()}
+    served: Counter[str] = Counter()
+    latencies = []
+    while min(served[w] for w in workers) < each:
+        assert sum(served.values()) < 40, f"the requests did not reach both workers: {served}"
+        page.wait_for_timeout(97 * (shown % 5))  # land at different points of the page's polling
+        sent_ms = time.time() * 1000
+        answer = send(server, "gptbots.get_user_cdp", GOOD_GPTBOTS)
+        assert answer.status_code == 200, answer.text
+        served[answer.headers[WORKER_HEADER]] += 1
+        shown += 1
+        expect(rows).to_have_count(shown)
+        latencies.append(shown_after(page, sent_ms, shown))
+    assert set(served) == workers, served
+    return latencies
+
+
+def test_with_two_workers_a_request_shows_within_a_second_whichever_served_it(browser: Browser,
+                                                                              two_workers: MockServer) -> None:
+    """The page reads the journal from one worker at a time; the journal is Redis's, so what the other
+    worker served shows as fast, and the reset button (served by either) empties every worker's view."""
+    two_workers.reset()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        open_dashboard(page, two_workers.url)
+        expect(page.locator("#requests tbody tr")).to_have_count(0)
+        page.evaluate(WATCH_ROWS)
+        latencies = send_until_both_workers_served(page, two_workers, each=2)
+        assert max(latencies) < LIVE_MS, latencies
+        assert row(page, "gptbots")["good"] == str(len(latencies))
+        page.click("#reset")
+        expect(page.locator("#requests tbody tr")).to_have_count(0)
+        expect(page.locator("#empty")).to_be_visible()
+        expect(page.locator("#summary tr[data-vendor='*'] .total")).to_have_text("0")
+        assert two_workers.summary()["total"]["total"] == 0, "the button reset the mock, not only the page"
+        after = send_until_both_workers_served(page, two_workers, each=1)
+        assert max(after) < LIVE_MS, after
+    finally:
+        context.close()
 
 
 # -- with an admin token ----------------------------------------------------------------------------

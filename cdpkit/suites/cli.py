@@ -8,18 +8,19 @@ against known failures with ``--baseline``) and an optional Markdown/HTML report
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import pytest
 
 from cdpkit.cli import join_signed_values
 from cdpkit.schemas import VENDORS
-from cdpkit.suites.plugin import DEFAULT_MAX_EXAMPLES, DEFAULT_SEED, registered_by_entry_point
+from cdpkit.suites.plugin import DEFAULT_MAX_EXAMPLES, DEFAULT_SEED
 from cdpkit.suites.report import REPORT_FORMATS, Results
 from cdpkit.suites.report_command import RunProblem, compare_baseline, read_baseline
 from cdpkit.suites.target import EXAMPLE_URL, unreachable, url_problem
@@ -202,10 +203,22 @@ def suite_modules(vendor: str) -> list[str]:
     return [f"cdpkit.suites.{n}" for n in names if n in GENERIC_SUITES or n == f"test_{vendor}" or n.startswith(f"test_{vendor}_")]
 
 
+# pytest 8.4 added the flag; before it only the environment variable (set around the run) says the same.
+AUTOLOAD_FLAG = tuple(pytest.version_tuple[:2]) >= (8, 4)
+AUTOLOAD_ENV = "PYTEST_DISABLE_PLUGIN_AUTOLOAD"
+
+
 def pytest_args(opts: dict[str, Any]) -> list[str]:
-    # Our own plugin, no conftest and no ini file: the user's project configuration must not change the verdict.
-    plugin = [] if registered_by_entry_point() else ["-p", "cdpkit.suites.plugin"]
-    out = ["--pyargs", *suite_modules(opts["vendor"]), *plugin, "--noconftest", "-p", "no:terminal", "-p", "no:cacheprovider", "-c", os.devnull,
+    """The pytest command line of one vendor's run.
+
+    Our own plugin, no conftest, no ini file and no plugin of the environment's (no ``pytest11`` entry
+    point is loaded): neither the user's project configuration nor what else is installed may change the
+    verdict (pytest-randomly would reorder and reseed). It is also half of a run's CPU: pytest rewrites
+    the asserts of every module of a distribution that declares a plugin (all of Faker, schemathesis and
+    cdpkit), compiling ~400 modules afresh in every run where bytecode is not cached."""
+    autoload = ["--disable-plugin-autoload"] if AUTOLOAD_FLAG else []
+    out = ["--pyargs", *suite_modules(opts["vendor"]), *autoload, "-p", "cdpkit.suites.plugin", "--noconftest", "-p", "no:terminal",
+           "-p", "no:cacheprovider", "-c", os.devnull,
            "--cdp-target", opts["target"], "--cdp-vendor", opts["vendor"],
            "--cdp-seed", str(opts.get("seed", DEFAULT_SEED)), "--cdp-max-examples", str(opts.get("max_examples", DEFAULT_MAX_EXAMPLES))]
     for key, value in opts["cred"].items():
@@ -219,6 +232,19 @@ def pytest_args(opts: dict[str, Any]) -> list[str]:
     if opts.get("junit_xml"):
         out += [f"--junitxml={opts['junit_xml']}", "-o", "junit_family=xunit1"]
     return out
+
+
+@contextlib.contextmanager
+def _plugin_autoload_off() -> Iterator[None]:
+    """On a pytest without ``--disable-plugin-autoload``, its environment variable for the run's duration."""
+    if AUTOLOAD_FLAG or os.environ.get(AUTOLOAD_ENV):
+        yield
+        return
+    os.environ[AUTOLOAD_ENV] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop(AUTOLOAD_ENV, None)
 
 
 # pytest exit codes -> cdpkit check's: usage errors and "no tests collected" are usage errors (2).
@@ -249,7 +275,8 @@ def run(args: argparse.Namespace, extra_pytest_args: Sequence[str] = (), live: A
         print(f"cdpkit check: {down}", file=sys.stderr)
         return 2
     results = Results(None, live=live if live is not None else sys.stderr)
-    code = pytest.main(pytest_args(opts) + list(extra_pytest_args), plugins=[results])
+    with _plugin_autoload_off():
+        code = pytest.main(pytest_args(opts) + list(extra_pytest_args), plugins=[results])
     status = EXIT_CODES.get(code, 1)
     if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
         if code == pytest.ExitCode.NO_TESTS_COLLECTED:

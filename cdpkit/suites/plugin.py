@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from importlib.metadata import entry_points
 from typing import Iterator
 
 import pytest
@@ -34,12 +33,6 @@ from cdpkit.suites.target import (Target, fill_from_mock, find_mock, load_profil
 TARGET_KEY = pytest.StashKey[Target]()
 DEFAULT_MAX_EXAMPLES = 20
 DEFAULT_SEED = 0
-
-
-def registered_by_entry_point() -> bool:
-    """Whether pytest loads this plugin by itself through a ``pytest11`` entry point. cdpkit declares
-    none (the plugin loads only where asked); True only in an environment where someone added one."""
-    return any(ep.value == __name__ for ep in entry_points(group="pytest11"))
 
 
 CHECK_EXTRA = ("schemathesis", "hypothesis")  # pyproject.toml's `check` extra: the property-based run

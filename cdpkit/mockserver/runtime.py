@@ -147,10 +147,10 @@ class Mock:
             self._load_startup_data()
 
     def reset(self) -> None:
-        """Back to the start-up state: demo data (unless disabled) and the --seed files."""
-        self.store.reset()
+        """Back to the start-up state: demo data (unless disabled) and the --seed files. Forgetting and
+        loading are one step for the store (a shared one never shows other processes a half-reset state)."""
         self.faults.clear()
-        self._load_startup_data()
+        self.store.reset_to(self._load_startup_data)
 
     def _load_startup_data(self) -> None:
         if self.config.demo:

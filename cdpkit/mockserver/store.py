@@ -25,7 +25,7 @@ import logging
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Awaitable, Iterator
+from typing import Any, Awaitable, Callable, Iterator
 
 import orjson
 
@@ -207,6 +207,13 @@ class Store:
         self._weights.clear()
         self._journal_weight = 0
         self._counts.clear()
+
+    def reset_to(self, load: Callable[[], None] | None) -> None:
+        """Forget everything, then ``load`` the start-up data. A shared store does both in one step, so no
+        other process sees the state empty or half loaded (RedisStore); here nobody else looks."""
+        self.reset()
+        if load is not None:
+            load()
 
     def close(self) -> None:
         pass

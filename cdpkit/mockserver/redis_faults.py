@@ -1,0 +1,192 @@
+"""The fault list of the Redis store: set on any process, applied by all, without a Redis round trip per request.
+
+Every vendor request asks the fault list first (:meth:`RedisFaults.take`, synchronously, in the pipeline), so the
+list is kept in each process and Redis *pushes* changes: a change bumps the list's version (``P:fv``) and is
+published on ``P:fchan``; each process listens there (a task on its event loop, on a connection of its own),
+reloads the list and acknowledges (``P:fack:<version>``). The control API that made the change answers only
+when every listening process has acknowledged (at most :data:`ACK_TIMEOUT` seconds), so a fault set through one
+process applies to the very next request any process serves. Until its listener is subscribed and has loaded
+the list (at start, or after losing its connection), a process checks the version with a round trip per
+request, as before. A fault with a count is taken atomically in Redis (N uses are N across all processes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from cdpkit.mockserver.faults import Fault, Faults
+
+if TYPE_CHECKING:
+    from cdpkit.mockserver.redis_store import RedisStore
+
+log = logging.getLogger("cdpkit.mock")
+
+ACK_TIMEOUT = 2.0  # seconds a fault change waits for the other processes to load it
+ACK_TTL = 30  # seconds an acknowledgement set is kept (the waiting side deletes it sooner)
+
+
+class RedisFaults(Faults):
+    """The fault list in Redis, kept in this process and refreshed by push; see the module's description."""
+
+    def __init__(self, store: "RedisStore", seed: int | None = None) -> None:
+        super().__init__(seed)
+        self.store = store
+        self._r = store._redis
+        self._version: bytes | None = None
+        self._token = uuid.uuid4().hex[:12]  # this process's name in the channel's messages and the acks
+        self._listener: asyncio.Task[None] | None = None
+        self._subscribed = False  # PUBLISH counts this process among the receivers
+        self._live = False  # subscribed and loaded since: take() needs no round trip
+
+    # -- keeping the list ---------------------------------------------------------------------------
+    def _load(self, stored: dict[bytes, bytes], version: bytes | None) -> None:
+        self._faults = sorted((Fault(**orjson.loads(raw)) for raw in stored.values()), key=lambda f: f.id)
+        self._version = version or b"0"
+
+    def _refresh(self) -> None:
+        """The round trip a process makes per request while it is not listening: reload if the version moved."""
+        version = self._r.get(self.store._k("fv")) or b"0"
+        if version != self._version:
+            pipe = self._r.pipeline(transaction=True)
+            pipe.hgetall(self.store._k("f"))
+            pipe.get(self.store._k("fv"))
+            self._load(*pipe.execute())
+
+    async def _aload(self) -> None:
+        client = self.store.async_client()
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self.store._k("f"))
+            pipe.get(self.store._k("fv"))
+            stored, version = await pipe.execute()
+        self._load(stored, version)
+
+    def _start_listening(self) -> None:
+        if self._listener is not None and not self._listener.done():
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no event loop (seeding, a direct caller): the per-request check serves
+        self._listener = loop.create_task(self._listen())
+
+    async def _listen(self) -> None:
+        """Follow the channel for this process's life; on a lost connection, fall back and subscribe again."""
+        delay = 0.05
+        while True:
+            pubsub = self.store.async_client().pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.store._k("fchan"))
+                self._subscribed = True
+                await self._aload()  # what changed before the subscription took
+                self._live = True
+                delay = 0.05
+                async for message in pubsub.listen():
+                    version, _, origin = message["data"].decode().partition(" ")
+                    if origin == self._token:
+                        continue  # this process's own change: loaded already
+                    await self._aload()
+                    if origin != "-":  # a control API change waits for this
+                        ack = self.store._k("fack", version)
+                        async with self.store.async_client().pipeline(transaction=True) as pipe:
+                            await pipe.sadd(ack, self._token).expire(ack, ACK_TTL).execute()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis went away: requests check per round trip until this is back
+                log.warning("fault channel lost (%r); checking faults per request until it is back", exc)
+            finally:
+                self._live = self._subscribed = False
+                try:
+                    await asyncio.shield(pubsub.aclose())
+                except Exception:
+                    pass
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    def stop(self) -> None:
+        """Stop listening (the store is closing)."""
+        if self._listener is not None:
+            self._listener.cancel()
+            self._listener = None
+
+    def _announce(self, version: int) -> None:
+        """Tell the other processes the list changed; return once each listening one has loaded it (bounded:
+        a process that does not answer in time is logged, never waited on for ever). Synchronous: it runs
+        for a control API call, not per request."""
+        receivers = int(self._r.publish(self.store._k("fchan"), f"{version} {self._token}"))
+        others = receivers - (1 if self._subscribed else 0)
+        if others <= 0:
+            return
+        ack = self.store._k("fack", str(version))
+        deadline = time.monotonic() + ACK_TIMEOUT
+        while int(self._r.scard(ack)) < others:
+            if time.monotonic() > deadline:
+                log.warning("fault change %s: %d of %d processes loaded it within %ss", version,
+                            int(self._r.scard(ack)), others, ACK_TIMEOUT)
+                break
+            time.sleep(0.001)
+        self._r.delete(ack)
+
+    # -- the Faults interface ------------------------------------------------------------------------
+    def add(self, fault: Fault) -> Fault:
+        fault.id = int(self._r.incr(self.store._k("fid")))
+        spec = asdict(fault)
+        spec.pop("hits")
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hset(self.store._k("f"), fault.id, orjson.dumps(spec))
+        if fault.count is not None:
+            pipe.hset(self.store._k("fc"), fault.id, fault.count)
+        pipe.incr(self.store._k("fv"))
+        version = pipe.execute()[-1]
+        self._refresh()
+        self._announce(version)
+        return fault
+
+    def clear(self) -> None:
+        pipe = self._r.pipeline(transaction=True)
+        pipe.delete(self.store._k("f"), self.store._k("fc"), self.store._k("fh"))
+        pipe.incr(self.store._k("fv"))
+        version = pipe.execute()[-1]
+        self._faults = []
+        self._version = str(version).encode()
+        self._announce(version)
+
+    def list(self) -> list[dict[str, Any]]:
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hgetall(self.store._k("f"))
+        pipe.hgetall(self.store._k("fc"))
+        pipe.hgetall(self.store._k("fh"))
+        stored, counts, hits = pipe.execute()
+        out = []
+        for fid, raw in sorted(stored.items(), key=lambda item: int(item[0])):
+            fault = Fault(**orjson.loads(raw))
+            if fid in counts:
+                fault.count = int(counts[fid])
+            fault.hits = int(hits.get(fid, 0))
+            out.append(asdict(fault))
+        return out
+
+    def take(self, method: str, path: str) -> Fault | None:
+        if not self._live:
+            self._start_listening()
+            self._refresh()
+        if not self._faults:
+            return None
+        for fault in self._faults:  # a fault that matches costs a round trip: rare, and counted exactly
+            if not fault.matches(method, path):
+                continue
+            if fault.percent < 100 and self._rng.uniform(0, 100) >= fault.percent:
+                continue
+            if fault.count is not None:
+                if not self.store.take_fault(fault.id):
+                    continue  # its last use went to another call meanwhile
+            else:
+                self._r.hincrby(self.store._k("fh"), fault.id, 1)
+            return fault
+        return None

@@ -20,6 +20,7 @@ from typing import Any
 
 from cdpkit.schemas import qa_signing
 from cdpkit.mockserver.quickaudience_demo import CONFIG_FIELDS, DEMO_CONSOLE_TOKEN, demo, record_problems
+from cdpkit.mockserver.ids import uuid4_hex
 from cdpkit.mockserver.store import Scope
 from cdpkit.mockserver.vendor import Call, InputErrors, Rejection, Reply, Vendor, seed_string
 
@@ -49,7 +50,7 @@ _ALNUM = string.ascii_letters + string.digits
 
 def _envelope(data: Any) -> dict[str, Any]:
     """QA-ENVELOPE: Quick Audience's event-reporting answer shape."""
-    return {"data": data, "errorCode": None, "errorDesc": None, "success": True, "traceId": uuid.uuid4().hex}
+    return {"data": data, "errorCode": None, "errorDesc": None, "success": True, "traceId": uuid4_hex()}
 
 
 def ok(data: Any) -> Reply:

@@ -18,10 +18,10 @@ import functools
 import json
 import re
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
+from cdpkit.mockserver.ids import uuid4_hex
 from cdpkit.mockserver.store import Scope
 from cdpkit.mockserver.vendor import Reply
 
@@ -366,7 +366,7 @@ def new_tag(project: dict[str, Any], fields: dict[str, Any], now: float) -> dict
 
 def request_id() -> str:
     """SF-REQUEST-ID (assumption): 32 lowercase hex digits, like every example."""
-    return uuid.uuid4().hex
+    return uuid4_hex()
 
 
 def ok(data: Any = None) -> Reply:

@@ -18,12 +18,12 @@ State, per HTTP API source (``sid``):
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, Callable
 
 import orjson
 
 from cdpkit.mockserver import bounded
+from cdpkit.mockserver.ids import uuid4_hex, uuid4_text
 from cdpkit.mockserver.store import Scope
 from cdpkit.mockserver.vendor import Call, InputErrors, Rejection, Reply, Vendor, seed_string
 
@@ -129,7 +129,7 @@ def _profile(call: Call, sid: str, linked: list[tuple[str, str]]) -> dict[str, A
     else:
         pid = linked[0][1]
         if call.state.get(f"profiles:{sid}", pid) is not None:  # a seeded profile may own that id as its name
-            pid = f"{pid}#{uuid.uuid4().hex[:8]}"
+            pid = f"{pid}#{uuid4_hex()[:8]}"
         profile = {"id": pid, **{role: [] for role in ROLES}, "traits": {}}
     for role, identifier in linked:
         if identifier not in profile[role]:
@@ -161,7 +161,7 @@ def accept(call: Call, kind: str, apply: Apply) -> Reply:
     Public so that a variant of the mock (tests/mutants/tto.py) can swap the effect and keep the rest."""
     sid = _message_source(call)
     call.require_valid("body")  # TTO-TYPE-MATCH, TTO-IDENTITY-REQUIRED, TTO-TRACK-EVENT, TTO-ALIAS-IDS, …
-    msg_id = call.body.get("msg_id") or f"mock-{uuid.uuid4()}"  # TTO-DEDUP-REPLAY-ACK: optional
+    msg_id = call.body.get("msg_id") or f"mock-{uuid4_text()}"  # TTO-DEDUP-REPLAY-ACK: optional
     if _first_time(call, sid, msg_id, kind):
         apply(call, sid, msg_id)
     return Reply(200, {"success": True, "msg_id": msg_id})  # TTO-RESPONSE-SUCCESS

@@ -8,8 +8,10 @@ The lock itself is plain data, ``{attribute: {"type": ..., "since": ..., "trackI
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import date
 from typing import Any, Iterable, Mapping
+
+from cdpkit.mockserver.ids import iso_utc_ms
 
 NUMBER, STRING, BOOLEAN, DATETIME = "number", "string", "boolean", "datetime"
 
@@ -92,5 +94,7 @@ def new_locks(
 
 
 def now_iso(epoch: float) -> str:
-    """An epoch as the ISO-8601 UTC text the mock stores (TIMESTAMPTZ defaults, lock times)."""
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """An epoch as the ISO-8601 UTC text the mock stores (TIMESTAMPTZ defaults, lock times): the text of
+    ``datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds")`` with ``Z``, made
+    at a third of its cost (once per request on the upsert path, issue 9)."""
+    return iso_utc_ms(epoch)

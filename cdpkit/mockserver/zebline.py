@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import functools
 import time
-import uuid
 from typing import Any
 
 import jsonschema_rs
 
 from cdpkit.mockserver import bounded, type_lock
+from cdpkit.mockserver.ids import uuid4_text
 from cdpkit.mockserver.store import Scope
 from cdpkit.mockserver.vendor import Call, InputErrors, Rejection, Reply, Vendor, seed_string
 from cdpkit.schemas import bundle, load
@@ -222,7 +222,7 @@ def upsert_user(call: Call) -> Reply:
     # ZEB-ID-REQUIRED, ZEB-ID-STRING, ZEB-ATTRIBUTES-REQUIRED, ZEB-SYSTEM-TYPES; and the mock's choices, each named
     # in the refusal: ZEB-CUSTOM-TYPES-ONLY, ZEB-SYSTEM-TYPES-EXACT, ZEB-ID-NONEMPTY, ZEB-INT-RANGE, ZEB-TIMESTAMPTZ-FORMAT
     call.require_valid("body")
-    track_id = str(uuid.uuid4())
+    track_id = uuid4_text()
     _upsert(call.state, license_code, call.body, type_lock.now_iso(call.now), track_id)
     return Reply(200, {"response": {"status": "queued", "trackID": track_id}})  # ZEB-RESP-QUEUED, ZEB-SUCCESS-STATUS
 
@@ -278,7 +278,7 @@ def load_seed(scope: Scope, section: dict[str, Any]) -> None:
         for body in account.get("users") or []:
             body = _valid_seed_body(body)
             try:
-                _upsert(scope, license_code, body, type_lock.now_iso(time.time()), str(uuid.uuid4()))
+                _upsert(scope, license_code, body, type_lock.now_iso(time.time()), uuid4_text())
             except Rejection as exc:  # ZEB-TYPE-LOCK, ZEB-KEY-MAPPING hold for seeded users too
                 raise ValueError(f"zebline: seeded user {body!r}: {exc.message}") from None
 

@@ -57,7 +57,7 @@ def status_mix(rs: list[Result]) -> str:
         for status, n in r.statuses.items():
             total[status] = total.get(status, 0) + n
     answered = sum(total.values()) or 1
-    return " ".join(f"{status} {n / answered:.3g}%" if n != answered else f"{status} 100%"
+    return " ".join(f"{status} {100 * n / answered:.3g}%" if n != answered else f"{status} 100%"
                     for status, n in sorted(total.items(), key=lambda item: -item[1])) or "none"
 
 

@@ -1,0 +1,99 @@
+"""Smoke tests of benchmarks/bench_mock.py: it runs, compares what it says it compares and prints its table.
+
+Never a speed threshold (a timed assertion on a shared machine is flaky or proves nothing): these check
+that each server answered 2xx to the benchmark's requests (a ratio against a server that refused them
+would be void), that start-up is measured, and that a missing optional tool (npm for Prism) is a
+skip the output explains, not a failure. Each run is bounded: one round of one second per server.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks" / "bench_mock.py"
+QUICK = ["--scenario", "zebline.users", "--seconds", "1", "--rounds", "1", "--warmup", "0"]
+
+
+
+def _load_report_module() -> ModuleType:
+    """benchmarks/bench_mock_report.py by its path: the benchmarks folder is not a package, and putting it on
+    sys.path would let its generic module names (servers, prism) shadow others in this test session."""
+    spec = importlib.util.spec_from_file_location("bench_mock_report", ROOT / "benchmarks" / "bench_mock_report.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+report = _load_report_module()
+
+
+def run_bench(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> str:
+    out = subprocess.run([sys.executable, str(BENCH), *args], check=False, capture_output=True, text=True, timeout=timeout,
+                         cwd=ROOT, env=env)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout
+
+
+def table_row(output: str, server: str) -> list[str]:
+    """The medians row of ``server`` for the Zebline upsert, split on runs of spaces."""
+    rows = [line for line in output.split("medians over", 1)[1].splitlines()
+            if re.match(rf"zebline\.users\s+{re.escape(server)}\s", line)]
+    assert len(rows) == 1, output
+    return rows[0].split()
+
+
+def test_bare_and_memory_side_by_side_with_start_up_times() -> None:
+    output = run_bench(*QUICK, "--server", "bare", "--server", "memory", "--startup-runs", "1")
+    for label in ("bare aiohttp handler", "cdpkit mock", "python -m cdpkit mock"):
+        assert re.search(rf"^  {re.escape(label)}\s+\d+ ms", output, re.MULTILINE), output
+    assert "FAILED" not in output
+    for server in ("bare", "memory"):
+        assert table_row(output, server)[-2:] == ["200", "100%"], output
+    assert re.search(r"zebline\.users: memory ÷ bare\s+\d+\.\d\d", output), output
+    assert re.search(r"start-up: cdpkit mock\s+\d+ ms", output), output
+
+
+def test_prism_without_npm_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent))  # no node, no npm, no wrk
+    output = run_bench(*QUICK, "--server", "bare", "--server", "prism", "--startup-runs", "0", "--prism-cache",
+                       str(tmp_path / "prism"), env=env)
+    assert re.search(r"^Prism skipped: (node|npm) is not on PATH", output, re.MULTILINE), output
+    assert "load from python" in output
+    assert table_row(output, "bare")[-2:] == ["200", "100%"]
+    assert not re.search(r"^zebline\.users\s+prism", output, re.MULTILINE)
+
+
+def test_prism_answers_the_same_requests_2xx_beside_the_mock() -> None:
+    if shutil.which("npm") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("npm is on every machine of this project's kind; CI must compare with Prism", pytrace=False)
+        pytest.skip("npm not installed: Prism cannot be installed here")
+    output = run_bench(*QUICK, "--server", "memory", "--server", "prism", "--startup-runs", "0", timeout=900)
+    assert "Prism skipped" not in output, output
+    assert table_row(output, "prism")[-2:] == ["200", "100%"], output
+    assert re.search(r"zebline\.users: memory ÷ prism\s+\d+\.\d\d", output), output
+
+
+def _result(statuses: dict[str, int], rate: float = 100.0) -> object:
+    return report.Result(rate=rate, p50=1.0, p99=2.0, rss_mb=10.0, cpu_us=100.0, statuses=statuses)
+
+
+def test_a_ratio_with_a_server_that_refused_the_requests_is_void() -> None:
+    results = {("s", "memory"): [_result({"200": 1000}, rate=300.0)], ("s", "prism"): [_result({"200": 1000})],
+               ("s", "refusing"): [_result({"200": 900, "422": 100})]}
+    assert report.ratio(results, "s", "memory", "prism") == (3.0, 1.0)
+    assert report.ratio(results, "s", "memory", "refusing") is None
+    assert report.status_mix(results[("s", "refusing")]) == "200 90% 422 10%"
+    assert report.status_mix(results[("s", "prism")]) == "200 100%"

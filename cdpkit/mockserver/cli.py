@@ -43,6 +43,9 @@ The control API (/__mock/) answers only requests whose Host is this mock (loopba
 --allow-host name), refuses requests from web pages (an Origin header of another site) and takes writes
 only as Content-Type: application/json. Beyond loopback it also needs an admin token (X-Cdpkit-Token or
 Authorization: Bearer); MockClient and `cdpkit check` read it from CDPKIT_ADMIN_TOKEN.
+
+With --workers N every answer names the process that served it in an X-Cdpkit-Worker header (its pid);
+the journal, state, faults and counts are the store's, so every worker serves and shows the same.
 """
 
 

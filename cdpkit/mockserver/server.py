@@ -48,7 +48,8 @@ class MockServer(MockClient):
         self.workers = workers
         self._mock = Mock(self.config) if workers == 1 else None
         self._loop = asyncio.new_event_loop() if workers == 1 else None
-        self._thread: threading.Thread | None = None
+        self._thread = (threading.Thread(target=self._loop.run_forever, name="cdp-mock", daemon=True)
+                        if self._loop is not None else None)
         self._runner: web.AppRunner | None = None
         self._process: subprocess.Popen[bytes] | None = None
         super().__init__("http://unset")
@@ -62,10 +63,9 @@ class MockServer(MockClient):
         return self._mock
 
     def start(self) -> "MockServer":
-        if self._loop is None:
+        if self._loop is None or self._thread is None:
             self._start_workers()
             return self
-        self._thread = threading.Thread(target=self._loop.run_forever, name="cdp-mock", daemon=True)
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
         return self
@@ -111,8 +111,8 @@ class MockServer(MockClient):
             self._stop_workers(self._process)
             self._process = None
             return
-        if self._loop is None or self._thread is None:
-            return
+        if self._loop is None or self._thread is None or self._thread.ident is None:
+            return  # never started
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=30)
             self._runner = None

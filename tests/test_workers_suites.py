@@ -107,6 +107,7 @@ def test_seeded_data_is_seen_by_both_workers(cdp_mock):
     gptbots = cdp_mock.credentials()["gptbots"]
     agent = next(t["agent"] for t in gptbots["tenants"] if t["token"] == gptbots["check"]["token"])
     cdp_mock.seed({"gptbots": {"agents": {agent: {"users": {"seeded-user": ["seeded-anon"]}}}}})
+    assert "seeded-user" in cdp_mock.state("gptbots")[f"users:{agent}"]
     served = set()
     for _ in range(60):
         answer = ask(cdp_mock, "seeded-user")
@@ -158,7 +159,7 @@ import sys, time
 from cdpkit.mockserver.runtime import MockConfig
 from cdpkit.mockserver.server import MockServer
 server = MockServer(MockConfig(port=0, state=sys.argv[1]), workers=2).start()
-print(server.url, server._process.pid, *server.worker_pids(), flush=True)
+print(server.url, server.supervisor_pid, *server.worker_pids(), flush=True)
 time.sleep(600)
 """
 

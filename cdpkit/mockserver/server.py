@@ -99,6 +99,11 @@ class MockServer(MockClient):
             raise RuntimeError(f"the {self.workers}-worker mock did not start: {why[-2000:]}")
         self.url = url
 
+    @property
+    def supervisor_pid(self) -> int | None:
+        """The pid of the process that runs the workers (``cdpkit mock --workers N``'s own), or None: one process."""
+        return self._process.pid if self._process is not None else None
+
     def worker_pids(self) -> list[int]:
         """The processes serving the port: the workers' pids (Linux: the supervisor's children), or this one's."""
         if self._process is None:

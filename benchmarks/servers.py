@@ -94,25 +94,20 @@ def stop(proc: subprocess.Popen, grace: float = 5.0) -> None:
             proc.wait()
 
 
-def startup_times(cmd: list[str], port: int, probe: Probe, runs: int, log_path: str,
-                  timeout: float = 60.0) -> tuple[list[float], str]:
-    """Spawn ``cmd`` ``runs`` times, one after another; each time, the seconds from spawning to the first 2xx
-    answer to ``probe``. Returns the times and, when a run failed, why (the runs after it are not made)."""
-    times: list[float] = []
-    for _ in range(runs):
-        if answer_status(port, probe) is not None:
-            return times, f"port {port} already answers: another server holds it"
-        started = time.perf_counter()
-        proc = spawn(cmd, log_path)
-        try:
-            took = wait_until_answering(proc, port, probe, timeout, accept=lambda status: 200 <= status < 300)
-            if took is None:
-                status = answer_status(port, probe)
-                return times, f"no 2xx answer within {timeout:g} s (last status {status}; log: {log_tail(log_path)})"
-            times.append(time.perf_counter() - started)
-        finally:
-            stop(proc)
-    return times, ""
+def startup_time(cmd: list[str], port: int, probe: Probe, log_path: str, timeout: float = 60.0) -> float | str:
+    """Spawn ``cmd`` and time it from the spawn to the first 2xx answer to ``probe``; the seconds, or why
+    there was none. The process is stopped either way."""
+    if answer_status(port, probe) is not None:
+        return f"port {port} already answers: another server holds it"
+    started = time.perf_counter()
+    proc = spawn(cmd, log_path)
+    try:
+        if wait_until_answering(proc, port, probe, timeout, accept=lambda status: 200 <= status < 300) is None:
+            status = answer_status(port, probe)
+            return f"no 2xx answer within {timeout:g} s (last status {status}; log: {log_tail(log_path)})"
+        return time.perf_counter() - started
+    finally:
+        stop(proc)
 
 
 def median_ms(times: list[float]) -> str:

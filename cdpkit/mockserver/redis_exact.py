@@ -1,28 +1,41 @@
 """Optimistic transactions of the Redis store: every stateful rule exact across processes, nothing blocking the loop.
 
-Handlers are synchronous and read state while they run. A request's reads come from this process's cache of values, each kept with the version Redis gave it (a key the
-process has not seen yet is taken as absent, a collection it has not listed as empty, which the check below
-corrects in the same round trip); the request records what it read (key and version, or a collection's version
-for ``keys``/``items``). When the handler has answered, the wrapped handler (:meth:`ExactTransactions.serve`) returns a
-coroutine the pipeline awaits: one Lua script, sent through ``redis.asyncio``, checks every recorded version and,
-only if none changed, applies the request's writes under a new version (``EVAL`` is atomic in Redis). While it
-waits, the event loop serves other requests. If anything the request read has changed meanwhile (another
-process, or another request of this one that committed first), nothing is applied: the script sends the current
-values back, the cache takes them, and the handler runs again on fresh state. A second conflict means another
-request committed meanwhile, so the system always makes progress; a request that keeps losing backs off a little
-(without blocking the loop) and tries again, never answers 5xx for it. A refusal (>= 400) applies nothing but is
-still checked, so a request is never refused on a value another request has already changed.
+Handlers are synchronous and read state while they run. A request's reads come from this process's view: its
+cache of values, each kept with the version Redis gave it, under the writes of its own requests still being
+committed (a key the process has not seen yet is taken as absent, a collection it has not listed as empty,
+which the check below corrects in the same round trip); the request records what it read (key and version, or
+a collection's version for ``keys``/``items``). When the handler has answered, the wrapped handler
+(:meth:`ExactTransactions.serve`) returns a coroutine the pipeline awaits: one Lua script checks every recorded
+version and, only if none changed, applies the request's writes under a version of this process's own
+(``<process token>.<counter>``, never given twice). If anything the request read has changed meanwhile,
+nothing is applied: the script sends the current values back, the cache takes them, and the handler runs
+again on fresh state. A second conflict means another request committed meanwhile, so the system always makes
+progress; a request that keeps losing backs off a little (without blocking the loop) and tries again, never
+answers 5xx for it. A refusal (>= 400) applies nothing but is still checked, so a request is never refused on a
+value another request has already changed.
+
+**Group commit, in order.** One task per process sends the commits queued meanwhile as one pipeline
+(``redis.asyncio``; Redis runs them one after another, in queue order, and with ``appendfsync always`` syncs
+once for the lot); while it waits, the loop serves other requests. Because the order is fixed and the version a
+commit will give is known before it is sent, a later request of this process reads an earlier one's write
+still in flight, with that version: a hot key (Zebline's trackID ring, written by every upsert) costs no
+conflict between requests of one process. If the earlier commit fails, the later one's check fails too (the
+version it read never appears) and it runs again: nothing is answered before its own check passed in Redis.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
+import itertools
 import random
+import uuid
 from typing import TYPE_CHECKING, Any, Callable, Coroutine
 
 import orjson
 
+from cdpkit.mockserver import redis_scripts
 from cdpkit.mockserver.redis_scripts import split_value
 from cdpkit.mockserver.store import _DELETED, Scope, Writes, _overlay
 from cdpkit.mockserver.vendor import Reply, Vendor
@@ -31,20 +44,29 @@ if TYPE_CHECKING:
     from cdpkit.mockserver.redis_store import RedisStore
 
 Reads = dict  # ("k", ns, key) or ("n", ns, "") -> the version read: one request's read set
+_COMMIT_SHA = hashlib.sha1(redis_scripts.COMMIT.encode()).hexdigest()
+
+
+@dataclasses.dataclass(slots=True)
+class _Commit:
+    """One request's check (and writes), queued for the next batch."""
+
+    version: bytes
+    args: list[Any]
+    order: list[tuple[tuple[str, str, str], bytes]]
+    items: list[tuple[tuple[str, str], Any]]
+    done: "asyncio.Future[bool]"
 
 
 class ExactTransactions:
-    """The part of :class:`~cdpkit.mockserver.redis_store.RedisStore` that makes requests exact: the cache,
-    the read set, the check-and-commit and the handler wrapper. The store provides ``prefix``, ``_redis``,
-    ``_k``, ``_commit`` (the COMMIT script, synchronous) and ``async_client()`` / ``_acommit``."""
+    """The part of :class:`~cdpkit.mockserver.redis_store.RedisStore` that makes requests exact: the view,
+    the read set, the ordered group commit and the handler wrapper. The store provides ``prefix``,
+    ``_redis``, ``_k``, ``_commit`` (the COMMIT script on the synchronous client) and ``async_client()``, and
+    calls :meth:`_setup_exact` when it is made."""
 
-    _cache: dict[tuple[str, str], tuple[bytes, bytes | None]]  # (ns, key) -> (version, JSON or None)
-    _kcache: dict[str, tuple[bytes, frozenset[str]]]  # ns -> (version, keys)
-    conflicts: int  # handler runs thrown away because something they read had changed
     prefix: str
     _redis: Any
     _commit: Any
-    _acommit: Any
 
     def _k(self, *parts: str) -> str:
         raise NotImplementedError
@@ -52,17 +74,37 @@ class ExactTransactions:
     def async_client(self) -> Any:
         raise NotImplementedError
 
-    # -- reads inside a request: cached, recorded with their versions -------------------------------------
+    def _setup_exact(self) -> None:
+        # this process's cache: (ns, key) -> (version, JSON or None); ns -> (version, keys)
+        self._cache: dict[tuple[str, str], tuple[bytes, bytes | None]] = {}
+        self._kcache: dict[str, tuple[bytes, frozenset[str]]] = {}
+        # writes of this process's commits not answered yet: (ns, key) -> (commit version, version a reader
+        # must expect once it is applied, JSON or None)
+        self._inflight: dict[tuple[str, str], tuple[bytes, bytes, bytes | None]] = {}
+        self._token = uuid.uuid4().hex[:16]
+        self._counter = itertools.count(1)
+        self._queue: list[_Commit] = []
+        self._committer: asyncio.Task[None] | None = None
+        self.conflicts = 0  # handler runs thrown away because something they read had changed
+
+    def _forget_cache(self) -> None:
+        """Drop what this process knows: every value is learnt again at its next check (after a reset, or a
+        batch whose outcome is unknown because the connection failed)."""
+        self._cache.clear()
+        self._kcache.clear()
+
+    # -- reads inside a request: this process's view, recorded with their versions ------------------------
     def _read(self, ns: str, key: str, reads: Reads) -> bytes | None:
         """A key this process has not seen yet is taken to be absent, without asking Redis: the commit's
         check says otherwise if it is not, and sends its value, so a new key (an upsert of a new id) costs
         no round trip and a key written elsewhere costs one run of the handler more, not more round trips."""
-        cached = self._cache.get((ns, key))
-        if cached is None:
-            reads[("k", ns, key)] = b"0"
-            return None
-        reads[("k", ns, key)] = cached[0]
-        return cached[1]
+        pending = self._inflight.get((ns, key))
+        if pending is not None:
+            reads[("k", ns, key)] = pending[1]
+            return pending[2]
+        version, raw = self._cache.get((ns, key), (b"0", None))
+        reads[("k", ns, key)] = version
+        return raw
 
     def _read_keys(self, ns: str, reads: Reads) -> frozenset[str]:
         """In a request on the serving loop, a collection this process has not listed is taken to be empty
@@ -83,23 +125,32 @@ class ExactTransactions:
         return cached[1]
 
     # -- the check-and-commit ----------------------------------------------------------------------------
-    def _commit_args(self, reads: Reads, writes: Writes | None) -> tuple[list[Any], list, list]:
-        args: list[Any] = [self.prefix, len(reads)]
+    def _prepare(self, reads: Reads, writes: Writes | None, done: Any = None) -> _Commit:
+        version = f"{self._token}.{next(self._counter)}".encode()
         order = list(reads.items())
-        for (kind, ns, key), version in order:
-            args += (kind, ns, key, version)
         items = list(writes.items()) if writes else []
+        args: list[Any] = [self.prefix, version, len(order)]
+        for (kind, ns, key), read in order:
+            args += (kind, ns, key, read)
         args.append(len(items))
         for (ns, key), raw in items:
             args += (ns, key, b"" if raw is _DELETED else raw)
-        return args, order, items
+        return _Commit(version, args, order, items, done)
 
-    def _absorb(self, result: Any, order: list, items: list) -> bool:
-        """Bring the cache up to date with the script's answer; whether the reads were current (and the
+    def _landed(self, commit: _Commit) -> None:
+        """The commit is answered (or failed): its writes are no longer in flight, unless a later one's."""
+        for (ns, key), _ in commit.items:
+            pending = self._inflight.get((ns, key))
+            if pending is not None and pending[0] == commit.version:
+                del self._inflight[(ns, key)]
+
+    def _absorb(self, result: Any, commit: _Commit) -> bool:
+        """Bring the view up to date with the script's answer; whether the reads were current (and the
         writes applied). A stale answer carries the current values, so the next run needs no other trip."""
+        self._landed(commit)
         if isinstance(result, list):
             for index, current in zip(result[::2], result[1::2]):
-                kind, ns, key = order[index - 1][0]
+                kind, ns, key = commit.order[index - 1][0]
                 if kind == "k":
                     self._cache[(ns, key)] = split_value(current)
                 else:
@@ -107,18 +158,17 @@ class ExactTransactions:
                     self._kcache[ns] = (version, frozenset(k.decode() for k in keys))
             self.conflicts += 1
             return False
-        for (kind, ns, key), version in order:  # every read was current: what was assumed absent is known now
-            if kind == "k" and version == b"0":
+        for (kind, ns, key), read in commit.order:  # every read was current: what was taken as absent is known
+            if kind == "k" and read == b"0":
                 self._cache.setdefault((ns, key), (b"0", None))
-        if items:
-            version = str(result).encode()
-            listed = {ns: v for (kind, ns, _), v in order if kind == "n"}
-            for (ns, key), raw in items:
-                self._cache[(ns, key)] = (b"0", None) if raw is _DELETED else (version, raw)
-            for ns in {ns for (ns, _) in items}:
+        if commit.items:
+            listed = {ns: v for (kind, ns, _), v in commit.order if kind == "n"}
+            for (ns, key), raw in commit.items:
+                self._cache[(ns, key)] = (b"0", None) if raw is _DELETED else (commit.version, raw)
+            for ns in {ns for (ns, _), _ in commit.items}:
                 cached = self._kcache.pop(ns, None)
                 if cached is not None and listed.get(ns) == cached[0]:  # listed current, so known after the writes
-                    self._kcache[ns] = (version, frozenset(_overlay(set(cached[1]), ns, dict(items))))
+                    self._kcache[ns] = (commit.version, frozenset(_overlay(set(cached[1]), ns, dict(commit.items))))
         return True
 
     def _settle_request(self, reads: Reads, writes: Writes | None) -> bool:
@@ -126,14 +176,61 @@ class ExactTransactions:
         atomically. False: something read has changed and nothing was applied."""
         if not reads and not writes:
             return True
-        args, order, items = self._commit_args(reads, writes)
-        return self._absorb(self._commit(args=args), order, items)
+        commit = self._prepare(reads, writes)
+        return self._absorb(self._commit(args=commit.args), commit)
 
     async def _asettle(self, reads: Reads, writes: Writes | None) -> bool:
-        """:meth:`_settle_request` through the asyncio client: the loop serves others while Redis answers."""
-        args, order, items = self._commit_args(reads, writes)
-        self.async_client()
-        return self._absorb(await self._acommit(args=args), order, items)
+        """:meth:`_settle_request` in this process's next batch. The writes are visible to this process's
+        later requests at once (with the version they will have), and are checked again through theirs."""
+        loop = asyncio.get_running_loop()
+        commit = self._prepare(reads, writes, loop.create_future())
+        for (ns, key), raw in commit.items:
+            self._inflight[(ns, key)] = (commit.version, b"0", None) if raw is _DELETED else (commit.version, commit.version, raw)
+        self._queue.append(commit)
+        if self._committer is None:
+            self._committer = loop.create_task(self._commit_batches())
+        return await commit.done
+
+    async def _commit_batches(self) -> None:
+        """Send what is queued as one pipeline, answer each commit in order; again while more was queued."""
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                try:
+                    results = await self._send(batch)
+                except Exception as exc:  # the outcome is unknown: forget, so every value is checked afresh
+                    self._forget_cache()
+                    for commit in batch:
+                        self._landed(commit)
+                        if not commit.done.done():
+                            commit.done.set_exception(exc)
+                    continue
+                for commit, result in zip(batch, results):
+                    if isinstance(result, Exception):  # this script failed in Redis: nothing of it applied
+                        self._landed(commit)
+                        if not commit.done.done():
+                            commit.done.set_exception(result)
+                        continue
+                    ok = self._absorb(result, commit)
+                    if not commit.done.done():  # its request may have been cancelled (the client went away)
+                        commit.done.set_result(ok)
+        finally:
+            self._committer = None
+
+    async def _send(self, batch: list[_Commit]) -> list[Any]:
+        import redis.exceptions
+
+        client = self.async_client()
+        for attempt in (1, 2):
+            pipe = client.pipeline(transaction=False)
+            for commit in batch:
+                pipe.evalsha(_COMMIT_SHA, 0, *commit.args)
+            results = await pipe.execute(raise_on_error=False)
+            if attempt == 1 and any(isinstance(r, redis.exceptions.NoScriptError) for r in results):
+                await client.script_load(redis_scripts.COMMIT)  # a new or restarted Redis: none of them ran
+                continue
+            return results
+        return results
 
     def serve(self, vendor: Vendor) -> Vendor:
         """The vendor with each handler made exact: run, check and commit, again on a conflict."""
@@ -143,7 +240,7 @@ class ExactTransactions:
         store = self
 
         def exact(call: Any) -> Reply | Coroutine[Any, Any, Reply]:
-            """The first run is synchronous, on the cache; what it read and wrote is settled by a coroutine
+            """The first run is synchronous, on the view; what it read and wrote is settled by a coroutine
             (a run that read nothing and keeps nothing is answered at once)."""
             scope = call.state
             if not isinstance(scope, RedisScope) or scope.reads is None:
@@ -169,6 +266,7 @@ class ExactTransactions:
         attempt = 0
         while True:
             if error is None:
+                assert reply is not None
                 keep = reply.status < 400
                 if await self._asettle(scope.reads, scope.writes if keep else None):
                     if keep:
@@ -194,7 +292,7 @@ class RedisScope(Scope):
 
     __slots__ = ("reads",)
 
-    def __init__(self, store: RedisStore, vendor: str, writes: Writes | None = None, reads: Reads | None = None) -> None:
+    def __init__(self, store: "RedisStore", vendor: str, writes: Writes | None = None, reads: Reads | None = None) -> None:
         super().__init__(store, vendor, writes)
         self.reads = reads
 

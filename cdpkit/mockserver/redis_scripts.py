@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import urllib.parse
 
-# ARGV: prefix, n reads, (kind k|n, ns, key, version)*, n writes, (ns, key, JSON or "" to delete)*.
+# ARGV: prefix, version, n reads, (kind k|n, ns, key, version)*, n writes, (ns, key, JSON or "" to delete)*.
+# The version the writes get is the committing process's own (``<process token>.<counter>``, never given twice),
+# so a later request of that process can read a write still in flight together with the version it will have.
 # Returns, when a read is stale, {index, current}* (1-based; nothing applied): for a key read its stored
 # ``<version>:<JSON>`` or nil, for a collection read {version, {keys}}, so the reader's cache is brought up to date
-# in the same round trip. Else the version the writes were given (0: none).
+# in the same round trip. Else 1.
 COMMIT = """
-local P = ARGV[1]
-local i = 3
+local P, seq = ARGV[1], ARGV[2]
+local i = 4
 local stale = {}
-for r = 1, tonumber(ARGV[2]) do
+for r = 1, tonumber(ARGV[3]) do
   local cur
   local v = false
   if ARGV[i] == 'k' then
@@ -34,8 +36,7 @@ end
 if #stale > 0 then return stale end
 local nw = tonumber(ARGV[i])
 i = i + 1
-if nw == 0 then return 0 end
-local seq = redis.call('INCR', P .. ':seq')
+if nw == 0 then return 1 end
 for w = 1, nw do
   local ns, key, raw = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local h = P .. ':d:' .. ns
@@ -49,14 +50,15 @@ for w = 1, nw do
   redis.call('HSET', P .. ':nsver', ns, seq)
   i = i + 3
 end
-return seq
+return 1
 """
 
 # ARGV: prefix, (ns, key, JSON)*: the start-up data. Forgets every value, the journal and the counts and writes
 # the start-up data under one new version, in one step: another process sees the state before or after, never
-# empty or half loaded. A value written again gets a version never given before (``P:seq`` is never reset) and a
-# forgotten one reads as absent, so every process's cache learns of the change at its next check. ``UNLINK``
-# frees a large state in the background instead of holding Redis while it does.
+# empty or half loaded. A value written again gets a version never given before (``P:seq`` is never reset, and a
+# process's own versions hold a '.', these never) and a forgotten one reads as absent, so every process's cache
+# learns of the change at its next check. ``UNLINK`` frees a large state in the background instead of holding
+# Redis while it does.
 RESET_TO = """
 local P = ARGV[1]
 for _, ns in ipairs(redis.call('SMEMBERS', P .. ':nss')) do redis.call('UNLINK', P .. ':d:' .. ns) end

@@ -19,9 +19,10 @@ that appends; ``P:c`` counts per vendor and verdict; ``P:f*`` the faults (:mod:`
 The scripts are in :mod:`cdpkit.mockserver.redis_scripts`.
 
 **Connections.** Control API calls, seeds and the journal's writer thread use a synchronous client; requests
-use an asyncio client on the serving loop, with a pool of at most :data:`POOL_SIZE` connections (a request
-waits for a free one rather than opening more: Redis runs one command at a time, so more connections than
-requests in flight only cost memory). Both are closed with the store.
+use an asyncio client on the serving loop, whose pool holds at most :data:`POOL_SIZE` connections: one carries
+the batches of commits (one batch in flight at a time, so Redis applies them in order), one listens for fault
+changes, the rest serve their rare round trips (a request waits for a free one rather than opening more). Both
+clients are closed with the store.
 
 **Durability.** A write is answered after Redis applied it. Whether it also survives a Redis restart is
 Redis's persistence setting: with ``appendonly yes`` and ``appendfsync always`` Redis syncs the append-only
@@ -47,7 +48,7 @@ from cdpkit.mockserver.store import DEFAULT_JOURNAL_BYTES, _DELETED, Store, Writ
 
 __all__ = ["POOL_SIZE", "RedisFaults", "RedisScope", "RedisStore", "parse_url"]
 
-POOL_SIZE = 32  # asyncio connections per process (one more for the fault channel)
+POOL_SIZE = 8  # asyncio connections per process: the commit batches, the fault channel, the fault list's loads
 
 
 class RedisStore(ExactTransactions, Store):
@@ -70,12 +71,8 @@ class RedisStore(ExactTransactions, Store):
         # the asyncio client, made on the loop that serves (its connections belong to that loop)
         self._aredis: Any = None
         self._aloop: asyncio.AbstractEventLoop | None = None
-        self._acommit: Any = None
         self._closing: asyncio.Task[None] | None = None
-        # this process's cache: (ns, key) -> (version, JSON or None); ns -> (version, keys)
-        self._cache: dict[tuple[str, str], tuple[bytes, bytes | None]] = {}
-        self._kcache: dict[str, tuple[bytes, frozenset[str]]] = {}
-        self.conflicts = 0  # handler runs thrown away because something they read had changed
+        self._setup_exact()
         # reset_to: the start-up data being computed against an empty state (None: not resetting)
         self._staged: dict[tuple[str, str], bytes] | None = None
         self._fault_lists: list[RedisFaults] = []
@@ -97,9 +94,8 @@ class RedisStore(ExactTransactions, Store):
             import redis.asyncio
 
             pool = redis.asyncio.BlockingConnectionPool.from_url(
-                self._address, max_connections=POOL_SIZE + 1, timeout=30, socket_timeout=30, socket_connect_timeout=5)
+                self._address, max_connections=POOL_SIZE, timeout=30, socket_timeout=30, socket_connect_timeout=5)
             self._aredis = redis.asyncio.Redis.from_pool(pool)
-            self._acommit = self._aredis.register_script(redis_scripts.COMMIT)
             self._aloop = loop
         return self._aredis
 
@@ -291,8 +287,7 @@ class RedisStore(ExactTransactions, Store):
             finally:
                 _settle(waiters, None)
             self._reset_script(args=args)
-        self._cache.clear()
-        self._kcache.clear()
+        self._forget_cache()
 
     def faults(self, seed: int | None = None) -> RedisFaults:
         faults = RedisFaults(self, seed)
@@ -319,7 +314,7 @@ class RedisStore(ExactTransactions, Store):
         """Close the asyncio client's pool: on its loop when that is running (the app's shutdown), else
         run the loop to do it; a loop already closed took its connections with it."""
         client, loop = self._aredis, self._aloop
-        self._aredis = self._aloop = self._acommit = None
+        self._aredis = self._aloop = None
         if client is None or loop is None or loop.is_closed():
             return
         try:

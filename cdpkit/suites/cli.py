@@ -88,6 +88,15 @@ the known failures, as a previous --json run or one requirement ID a line (# com
 fails only on a failure not listed, and names each listed failure that now passes ("FIXED: ...
 remove it from the baseline") so the list only shrinks. JUnit still records every failure.
 
+SEVERAL VENDORS: --vendor repeated (--vendor tto --vendor zebline) or --vendor all checks each vendor
+in a process of its own, --jobs N at a time (default: the number of CPUs). Each vendor's run is the run
+of that vendor alone: the same checks, the same schemathesis cases for the same --seed. Each summary is
+printed in the order given, then one table of all; the exit status is the worst of theirs. A file
+option names one file per vendor: {vendor} in its path is replaced by the vendor's name
+(--json runs/{vendor}.json), or the name goes before the extension (--junit-xml junit.xml writes
+junit.tto.xml, junit.zebline.xml). A --baseline without {vendor} is one list for all: each vendor
+takes the IDs of its own prefix. --cred is for one vendor's run (a cdpkit mock needs none).
+
 Exit status: 0 every check that ran passed (skips allowed), or with --baseline every failure is a
 known one; 1 a check failed (with --baseline: a new failure); 2 a usage error or a target that
 cannot be reached (said once, before any check runs).
@@ -98,6 +107,7 @@ examples:
       --cred token=$GPTBOTS_KEY --cred user_id=u-42 --cred anonymous_id=a-42 \\
       --cred other_token=$OTHER_AGENT_KEY --junit-xml gptbots.xml --report gptbots.md
   cdpkit check --vendor zebline --target http://127.0.0.1:8080 --name mock --json mock.json --report mock.html
+  cdpkit check --vendor all --target http://127.0.0.1:8080 --junit-xml junit.xml --json runs/{vendor}.json
   cdpkit check --vendor zebline --target http://127.0.0.1:8080 --baseline known-failures.txt --json run.json
   cdpkit check --vendor sensors --target https://sf.example --features -h5 --cred api_key=… …
   cdpkit check --profile staging.toml --strict      keys as below, from a TOML or JSON file
@@ -107,11 +117,14 @@ examples:
 """
 
 PROFILE_KEYS = {"vendor", "target", "cred", "strict", "junit_xml", "report", "seed", "max_examples", "features", "fuzz_writes",
-                "json", "baseline", "name"}
+                "json", "baseline", "name", "jobs"}
+ALL = "all"  # --vendor all: every vendor
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--vendor", choices=VENDORS, default=None, help="which vendor API the target implements")
+    parser.add_argument("--vendor", choices=(*VENDORS, ALL), action="append", default=None,
+                        help="which vendor API the target implements; repeat it, or 'all', to check several at once "
+                             "(see SEVERAL VENDORS above)")
     parser.add_argument("--target", metavar="URL", default=None, help="base URL of the implementation under test")
     parser.add_argument("--cred", metavar="KEY=VALUE", action="append", default=None, help="a credential (repeatable)")
     parser.add_argument("--profile", metavar="FILE", default=None, help="TOML or JSON file with the same keys (flags win)")
@@ -132,6 +145,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help=f"seed of the schemathesis run (default {DEFAULT_SEED})")
     parser.add_argument("--max-examples", type=int, default=None,
                         help=f"schemathesis examples per operation and mode (default {DEFAULT_MAX_EXAMPLES})")
+    parser.add_argument("--jobs", type=int, default=None, metavar="N",
+                        help="with several vendors: how many run at once, each in its own process (default: the "
+                             "number of CPUs, at most one per vendor)")
 
 
 class UsageProblem(ValueError):
@@ -175,8 +191,8 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
     for key in PROFILE_KEYS - {"cred"}:
         if getattr(args, key, None) is not None:
             merged[key] = getattr(args, key)
-    if merged.get("vendor") not in VENDORS:
-        raise UsageProblem(f"--vendor is required: one of {', '.join(VENDORS)}")
+    merged["vendors"] = vendors = _vendors(merged.get("vendor"))
+    merged["vendor"] = vendors[0]
     if not merged.get("target"):
         raise UsageProblem(f"--target URL is required (the implementation's base URL, such as {EXAMPLE_URL})")
     problem = url_problem(str(merged["target"]), "--target")
@@ -187,7 +203,26 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageProblem(f"--report {report}: the extension picks the format: .md or .html")
     if int(merged.get("max_examples", DEFAULT_MAX_EXAMPLES)) < 1:
         raise UsageProblem("--max-examples must be at least 1")
+    if merged.get("jobs") is not None and int(merged["jobs"]) < 1:
+        raise UsageProblem("--jobs must be at least 1")
+    if len(vendors) > 1 and creds:
+        # Each vendor takes its own keys (api_key means another thing to TTO and to Sensors): one vendor a run.
+        raise UsageProblem("--cred names one vendor's credentials: check each vendor in its own run "
+                           "(against a cdpkit mock, several vendors need no --cred)")
     return merged
+
+
+def _vendors(value: Any) -> list[str]:
+    """The vendors a run checks, in the order given, from --vendor (repeated), a profile's string or list, or 'all'."""
+    given = [value] if isinstance(value, str) else list(value or [])
+    vendors: list[str] = []
+    for name in given:
+        if name not in (*VENDORS, ALL):
+            raise UsageProblem(f"--vendor {name!r}: one of {', '.join(VENDORS)}, or {ALL}")
+        vendors += VENDORS if name == ALL else [name]
+    if not vendors:
+        raise UsageProblem(f"--vendor is required: one of {', '.join(VENDORS)} (repeat it, or {ALL}, for several)")
+    return list(dict.fromkeys(vendors))
 
 
 GENERIC_SUITES = ("test_bad_input", "test_schemathesis")  # suite modules that serve every vendor
@@ -265,9 +300,43 @@ def main(argv: Sequence[str] | None = None, extra_pytest_args: Sequence[str] = (
 def run(args: argparse.Namespace, extra_pytest_args: Sequence[str] = (), live: Any = None) -> int:
     try:
         opts = settings(args)
+    except UsageProblem as exc:
+        print(f"cdpkit check: {exc}", file=sys.stderr)
+        return 2
+    if len(opts["vendors"]) > 1:
+        from cdpkit.suites.several_vendors import run_several
+        return run_several(opts, extra_pytest_args)
+    return run_one(with_vendor_paths(opts, opts["vendor"], several=False), extra_pytest_args, live)
+
+
+OUTPUT_KEYS = ("junit_xml", "json", "report", "baseline")  # options naming a file: {vendor} in them is replaced
+
+
+def with_vendor_paths(opts: dict[str, Any], vendor: str, *, several: bool) -> dict[str, Any]:
+    """The options of ``vendor``'s run: ``{vendor}`` in a file option replaced by its name; with several
+    vendors, an output file without it gets the name before its extension (run.json -> run.tto.json).
+    A --baseline without it is one file for all: each vendor takes the IDs of its own catalog prefix."""
+    out = {**opts, "vendor": vendor, "vendors": [vendor]}
+    for key in OUTPUT_KEYS:
+        path = opts.get(key)
+        if not path:
+            continue
+        if "{vendor}" in str(path):
+            out[key] = str(path).replace("{vendor}", vendor)
+        elif several and key != "baseline":
+            named = Path(path)
+            out[key] = str(named.with_name(f"{named.stem}.{vendor}{named.suffix}"))
+    return out
+
+
+def run_one(opts: dict[str, Any], extra_pytest_args: Sequence[str] = (), live: Any = None) -> int:
+    """One vendor's run (``opts`` from :func:`settings`, its paths from :func:`with_vendor_paths`): the exit status."""
+    try:
         # read before any check runs (a file the reader names; settings() only validates the options)
-        baseline_ids = read_baseline(str(opts["baseline"]), opts["vendor"]) if opts.get("baseline") else []
-    except (UsageProblem, RunProblem) as exc:
+        baseline_ids = opts.get("baseline_ids")
+        if baseline_ids is None:
+            baseline_ids = read_baseline(str(opts["baseline"]), opts["vendor"]) if opts.get("baseline") else []
+    except RunProblem as exc:
         print(f"cdpkit check: {exc}", file=sys.stderr)
         return 2
     down = unreachable(opts["target"])

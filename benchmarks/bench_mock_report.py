@@ -72,7 +72,10 @@ def _column(results: Results, scenario: str, server: str, other: str, servers: l
 
 def print_table(args: argparse.Namespace, chosen: list[str], servers: list[str], results: Results) -> None:
     """The medians over the rounds, one row per scenario and server."""
-    width = max(len("server"), *map(len, servers))
+    if not servers:
+        print("\nno server was left to load: every one asked for was skipped (the reasons are above)")
+        return
+    width = max([len("server"), *map(len, servers)])
     print(f"\nmedians over {args.rounds} round(s); ÷ X is this server's req/s over X's on the same scenario in this "
           f"run (void: one of the two answered non-2xx to more than {VOID_SHARE:.0%} of the requests):")
     print(f"{'scenario':<22} {'server':<{width}} {'req/s':>9} {'÷ bare':>7} {'÷ memory':>9} {'÷ prism':>8} "

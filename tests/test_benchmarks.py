@@ -75,6 +75,21 @@ def test_prism_without_npm_is_skipped_with_the_reason(tmp_path: Path) -> None:
     assert not re.search(r"^zebline\.users\s+prism", output, re.MULTILINE)
 
 
+def test_a_failed_prism_install_is_skipped_with_npm_s_last_words(tmp_path: Path) -> None:
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name, script in (("node", "exit 0"), ("npm", "echo 'npm error network: registry unreachable' >&2; exit 1")):
+        (tools / name).write_text(f"#!/bin/sh\n{script}\n")
+        (tools / name).chmod(0o755)
+    env = dict(os.environ, PATH=f"{tools}:{Path(sys.executable).parent}")
+    cache = tmp_path / "prism"
+    output = run_bench(*QUICK, "--server", "bare", "--server", "prism", "--startup-runs", "0", "--prism-cache",
+                       str(cache), env=env)
+    assert "Prism skipped: npm ci failed (exit 1): npm error network: registry unreachable" in output, output
+    assert table_row(output, "bare")[-2:] == ["200", "100%"]
+    assert not (cache / "package-lock.json").exists()  # so the next run tries the install again
+
+
 def test_prism_answers_the_same_requests_2xx_beside_the_mock() -> None:
     if shutil.which("npm") is None:
         if os.environ.get("CI") == "true":

@@ -66,8 +66,10 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("cdp_mock_state", "the cdp_mock fixture's store: memory (default), sqlite:PATH or "
                   "redis://HOST:PORT/DB[?prefix=NAME]", default="memory")
+    # an int where pytest has the type (8.4+), so `cdp_mock_workers = 2` works in a native [tool.pytest] table too
+    typed = tuple(pytest.version_tuple[:2]) >= (8, 4)
     parser.addini("cdp_mock_workers", "processes serving the cdp_mock fixture's port (default 1; more needs "
-                  "cdp_mock_state = redis://…)", default="1")
+                  "cdp_mock_state = redis://…)", type="int" if typed else "string", default=1 if typed else "1")
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +79,7 @@ def cdp_mock_server(pytestconfig: pytest.Config) -> Iterator[MockServer]:
     from cdpkit.mockserver.server import MockServer
 
     state = str(pytestconfig.getini("cdp_mock_state")).strip() or "memory"
-    workers = str(pytestconfig.getini("cdp_mock_workers")).strip() or "1"
+    workers = str(pytestconfig.getini("cdp_mock_workers")).strip() or "1"  # an int or a string (pytest < 8.4)
     if not workers.isdigit() or int(workers) < 1:
         pytest.fail(f"cdp_mock_workers must be a whole number of at least 1, not {workers!r}", pytrace=False)
     try:

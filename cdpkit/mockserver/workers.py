@@ -22,7 +22,7 @@ import socket
 import sys
 import threading
 import time
-from typing import Callable
+from typing import Awaitable, Callable
 
 from aiohttp import web
 
@@ -51,8 +51,14 @@ def url_of(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-async def _name_worker(request: web.Request, response: web.StreamResponse) -> None:
-    response.headers[WORKER_HEADER] = str(os.getpid())
+def _worker_header() -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """The ``on_response_prepare`` hook that names this process (built after the fork: the worker's pid)."""
+    pid = str(os.getpid())
+
+    async def name(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers[WORKER_HEADER] = pid
+
+    return name
 
 
 async def serve_until_stopped(config: MockConfig, listening: Callable[[Mock, int], None], *, worker: bool = False) -> None:
@@ -64,7 +70,7 @@ async def serve_until_stopped(config: MockConfig, listening: Callable[[Mock, int
     mock = Mock(config)
     app = build_app(mock=mock)
     if worker:
-        app.on_response_prepare.append(_name_worker)
+        app.on_response_prepare.append(_worker_header())
     runner = runner_for(app, config)
     await runner.setup()
     try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from itertools import chain
 from typing import Any, Mapping
 
 import orjson
@@ -146,11 +147,11 @@ def record(
     ``query_items``/``header_items`` are the request's ``(name, value)`` pairs (``query_items`` is only
     read when ``query_string`` is not empty); ``parsed`` is the body's JSON (None if it was not parsed),
     ``answer_json`` the JSON the handler replied (None when the answer is not JSON), as :func:`body` takes them."""
-    size = len(path) + len(query_string)
-    headers_kept = []
-    for name, value in header_items:
-        size += len(name) + len(value)
-        headers_kept.append((name, _header(name, value) if name.lower() in SECRET_HEADERS else value))
+    headers_kept = tuple(header_items)
+    size = len(path) + len(query_string) + len("".join(chain.from_iterable(headers_kept)))
+    if not SECRET_HEADERS.isdisjoint([name.lower() for name, _ in headers_kept]):
+        headers_kept = tuple((name, _header(name, value) if name.lower() in SECRET_HEADERS else value)
+                             for name, value in headers_kept)
     if query_string:
         query_kept = tuple((k, mask(_printable(v)) if k.lower() in SECRET_FIELDS else v) for k, v in query_items)
     else:
@@ -161,7 +162,7 @@ def record(
     verdict = "good" if status < 400 and not violations else "bad"
     # the estimate weight() makes of the entry this record becomes: its JSON size, twice, plus overhead
     estimate = (size + 64 * len(violations) + 300) * 2 + 512
-    return (now, vendor, operation, verdict, method, path, query_kept, tuple(headers_kept), body_kept, status,
+    return (now, vendor, operation, verdict, method, path, query_kept, headers_kept, body_kept, status,
             answer_kept, violations, duration_ms, estimate)
 
 

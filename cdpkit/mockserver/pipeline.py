@@ -53,85 +53,101 @@ def to_response(reply: Reply) -> web.Response:
 
 async def _read_body(mock: "Mock", vendor: Vendor, op: dict[str, Any], request: web.Request) -> tuple[bytes, Any]:
     """The raw bytes and parsed JSON of the body, or a Rejection naming what is wrong with it."""
+    return await _body_reader(mock, vendor, op)(request)
+
+
+def _body_reader(mock: "Mock", vendor: Vendor, op: dict[str, Any]) -> Callable[[web.Request], Awaitable[tuple[bytes, Any]]]:
+    """:func:`_read_body` for one operation, with its limits and error IDs looked up once (issue 9)."""
     limit = mock.config.max_body_bytes
-    errors = vendor.input_errors
-    if request.content_length is not None and request.content_length > limit:
-        rid, status = errors.too_large
-        raise Rejection(status, f"request body of {request.content_length} bytes exceeds the {limit}-byte limit", (rid,))
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        rid, status = errors.too_large
-        raise Rejection(status, f"request body exceeds the {limit}-byte limit", (rid,)) from None
-    if not raw or not op.get("body"):
-        return raw, None
-    if request.content_type not in JSON_TYPES and not request.content_type.endswith("+json"):
-        rid, status = errors.wrong_content_type
-        raise Rejection(status, f"Content-Type must be application/json, not {request.content_type!r}", (rid,))
-    try:
-        parsed = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        rid, status = errors.malformed_json
-        raise Rejection(status, f"request body is not valid JSON: {exc}", (rid,)) from None
-    # Nesting cannot exceed the number of opening brackets; counting them is C-speed, walking is not.
     depth_limit = mock.config.max_depth
-    if raw.count(b"{") + raw.count(b"[") > depth_limit and too_deep(parsed, depth_limit):
-        rid, status = errors.too_deep
-        raise Rejection(status, f"request body nests deeper than {depth_limit} levels", (rid,))
-    return raw, parsed
+    errors = vendor.input_errors
+    takes_body = bool(op.get("body"))
+
+    async def read_body(request: web.Request) -> tuple[bytes, Any]:
+        length = request.content_length
+        if length is not None and length > limit:
+            rid, status = errors.too_large
+            raise Rejection(status, f"request body of {length} bytes exceeds the {limit}-byte limit", (rid,))
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            rid, status = errors.too_large
+            raise Rejection(status, f"request body exceeds the {limit}-byte limit", (rid,)) from None
+        if not raw or not takes_body:
+            return raw, None
+        # the header as sent is almost always exactly this; only another spelling pays for aiohttp's parse
+        if request.headers.get("Content-Type") != "application/json":
+            content_type = request.content_type
+            if content_type not in JSON_TYPES and not content_type.endswith("+json"):
+                rid, status = errors.wrong_content_type
+                raise Rejection(status, f"Content-Type must be application/json, not {content_type!r}", (rid,))
+        try:
+            parsed = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            rid, status = errors.malformed_json
+            raise Rejection(status, f"request body is not valid JSON: {exc}", (rid,)) from None
+        # Nesting cannot exceed the number of opening brackets; counting them is C-speed, walking is not.
+        if raw.count(b"{") + raw.count(b"[") > depth_limit and too_deep(parsed, depth_limit):
+            rid, status = errors.too_deep
+            raise Rejection(status, f"request body nests deeper than {depth_limit} levels", (rid,))
+        return raw, parsed
+
+    return read_body
 
 
 def make_route(mock: "Mock", vendor: Vendor, op: dict[str, Any]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """The aiohttp handler for one vendor operation."""
-    handler = vendor.handlers[op["operationId"]]
+    """The aiohttp handler for one vendor operation.
+
+    Compiled once per operation (issue 9): everything that is the same for every request of the operation
+    (the handler, the body limits, the vendor's scope and validators, the journal's names) is looked up
+    here, so a request pays only for what is its own.
+    """
     operation_id = op["operationId"]
+    name = vendor.name
+    handler = vendor.handlers[operation_id]
+    render_error = vendor.render_error
+    read_body = _body_reader(mock, vendor, op)
+    scope = mock.scopes[name]
+    validators = mock.validators
+    faults = mock.faults
+    perf_counter, now = time.perf_counter, time.time
 
     async def route(request: web.Request) -> web.StreamResponse:
-        started = time.perf_counter()
+        started = perf_counter()
         raw, parsed, call, state = b"", None, None, None
         keep = False
-        fault = mock.faults.take(request.method, request.path)
+        fault = faults.take(request.method, request.path)
         try:
             if fault is not None:
-                delay = mock.faults.delay_seconds(fault)
+                delay = faults.delay_seconds(fault)
                 if delay:
                     await asyncio.sleep(delay)
                 if fault.drop:
-                    mock.journal(vendor.name, operation_id, request, b"", None, 0, ("FAULT-DROP",), started)
+                    mock.journal(name, operation_id, request, b"", None, 0, ("FAULT-DROP",), started)
                     if request.transport is not None:
                         request.transport.abort()
                     return web.Response(status=499)
                 if fault.status is not None:
                     raise Rejection(fault.status, f"injected fault (status {fault.status})", ("FAULT-INJECTED",))
-            raw, parsed = await _read_body(mock, vendor, op, request)
-            state = mock.scopes[vendor.name].for_request()  # this request's own write set
-            call = Call(
-                vendor=vendor.name,
-                operation_id=operation_id,
-                request=request,
-                path_params=dict(request.match_info),
-                query=dict(request.query) if request.query_string else {},
-                headers=request.headers,
-                body=parsed,
-                state=state,
-                validators=mock.validators,
-                now=time.time(),
-                raw_body=raw,
-            )
+            raw, parsed = await read_body(request)
+            state = scope.for_request()  # this request's own write set
+            call = Call(name, operation_id, request, dict(request.match_info),
+                        dict(request.query) if request.query_string else {}, request.headers, parsed, state,
+                        validators, now(), raw)
             reply = handler(call)
             if not isinstance(reply, Reply):  # a shared store's handler awaits its commit's round trip
                 reply = await reply
             keep = reply.status < 400
             violations = reply.violations
         except Rejection as rejection:
-            reply = vendor.render_error(rejection, call)
+            reply = render_error(rejection, call)
             violations = rejection.requirement_ids
         except Exception:  # a bug in the mock: say so loudly, never pass it off as the vendor's answer
-            log.error("mock bug in %s.%s:\n%s", vendor.name, operation_id, traceback.format_exc())
-            reply = Reply(500, {"error": "cdpkit mock internal error", "operation": f"{vendor.name}.{operation_id}"})
+            log.error("mock bug in %s.%s:\n%s", name, operation_id, traceback.format_exc())
+            reply = Reply(500, {"error": "cdpkit mock internal error", "operation": f"{name}.{operation_id}"})
             violations = ("MOCK-BUG",)
         response = to_response(reply)
-        durable = mock.journal(vendor.name, operation_id, request, raw, parsed, reply.status, violations, started, reply,
+        durable = mock.journal(name, operation_id, request, raw, parsed, reply.status, violations, started, reply,
                                keep, response.body if isinstance(response.body, bytes) else b"",
                                state.writes if state is not None else None)
         if durable is not None:  # SQLite: answered once the batch holding this request's writes is on disk

@@ -66,11 +66,14 @@ class Store:
 
     # -- state ---------------------------------------------------------------------------------
     def get(self, ns: str, key: str) -> Any | None:
-        raw = self._pending.get((ns, key))
-        if raw is _DELETED:
-            return None
-        if raw is None:
-            raw = self._data.get(ns, {}).get(key)
+        if self._pending:  # a seed or direct caller's writes; a request's are in its Scope's own set
+            raw = self._pending.get((ns, key))
+            if raw is _DELETED:
+                return None
+            if raw is not None:
+                return orjson.loads(raw)
+        values = self._data.get(ns)
+        raw = values.get(key) if values is not None else None
         return None if raw is None else orjson.loads(raw)
 
     def put(self, ns: str, key: str, value: Any) -> None:
@@ -453,10 +456,12 @@ class Scope:
         return self.store.get(ns, key)
 
     def put(self, kind: str, key: str, value: Any) -> None:
-        if self.writes is None:
-            self.store.put(self._ns(kind), key, value)
+        writes = self.writes
+        if writes is None:
+            self.store.put(f"{self.vendor}/{kind}", key, value)
         else:
-            self.writes[(self._ns(kind), key)] = _dumps(value)
+            # _dumps, inlined: this runs for every write of every request
+            writes[(f"{self.vendor}/{kind}", key)] = bytes(memoryview(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)))
 
     def delete(self, kind: str, key: str) -> bool:
         if self.writes is None:

@@ -55,9 +55,9 @@ class Rejection(Exception):
         self.detail = dict(detail or {})
 
 
-@dataclass
+@dataclass(slots=True)
 class Call:
-    """One request as a handler sees it."""
+    """One request as a handler sees it (slotted: one is made per request, issue 9)."""
 
     vendor: str
     operation_id: str
@@ -76,9 +76,11 @@ class Call:
         """Schema violations of one part (``"body"``, ``"query"``, ``"headers"``, ``"path_params"``)."""
         if part == "headers":
             # The first of repeated headers, as ``headers[name]`` gives handlers: validate what they read.
-            instance: Any = {}
-            for k, v in self.headers.items():
-                instance.setdefault(k.lower(), v)
+            instance: Any = {k.lower(): v for k, v in self.headers.items()}
+            if len(instance) != len(self.headers):  # a repeated header: the comprehension kept the last
+                instance = {}
+                for k, v in self.headers.items():
+                    instance.setdefault(k.lower(), v)
         elif part == "body":
             instance = self.body
         elif part == "query":

@@ -17,6 +17,7 @@ import orjson
 import pytest
 import requests
 
+from cdpkit.mockserver.faults import Fault
 from cdpkit.mockserver.runtime import MockConfig
 from cdpkit.mockserver.server import MockServer
 from cdpkit.mockserver.store import open_store
@@ -131,6 +132,41 @@ def test_redis_a_collection_listed_on_the_loop_is_checked_and_learnt(redis_serve
     finally:
         one.close()
         two.close()
+
+
+def test_redis_a_store_serves_a_new_event_loop_after_the_first_ended(redis_server):
+    """Commits and the fault listener belong to the loop they ran on; a store used again from another loop
+    (as tests do) starts both afresh there, and a fault set elsewhere reaches it by push, acknowledged."""
+    url = redis_server.url()
+    store, elsewhere = open_store(url), open_store(url)
+    faults, other_faults = store.faults(), elsewhere.faults()
+    exact_bump = store._exact(bump)
+
+    async def run(first: int) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            results = await asyncio.gather(*(answer(exact_bump, call_with(store, None)) for _ in range(5)))
+            assert sorted(r.body for r in results) == list(range(first, first + 5))
+            assert faults.take("POST", "/x") is None
+            deadline = loop.time() + 5
+            while not faults._live:
+                assert loop.time() < deadline, "the fault listener never went live"
+                await asyncio.sleep(0.01)
+            # set by another process, from a thread: this loop stays free to load it and acknowledge
+            fault = await loop.run_in_executor(None, other_faults.add, Fault(path="/x", status=503))
+            assert faults.take("POST", "/x").id == fault.id, "the change had not reached this process when add returned"
+            await loop.run_in_executor(None, other_faults.clear)
+            assert faults.take("POST", "/x") is None
+        finally:
+            faults.stop()
+            await store.async_client().aclose()
+
+    try:
+        asyncio.run(run(1))
+        asyncio.run(run(6))
+    finally:
+        store.close()
+        elsewhere.close()
 
 
 def test_no_vendor_request_waits_on_redis_synchronously(redis_server):

@@ -87,6 +87,14 @@ class ExactTransactions:
         self._committer: asyncio.Task[None] | None = None
         self.conflicts = 0  # handler runs thrown away because something they read had changed
 
+    def _new_loop(self) -> None:
+        """Requests now run on another event loop (the old one has ended): what was queued or in flight on
+        the old one will never be answered, so drop it with everything learnt alongside."""
+        self._queue = []
+        self._committer = None
+        self._inflight.clear()
+        self._forget_cache()
+
     def _forget_cache(self) -> None:
         """Drop what this process knows: every value is learnt again at its next check (after a reset, or a
         batch whose outcome is unknown because the connection failed)."""
@@ -182,6 +190,7 @@ class ExactTransactions:
     async def _asettle(self, reads: Reads, writes: Writes | None) -> bool:
         """:meth:`_settle_request` in this process's next batch. The writes are visible to this process's
         later requests at once (with the version they will have), and are checked again through theirs."""
+        self.async_client()  # the client of this loop (a new loop drops what the old one left)
         loop = asyncio.get_running_loop()
         commit = self._prepare(reads, writes, loop.create_future())
         for (ns, key), raw in commit.items:

@@ -42,6 +42,7 @@ class RedisFaults(Faults):
         self._version: bytes | None = None
         self._token = uuid.uuid4().hex[:12]  # this process's name in the channel's messages and the acks
         self._listener: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop the listener runs on
         self._subscribed = False  # PUBLISH counts this process among the receivers
         self._live = False  # subscribed and loaded since: take() needs no round trip
 
@@ -68,12 +69,13 @@ class RedisFaults(Faults):
         self._load(stored, version)
 
     def _start_listening(self) -> None:
-        if self._listener is not None and not self._listener.done():
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        loop = asyncio._get_running_loop()
+        if loop is None:
             return  # no event loop (seeding, a direct caller): the per-request check serves
+        if self._listener is not None and not self._listener.done() and self._loop is loop:
+            return
+        self._live = self._subscribed = False  # a listener of an ended loop tells nothing
+        self._loop = loop
         self._listener = loop.create_task(self._listen())
 
     async def _listen(self) -> None:
@@ -173,7 +175,7 @@ class RedisFaults(Faults):
         return out
 
     def take(self, method: str, path: str) -> Fault | None:
-        if not self._live:
+        if not self._live or self._loop is not asyncio._get_running_loop():
             self._start_listening()
             self._refresh()
         if not self._faults:

@@ -93,6 +93,9 @@ class RedisStore(ExactTransactions, Store):
         if self._aloop is not loop:
             import redis.asyncio
 
+            if self._aloop is not None:
+                self._new_loop()
+
             pool = redis.asyncio.BlockingConnectionPool.from_url(
                 self._address, max_connections=POOL_SIZE, timeout=30, socket_timeout=30, socket_connect_timeout=5)
             self._aredis = redis.asyncio.Redis.from_pool(pool)

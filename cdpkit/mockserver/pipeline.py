@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 import orjson
 from aiohttp import web
 
+from cdpkit.mockserver.journal_entry import record
 from cdpkit.mockserver.vendor import Call, Rejection, Reply, Vendor
 
 if TYPE_CHECKING:
@@ -147,9 +148,16 @@ def make_route(mock: "Mock", vendor: Vendor, op: dict[str, Any]) -> Callable[[we
             reply = Reply(500, {"error": "cdpkit mock internal error", "operation": f"{name}.{operation_id}"})
             violations = ("MOCK-BUG",)
         response = to_response(reply)
-        durable = mock.journal(name, operation_id, request, raw, parsed, reply.status, violations, started, reply,
-                               keep, response.body if isinstance(response.body, bytes) else b"",
-                               state.writes if state is not None else None)
+        # Mock.journal, inlined: commit (or drop) this request's writes and record the exchange, in one step
+        query_string = request.query_string
+        entry = record(
+            now(), name, operation_id, request.method, request.path, query_string,
+            request.query.items() if query_string else (), request.headers.items(), raw, parsed, reply.status,
+            response.body if isinstance(response.body, bytes) else b"",
+            reply.body if reply.content_type == "application/json" else None, violations,
+            round((perf_counter() - started) * 1000, 3),
+        )
+        durable = mock.store.finish_request(entry, keep, state.writes if state is not None else {})
         if durable is not None:  # SQLite: answered once the batch holding this request's writes is on disk
             await durable
         return response

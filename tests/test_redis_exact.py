@@ -55,7 +55,7 @@ def bump(call: Any) -> Reply:
     return Reply(200, n)
 
 
-def test_redis_requests_interleaving_in_one_process_stay_exact(redis_server):
+def test_redis_requests_interleaving_in_one_process_stay_exact(redis_server):  # noqa: F811
     """A request of one process runs while earlier ones' commits are in flight, on a view holding their writes
     with the versions they will get: of two first uses of a name with different types exactly one wins, and
     30 increments of one value lose none. Two stores (two processes) doing the same at once conflict, run
@@ -99,7 +99,7 @@ def test_redis_requests_interleaving_in_one_process_stay_exact(redis_server):
         two.close()
 
 
-def test_redis_a_collection_listed_on_the_loop_is_checked_and_learnt(redis_server):
+def test_redis_a_collection_listed_on_the_loop_is_checked_and_learnt(redis_server):  # noqa: F811
     """On the serving loop a collection not listed yet is taken as empty (no round trip); the check refuses
     that and sends the keys, and a request that listed it current and wrote keeps it known."""
     url = redis_server.url()
@@ -134,7 +134,7 @@ def test_redis_a_collection_listed_on_the_loop_is_checked_and_learnt(redis_serve
         two.close()
 
 
-def test_redis_a_store_serves_a_new_event_loop_after_the_first_ended(redis_server):
+def test_redis_a_store_serves_a_new_event_loop_after_the_first_ended(redis_server):  # noqa: F811
     """Commits and the fault listener belong to the loop they ran on; a store used again from another loop
     (as tests do) starts both afresh there, and a fault set elsewhere reaches it by push, acknowledged."""
     url = redis_server.url()
@@ -169,7 +169,7 @@ def test_redis_a_store_serves_a_new_event_loop_after_the_first_ended(redis_serve
         elsewhere.close()
 
 
-def test_no_vendor_request_waits_on_redis_synchronously(redis_server):
+def test_no_vendor_request_waits_on_redis_synchronously(redis_server):  # noqa: F811
     """Every Redis call a vendor request makes on the event loop goes through the asyncio client: the
     synchronous client (control API, seeds, the journal's writer thread) is never called from the loop."""
     config = MockConfig(port=0, vendors=["zebline", "tto"], state=redis_server.url())
@@ -207,7 +207,7 @@ def test_no_vendor_request_waits_on_redis_synchronously(redis_server):
         assert on_loop == [], f"synchronous Redis calls on the event loop: {sorted(set(on_loop))}"
 
 
-def test_redis_reset_to_replaces_the_state_in_one_step(redis_server):
+def test_redis_reset_to_replaces_the_state_in_one_step(redis_server):  # noqa: F811
     """The start-up data is computed against an empty state without touching Redis; one script then swaps
     it in, so another process sees the old state or the new one, never an empty or half-loaded one."""
     url = redis_server.url()

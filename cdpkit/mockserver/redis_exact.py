@@ -31,7 +31,8 @@ import hashlib
 import itertools
 import random
 import uuid
-from typing import TYPE_CHECKING, Any, Callable, Coroutine
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -55,7 +56,7 @@ class _Commit:
     args: list[Any]
     order: list[tuple[tuple[str, str, str], bytes]]
     items: list[tuple[tuple[str, str], Any]]
-    done: "asyncio.Future[bool]"
+    done: asyncio.Future[bool]
 
 
 class ExactTransactions:
@@ -269,7 +270,7 @@ class ExactTransactions:
         exact.__doc__ = handler.__doc__
         return exact
 
-    async def _settled(self, handler: Callable[[Any], Reply], call: Any, scope: "RedisScope", body: Any,
+    async def _settled(self, handler: Callable[[Any], Reply], call: Any, scope: RedisScope, body: Any,
                        query: dict[str, str], reply: Reply | None, error: Exception | None) -> Reply:
         """Check (and commit) a run; while what it read has changed, run the handler again on fresh state."""
         attempt = 0
@@ -301,11 +302,11 @@ class RedisScope(Scope):
 
     __slots__ = ("reads",)
 
-    def __init__(self, store: "RedisStore", vendor: str, writes: Writes | None = None, reads: Reads | None = None) -> None:
+    def __init__(self, store: RedisStore, vendor: str, writes: Writes | None = None, reads: Reads | None = None) -> None:
         super().__init__(store, vendor, writes)
         self.reads = reads
 
-    def for_request(self) -> "RedisScope":
+    def for_request(self) -> RedisScope:
         return RedisScope(self.store, self.vendor, {}, {})
 
     def get(self, kind: str, key: str) -> Any | None:

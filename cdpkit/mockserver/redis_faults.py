@@ -35,7 +35,7 @@ ACK_TTL = 30  # seconds an acknowledgement set is kept (the waiting side deletes
 class RedisFaults(Faults):
     """The fault list in Redis, kept in this process and refreshed by push; see the module's description."""
 
-    def __init__(self, store: "RedisStore", seed: int | None = None) -> None:
+    def __init__(self, store: RedisStore, seed: int | None = None) -> None:
         super().__init__(seed)
         self.store = store
         self._r = store._redis
@@ -106,8 +106,8 @@ class RedisFaults(Faults):
                 self._live = self._subscribed = False
                 try:
                     await asyncio.shield(pubsub.aclose())
-                except Exception:
-                    pass
+                except Exception as exc:  # the connection is gone already: nothing left to close
+                    log.debug("closing the fault channel: %r", exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 

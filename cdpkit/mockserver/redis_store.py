@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any
 
 import orjson
 
@@ -44,7 +45,15 @@ from cdpkit.mockserver.journal_entry import materialize
 from cdpkit.mockserver.redis_exact import ExactTransactions, RedisScope
 from cdpkit.mockserver.redis_faults import RedisFaults
 from cdpkit.mockserver.redis_scripts import SEP, parse_url, split_value
-from cdpkit.mockserver.store import DEFAULT_JOURNAL_BYTES, _DELETED, Store, Writes, _dumps, _overlay, _settle
+from cdpkit.mockserver.store import (
+    _DELETED,
+    DEFAULT_JOURNAL_BYTES,
+    Store,
+    Writes,
+    _dumps,
+    _overlay,
+    _settle,
+)
 
 __all__ = ["POOL_SIZE", "RedisFaults", "RedisScope", "RedisStore", "parse_url"]
 

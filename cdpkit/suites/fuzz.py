@@ -109,13 +109,19 @@ def skip_reason(target: Target, operation_id: str, mode: str, fuzz_writes: bool)
     return None
 
 
-def _api_operation(vendor: str, operation_id: str, strict: bool = False) -> Any:
+@functools.lru_cache(maxsize=None)
+def _api_operations(vendor: str, strict: bool) -> dict[str, Any]:
+    """The document's operations by operationId, built once: schemathesis builds every operation of the
+    document to list them, and a run asks for each operation in both modes."""
     schema = openapi_schema(vendor, strict)
-    for result in schema.get_all_operations():
-        op = result.ok()
-        if schema.get_operation_id(op) == operation_id:
-            return op
-    raise KeyError(f"{vendor} OpenAPI document has no operation {operation_id!r}")
+    return {schema.get_operation_id(op): op for op in (result.ok() for result in schema.get_all_operations())}
+
+
+def _api_operation(vendor: str, operation_id: str, strict: bool = False) -> Any:
+    try:
+        return _api_operations(vendor, strict)[operation_id]
+    except KeyError:
+        raise KeyError(f"{vendor} OpenAPI document has no operation {operation_id!r}") from None
 
 
 def wire_parts(request: Any, path_params: dict[str, Any]) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 A reset forgets the state and loads the start-up data again. Done as two steps (delete, then load), another
 worker serving in between would see the state empty (the demo account gone: a 401 for a client's valid
 request) and could write into it before the load overwrites it. Here writers upsert Zebline users through
-``--workers 2`` while resets are sent to the same port; every write must be answered 200, and what the
-state holds afterwards is judged against when each write and the last reset were sent and answered.
+``--workers 2`` while others read an unknown user (404 while the account exists, 401 once it is gone) and
+resets are sent to the same port; every write must be answered 200, every read 404, and what the state holds
+afterwards is judged against when each write and the last reset were sent and answered.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from tests.test_redis_workers import ZEB_AUTH, ZEB_USERS, Mock, workers_of
+from tests.test_redis_workers import VENDORS, ZEB_AUTH, ZEB_USERS, Mock, workers_of
 from tests.test_store import redis_server  # noqa: F401  (the session's redis-server fixture)
 
-WRITERS = 6
+WRITERS = 4
+READERS = 4
 START_ACCOUNTS = ("LICENSE_CODE", "zebline-demo-license-b")  # zebline.demo()
-RESETS = 8
+RESETS = 12
 
 
 @dataclass
@@ -36,7 +38,8 @@ class Write:
 
 @pytest.fixture()
 def two_workers(redis_server) -> Iterator[Mock]:  # noqa: F811
-    mock = Mock(redis_server.url(), "--workers", "2", vendors="zebline")
+    # four vendors' start-up data: a reset has more to load, so a two-step reset would be seen half done
+    mock = Mock(redis_server.url(), "--workers", "2", vendors=VENDORS)
     try:
         assert len(workers_of(mock.proc)) == 2
         yield mock
@@ -59,7 +62,16 @@ def test_a_reset_under_concurrent_writes_leaves_no_half_reset_state(two_workers:
             with lock:
                 writes.append(Write(user_id, sent, time.monotonic(), answer.status_code))
 
-    threads = [threading.Thread(target=writer) for _ in range(WRITERS)]
+    reads: list[int] = []
+
+    def reader() -> None:  # an unknown user of the demo account: 404, never 401 (the account gone)
+        session = requests.Session()
+        while not done.is_set():
+            answer = session.get(two_workers.url + ZEB_USERS, params={"userId": "nobody"}, headers=ZEB_AUTH, timeout=15)
+            with lock:
+                reads.append(answer.status_code)
+
+    threads = [threading.Thread(target=writer) for _ in range(WRITERS)] + [threading.Thread(target=reader) for _ in range(READERS)]
     for t in threads:
         t.start()
     resets: list[tuple[float, float]] = []
@@ -76,6 +88,7 @@ def test_a_reset_under_concurrent_writes_leaves_no_half_reset_state(two_workers:
         for t in threads:
             t.join(timeout=30)
 
+    assert set(reads) == {404}, f"reads answered {sorted(set(reads))} while resets ran (a half-reset state)"
     refused = [(w.user_id, w.status) for w in writes if w.status != 200]
     assert refused == [], f"{len(refused)} of {len(writes)} writes refused while resets ran (a half-reset state)"
     reset_sent, reset_answered = resets[-1]

@@ -63,6 +63,16 @@ def test_vendor_all_and_repeats_name_the_vendors_in_the_order_given() -> None:
     assert _settings("--vendor", "gptbots", "--target", "http://127.0.0.1:1")["vendors"] == ["gptbots"]
 
 
+def test_a_profile_names_several_vendors_as_a_list_or_all(tmp_path: Path) -> None:
+    profile = tmp_path / "p.toml"
+    profile.write_text('vendor = ["gptbots", "tto"]\ntarget = "http://127.0.0.1:1"\njobs = 1\n')
+    assert _settings("--profile", str(profile))["vendors"] == ["gptbots", "tto"]
+    assert _settings("--profile", str(profile), "--vendor", "all")["vendors"] == list(VENDORS)  # flags win
+    profile.write_text('vendor = "nope"\ntarget = "http://127.0.0.1:1"\n')
+    with pytest.raises(cli.UsageProblem, match="nope"):
+        _settings("--profile", str(profile))
+
+
 @pytest.mark.parametrize("argv", [
     ["--vendor", "tto", "--vendor", "sensors", "--cred", "api_key=k"],  # api_key is a key of both: whose?
     ["--vendor", "all", "--jobs", "0"],

@@ -69,8 +69,16 @@ def _body_reader(mock: "Mock", vendor: Vendor, op: dict[str, Any]) -> Callable[[
         if length is not None and length > limit:
             rid, status = errors.too_large
             raise Rejection(status, f"request body of {length} bytes exceeds the {limit}-byte limit", (rid,))
+        content = request.content
         try:
-            raw = await request.read()
+            if length is not None and content.is_eof():
+                # the whole body (no more than the limit, checked above) has arrived: take it without the
+                # read loop's two awaits; whatever arrives in pieces or chunked goes through read() below
+                raw = content.read_nowait(-1)
+                if len(raw) > limit:  # a compressed body that inflated past the limit, as read() refuses it
+                    raise web.HTTPRequestEntityTooLarge(limit, len(raw))
+            else:
+                raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             rid, status = errors.too_large
             raise Rejection(status, f"request body exceeds the {limit}-byte limit", (rid,)) from None

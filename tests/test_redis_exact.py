@@ -202,9 +202,11 @@ def test_no_vendor_request_waits_on_redis_synchronously(redis_server):  # noqa: 
                 track = {"type": "track", "api_key": "your_api_key_here", "user_id": "u1", "event": "E"}
                 assert session.post(server.url + "/v1/track", json=track).status_code == 200
             assert session.post(users, json={"userId": "x", "attributes": {"n": "text"}}, headers=auth).status_code == 400
+            assert on_loop == [], f"synchronous Redis calls on the event loop: {sorted(set(on_loop))}"
+            assert session.get(server.url + "/__mock/summary").status_code == 200  # the control API may, and is seen
+            assert on_loop, "the watch saw no call of the control API: it proves nothing"
         finally:
             sync.execute_command, sync.pipeline = real_execute, real_pipeline
-        assert on_loop == [], f"synchronous Redis calls on the event loop: {sorted(set(on_loop))}"
 
 
 def test_redis_reset_to_replaces_the_state_in_one_step(redis_server):  # noqa: F811

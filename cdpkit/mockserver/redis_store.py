@@ -12,8 +12,9 @@ its next check, since every value written gets a version never given before.
 
 **Layout** (``P`` is the prefix, ``cdpkit`` unless ``?prefix=`` says otherwise, so several mocks can share
 one Redis): ``P:d:<ns>`` hash key -> ``<version>:<JSON>``; ``P:nsver`` hash ns -> version of its last
-write; ``P:nss`` the namespaces holding keys; ``P:seq`` the version counter (never reset: a version is
-never reused, so a value deleted and written again never looks unchanged); ``P:j`` the journal (newest
+write; ``P:nss`` the namespaces holding keys. A version is never given twice, so a value deleted and written
+again never looks unchanged: a request's writes get their process's own (``<process token>.<counter>``), the
+start-up data a reset writes the next of ``P:seq`` (never reset itself); ``P:j`` the journal (newest
 first, ids from ``P:jid``), ``P:jb`` its size in bytes, trimmed by entries and by bytes in the same script
 that appends; ``P:c`` counts per vendor and verdict; ``P:f*`` the faults (:mod:`cdpkit.mockserver.redis_faults`).
 The scripts are in :mod:`cdpkit.mockserver.redis_scripts`.

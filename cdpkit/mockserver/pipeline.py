@@ -52,13 +52,9 @@ def to_response(reply: Reply) -> web.Response:
     return web.Response(body=body, status=reply.status, content_type=reply.content_type, charset=charset, headers=reply.headers)
 
 
-async def _read_body(mock: "Mock", vendor: Vendor, op: dict[str, Any], request: web.Request) -> tuple[bytes, Any]:
-    """The raw bytes and parsed JSON of the body, or a Rejection naming what is wrong with it."""
-    return await _body_reader(mock, vendor, op)(request)
-
-
 def _body_reader(mock: "Mock", vendor: Vendor, op: dict[str, Any]) -> Callable[[web.Request], Awaitable[tuple[bytes, Any]]]:
-    """:func:`_read_body` for one operation, with its limits and error IDs looked up once (issue 9)."""
+    """What reads one operation's body: its raw bytes and parsed JSON, or a Rejection naming what is wrong
+    with it; the limits and error IDs are looked up once, not per request (issue 9)."""
     limit = mock.config.max_body_bytes
     depth_limit = mock.config.max_depth
     errors = vendor.input_errors

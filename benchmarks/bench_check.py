@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -48,6 +49,7 @@ class Timing:
     requests: int
     exit_code: int
     result: str
+    verdicts: dict[str, str] = field(default_factory=dict)  # vendor -> its closing line (requirement counts)
 
     @property
     def us_per_request(self) -> float | None:
@@ -112,7 +114,12 @@ def timed_check(label: str, argv: list[str], url: str, mock_pid: int, pythonpath
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     mock_cpu = None if mock_before is None or mock_after is None else mock_after - mock_before
     lines = [ln for ln in done.stdout.splitlines() if ln.strip()] or [ln for ln in done.stderr.splitlines() if ln.strip()] or [""]
-    return Timing(label, wall, cpu, mock_cpu, answered(url) - requests_before, done.returncode, lines[-1])
+    verdicts = {label: lines[-1]} if label in VENDORS else {}
+    for line in done.stdout.splitlines():  # --vendor all's closing table: VENDOR  EXIT  TIME  RESULT
+        match = re.match(r"^(\w+)\s+\d+\s+[\d.]+ s  (.*)$", line)
+        if match and match.group(1) in VENDORS:
+            verdicts[match.group(1)] = match.group(2)
+    return Timing(label, wall, cpu, mock_cpu, answered(url) - requests_before, done.returncode, lines[-1], verdicts)
 
 
 def one_round(name: str, vendors: list[str], jobs: int | None, url: str, mock_pid: int, pythonpath: str | None,
@@ -169,8 +176,14 @@ def main(argv: list[str] | None = None) -> int:
         mocks = [t[2] for t in totals if t[2] is not None]
         mock_text = f", mock {statistics.median(mocks):.1f} s CPU" if mocks else ""
         verdict = "meets the goal" if wall < GOAL_SECONDS else "MISSES the goal"
-        print(f"  {one.name:<42} {wall:6.1f} s wall, {cpu:6.1f} s CPU{mock_text}: {verdict}")
+        print(f"  {one.name:<42} {wall:6.1f} s wall, {cpu:6.1f} s CPU{mock_text}, {cpu / wall:.2f} cores busy: {verdict}")
         failed |= any(t.exit_code != 0 for timings in one.rounds for t in timings)
+    verdicts = {one.name: {v: text for timings in one.rounds for t in timings for v, text in t.verdicts.items()}
+                for one in series.values()}
+    first = next(iter(verdicts.values()))
+    same = all(found == first for found in verdicts.values())
+    print(f"  the same verdicts (requirement and check counts of every vendor) in every form: {'yes' if same else 'NO'}")
+    failed |= not same
     if failed:
         print("a check run did not pass (exit status above): its time is not a conforming run's", file=sys.stderr)
     return 1 if failed else 0

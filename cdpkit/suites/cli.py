@@ -2,7 +2,8 @@
 
 It is ``pytest --pyargs cdpkit.suites`` with the cdpkit plugin, run in-process, with cdpkit's own output: a
 live progress line, the summary table by requirement, JUnit XML, the run as JSON (``--json``, judged
-against known failures with ``--baseline``) and an optional Markdown/HTML report.
+against known failures with ``--baseline``) and an optional Markdown/HTML report. Several vendors
+(``--vendor all``) run each in a process of its own: :mod:`cdpkit.suites.several_vendors`.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from cdpkit.mockserver import control
 from cdpkit.mockserver.control_guard import ControlGuard
+from cdpkit.mockserver.fast_routes import VendorFirstRunner, VendorRoutes
 from cdpkit.mockserver.pipeline import make_route
 from cdpkit.mockserver.runtime import MOCK_KEY, Mock, MockConfig
 from cdpkit.schemas import operations
@@ -47,6 +48,8 @@ def _gc_for_serving() -> tuple[int, int, int]:
 
 # The 404 body's listing of served operations: fixed once the app is built, so built once.
 _SERVED = web.AppKey("cdp_served_paths", dict)
+# The vendor operations, for the runner that serves them ahead of the router (issue 9).
+VENDOR_ROUTES = web.AppKey("cdp_vendor_routes", VendorRoutes)
 
 
 def _json_error(status: int, body: dict) -> web.Response:
@@ -88,11 +91,14 @@ def build_app(config: MockConfig | None = None, mock: Mock | None = None) -> web
     app = web.Application(client_max_size=mock.config.max_body_bytes, middlewares=[guard.middleware(), _unknown_routes])
     app[MOCK_KEY] = mock
     app[_SERVED] = base_paths(mock)
+    vendor_routes = VendorRoutes()
     for name, vendor in mock.vendors.items():
         for op in operations(name):
             route = make_route(mock, vendor, op)
             for prefix in ("", f"/{name}"):
                 app.router.add_route(op["method"], prefix + op["path"], route)
+                vendor_routes.add(op["method"], prefix + op["path"], route)
+    app[VENDOR_ROUTES] = vendor_routes
     control.add_routes(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -110,6 +116,7 @@ def build_app(config: MockConfig | None = None, mock: Mock | None = None) -> web
 def runner_for(app: web.Application, config: MockConfig) -> web.AppRunner:
     """The runner every way of starting the mock uses: idle and half-sent connections are closed after
     ``idle_timeout`` seconds (200 slowloris connections would otherwise be held for ever), and a
-    shutdown waits at most ``shutdown_timeout`` seconds for requests in flight."""
-    return web.AppRunner(app, access_log=None, keepalive_timeout=config.idle_timeout,
-                         shutdown_timeout=config.shutdown_timeout)
+    shutdown waits at most ``shutdown_timeout`` seconds for requests in flight. Vendor operations are
+    matched ahead of the application's router and middleware (:mod:`cdpkit.mockserver.fast_routes`)."""
+    return VendorFirstRunner(app, app[VENDOR_ROUTES], access_log=None, keepalive_timeout=config.idle_timeout,
+                             shutdown_timeout=config.shutdown_timeout)

@@ -117,7 +117,8 @@ def make_route(mock: "Mock", vendor: Vendor, op: dict[str, Any]) -> Callable[[we
     faults = mock.faults
     perf_counter, now = time.perf_counter, time.time
 
-    async def route(request: web.Request) -> web.StreamResponse:
+    async def route(request: web.Request, path_params: dict[str, str] | None = None) -> web.StreamResponse:
+        """``path_params``: the template's values when matched ahead of aiohttp's router (fast_routes.py)."""
         started = perf_counter()
         raw, parsed, call, state = b"", None, None, None
         keep = False
@@ -136,7 +137,7 @@ def make_route(mock: "Mock", vendor: Vendor, op: dict[str, Any]) -> Callable[[we
                     raise Rejection(fault.status, f"injected fault (status {fault.status})", ("FAULT-INJECTED",))
             raw, parsed = await read_body(request)
             state = scope.for_request()  # this request's own write set
-            call = Call(name, operation_id, request, dict(request.match_info),
+            call = Call(name, operation_id, request, dict(request.match_info) if path_params is None else path_params,
                         dict(request.query) if request.query_string else {}, request.headers, parsed, state,
                         validators, now(), raw)
             reply = handler(call)

@@ -36,7 +36,10 @@ class VendorRoutes:
         self._templated: dict[str, list[tuple[re.Pattern[str], Route]]] = {}
 
     def add(self, method: str, path: str, route: Route) -> None:
-        """Serve ``method path`` (aiohttp's ``{name}`` template syntax) with ``route``; the first added wins."""
+        """Serve ``method path`` (aiohttp's ``{name}`` template syntax) with ``route``; the first added wins.
+        A path the router would not read as written is left to the router."""
+        if _PLAIN_PATH(path.replace("{", "").replace("}", "")) is None or "/." in path:
+            return
         if "{" not in path:
             self._fixed.setdefault((method, path), route)
             return
@@ -47,12 +50,14 @@ class VendorRoutes:
     def find(self, request: web.BaseRequest) -> tuple[Route, dict[str, str]] | None:
         """The route and path parameters for ``request``, or None when the application must route it."""
         path = request.raw_path.partition("?")[0]
-        if _PLAIN_PATH(path) is None or "/." in path or "Expect" in request.headers:
+        if "Expect" in request.headers:
             return None
         method = request.method
-        route = self._fixed.get((method, path))
+        route = self._fixed.get((method, path))  # a fixed path is plain (add() took no other)
         if route is not None:
             return route, {}
+        if _PLAIN_PATH(path) is None or "/." in path:
+            return None
         for pattern, route in self._templated.get(method, ()):
             found = pattern.fullmatch(path)
             if found is not None:

@@ -66,11 +66,19 @@ def query(raw: Mapping[str, str]) -> dict[str, str]:
 
 
 def masked(value: Any) -> Any:
-    """A copy of a JSON value with every secret-named field's string masked (the original is untouched)."""
+    """A copy of a JSON value with every secret-named field's string masked (the original is untouched).
+
+    Only containers recurse: every TTO message names its api_key, so this runs once per request there."""
     if isinstance(value, dict):
-        return {k: mask(v) if isinstance(v, str) and k.lower() in SECRET_FIELDS else masked(v) for k, v in value.items()}
+        out = {}
+        for k, v in value.items():
+            if isinstance(v, str):
+                out[k] = mask(v) if k.lower() in SECRET_FIELDS else v
+            else:
+                out[k] = masked(v) if isinstance(v, (dict, list)) else v
+        return out
     if isinstance(value, list):
-        return [masked(v) for v in value]
+        return [masked(v) if isinstance(v, (dict, list)) else v for v in value]
     return value
 
 
@@ -150,8 +158,8 @@ def record(
     headers_kept = tuple(header_items)
     size = len(path) + len(query_string) + len("".join(chain.from_iterable(headers_kept)))
     if not SECRET_HEADERS.isdisjoint([name.lower() for name, _ in headers_kept]):
-        headers_kept = tuple((name, _header(name, value) if name.lower() in SECRET_HEADERS else value)
-                             for name, value in headers_kept)
+        headers_kept = tuple([(name, _header(name, value) if name.lower() in SECRET_HEADERS else value)
+                              for name, value in headers_kept])
     if query_string:
         query_kept = tuple((k, mask(_printable(v)) if k.lower() in SECRET_FIELDS else v) for k, v in query_items)
     else:

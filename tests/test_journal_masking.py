@@ -1,0 +1,32 @@
+"""journal_entry.masked, the copy the journal keeps of a body naming a credential, against its plain definition."""
+
+from __future__ import annotations
+
+import random
+
+from cdpkit.mockserver.journal_entry import SECRET_FIELDS, mask, masked
+
+
+def test_masked_copies_any_json_and_masks_only_secret_named_strings() -> None:
+    """journal_entry.masked against its plain definition, on nested dicts and lists of every JSON type."""
+    def reference(value):
+        if isinstance(value, dict):
+            return {k: mask(v) if isinstance(v, str) and k.lower() in SECRET_FIELDS else reference(v)
+                    for k, v in value.items()}
+        return [reference(v) for v in value] if isinstance(value, list) else value
+
+    rng = random.Random(9)
+    keys = ["api_key", "Token", "name", "password", "x", "accessKeySecret", "list"]
+
+    def value(depth: int):
+        kind = rng.randrange(7 if depth < 4 else 5)
+        if kind == 5:
+            return [value(depth + 1) for _ in range(rng.randint(0, 3))]
+        if kind == 6:
+            return {rng.choice(keys): value(depth + 1) for _ in range(rng.randint(0, 4))}
+        return [None, True, rng.randint(-9, 9), 2.5, "secret-value-" + str(rng.randint(0, 99))][kind]
+
+    for _ in range(300):
+        made = {"api_key": "sk-0123456789", "nested": value(0), "items": [value(1), value(1)]}
+        original = repr(made)
+        assert masked(made) == reference(made) and repr(made) == original

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from cdpkit.mockserver import redis_scripts
+from cdpkit.mockserver.redis_cache import DEFAULT_CACHE_BYTES, ViewCache
 from cdpkit.mockserver.redis_scripts import split_value
 from cdpkit.mockserver.store import _DELETED, Scope, Writes, _overlay
 from cdpkit.mockserver.vendor import Reply, Vendor
@@ -75,10 +76,10 @@ class ExactTransactions:
     def async_client(self) -> Any:
         raise NotImplementedError
 
-    def _setup_exact(self) -> None:
-        # this process's cache: (ns, key) -> (version, JSON or None); ns -> (version, keys)
-        self._cache: dict[tuple[str, str], tuple[bytes, bytes | None]] = {}
-        self._kcache: dict[str, tuple[bytes, frozenset[str]]] = {}
+    def _setup_exact(self, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        # this process's view, bounded in bytes: ("k", ns, key) -> (version, JSON or None), ("n", ns, "") ->
+        # (version, keys); the keys are a read set's, so a request's reads name the entries it depends on
+        self._view = ViewCache(cache_bytes)
         # writes of this process's commits not answered yet: (ns, key) -> (commit version, version a reader
         # must expect once it is applied, JSON or None)
         self._inflight: dict[tuple[str, str], tuple[bytes, bytes, bytes | None]] = {}
@@ -99,8 +100,7 @@ class ExactTransactions:
     def _forget_cache(self) -> None:
         """Drop what this process knows: every value is learnt again at its next check (after a reset, or a
         batch whose outcome is unknown because the connection failed)."""
-        self._cache.clear()
-        self._kcache.clear()
+        self._view.clear()
 
     # -- reads inside a request: this process's view, recorded with their versions ------------------------
     def _read(self, ns: str, key: str, reads: Reads) -> bytes | None:
@@ -111,15 +111,20 @@ class ExactTransactions:
         if pending is not None:
             reads[("k", ns, key)] = pending[1]
             return pending[2]
-        version, raw = self._cache.get((ns, key), (b"0", None))
-        reads[("k", ns, key)] = version
-        return raw
+        vkey = ("k", ns, key)
+        cached = self._view.get(vkey)
+        if cached is None:
+            reads[vkey] = b"0"
+            return None
+        reads[vkey] = cached[0]
+        return cached[1]
 
     def _read_keys(self, ns: str, reads: Reads) -> frozenset[str]:
         """In a request on the serving loop, a collection this process has not listed is taken to be empty
         (version 0: never written since the last reset); the check sends its keys back if it is not. With no
         loop running (a direct caller) a round trip blocks nobody, so the listing is asked for at once."""
-        cached = self._kcache.get(ns)
+        vkey = ("n", ns, "")
+        cached = self._view.get(vkey)
         if cached is None:
             try:
                 asyncio.get_running_loop()
@@ -129,8 +134,9 @@ class ExactTransactions:
                 pipe.hkeys(self._k("d", ns))
                 pipe.hget(self._k("nsver"), ns)
                 keys, version = pipe.execute()
-                cached = self._kcache[ns] = (version or b"0", frozenset(k.decode() for k in keys))
-        reads[("n", ns, "")] = cached[0]
+                cached = (version or b"0", frozenset(k.decode() for k in keys))
+                self._view.put(vkey, *cached)
+        reads[vkey] = cached[0]
         return cached[1]
 
     # -- the check-and-commit ----------------------------------------------------------------------------
@@ -157,27 +163,28 @@ class ExactTransactions:
         """Bring the view up to date with the script's answer; whether the reads were current (and the
         writes applied). A stale answer carries the current values, so the next run needs no other trip."""
         self._landed(commit)
+        view = self._view
         if isinstance(result, list):
             for index, current in zip(result[::2], result[1::2]):
-                kind, ns, key = commit.order[index - 1][0]
-                if kind == "k":
-                    self._cache[(ns, key)] = split_value(current)
+                vkey = commit.order[index - 1][0]
+                if vkey[0] == "k":
+                    view.put(vkey, *split_value(current))
                 else:
                     version, keys = current
-                    self._kcache[ns] = (version, frozenset(k.decode() for k in keys))
+                    view.put(vkey, version, frozenset(k.decode() for k in keys))
             self.conflicts += 1
             return False
-        for (kind, ns, key), read in commit.order:  # every read was current: what was taken as absent is known
-            if kind == "k" and read == b"0":
-                self._cache.setdefault((ns, key), (b"0", None))
+        for vkey, read in commit.order:  # every read was current: what was taken as absent is known
+            if read == b"0" and vkey[0] == "k" and vkey not in view:
+                view.put(vkey, b"0", None)
         if commit.items:
             listed = {ns: v for (kind, ns, _), v in commit.order if kind == "n"}
             for (ns, key), raw in commit.items:
-                self._cache[(ns, key)] = (b"0", None) if raw is _DELETED else (commit.version, raw)
+                view.put(("k", ns, key), *((b"0", None) if raw is _DELETED else (commit.version, raw)))
             for ns in {ns for (ns, _), _ in commit.items}:
-                cached = self._kcache.pop(ns, None)
+                cached = view.pop(("n", ns, ""))
                 if cached is not None and listed.get(ns) == cached[0]:  # listed current, so known after the writes
-                    self._kcache[ns] = (commit.version, frozenset(_overlay(set(cached[1]), ns, dict(commit.items))))
+                    view.put(("n", ns, ""), commit.version, frozenset(_overlay(set(cached[1]), ns, dict(commit.items))))
         return True
 
     def _settle_request(self, reads: Reads, writes: Writes | None) -> bool:
@@ -272,7 +279,20 @@ class ExactTransactions:
 
     async def _settled(self, handler: Callable[[Any], Reply], call: Any, scope: RedisScope, body: Any,
                        query: dict[str, str], reply: Reply | None, error: Exception | None) -> Reply:
-        """Check (and commit) a run; while what it read has changed, run the handler again on fresh state."""
+        """Check (and commit) a run; while what it read has changed, run the handler again on fresh state.
+        What the runs read is pinned in the view until the request is done: the values a stale check sends back
+        stay for the next run, however small the view's bound."""
+        view = self._view
+        held = set(scope.reads)
+        view.pin(held)
+        try:
+            return await self._settle_runs(handler, call, scope, body, query, reply, error, held)
+        finally:
+            view.unpin(held)
+
+    async def _settle_runs(self, handler: Callable[[Any], Reply], call: Any, scope: RedisScope, body: Any,
+                           query: dict[str, str], reply: Reply | None, error: Exception | None,
+                           held: set[Any]) -> Reply:
         attempt = 0
         while True:
             if error is None:
@@ -295,6 +315,10 @@ class ExactTransactions:
                 reply, error = handler(call), None
             except Exception as exc:  # a refusal, or a handler that tripped on a view mixing old and new values
                 reply, error = None, exc
+            new = scope.reads.keys() - held
+            if new:
+                self._view.pin(new)
+                held |= new
 
 
 class RedisScope(Scope):

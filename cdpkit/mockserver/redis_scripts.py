@@ -114,14 +114,17 @@ SEP = "\x1f"  # between vendor and verdict in a counts field
 
 
 def parse_url(url: str) -> tuple[str, str]:
-    """``redis://HOST:PORT/DB[?prefix=NAME]`` -> (the URL Redis is reached at, the key prefix)."""
+    """``redis://HOST:PORT/DB[?prefix=NAME][&cache_bytes=N]`` -> (the URL Redis is reached at, the key prefix).
+    Every parameter is checked here, so a bad one is a start-up error (``cdpkit mock`` checks the URL with this)."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("redis", "rediss") or not parts.hostname:
         raise ValueError(f"--state redis://HOST:PORT/DB[?prefix=NAME], not {url!r}")
     query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
-    unknown = set(query) - {"prefix"}
+    unknown = set(query) - {"prefix", "cache_bytes"}
     if unknown:
-        raise ValueError(f"--state {url}: unknown parameter(s) {sorted(unknown)}; only prefix=NAME is taken")
+        raise ValueError(f"--state {url}: unknown parameter(s) {sorted(unknown)}; only prefix=NAME and "
+                         "cache_bytes=N are taken")
+    cache_bytes(url)
     prefix = query.get("prefix", ["cdpkit"])[-1]
     if not prefix or not all(c.isalnum() or c in "-_.:" for c in prefix):
         raise ValueError(f"--state {url}: prefix must be letters, digits, '-', '_', '.' or ':'")
@@ -137,3 +140,16 @@ def split_value(raw: bytes | None) -> tuple[bytes, bytes | None]:
         return b"0", None
     version, _, value = raw.partition(b":")
     return version, value
+
+
+def cache_bytes(url: str) -> int:
+    """The bound in bytes of each process's view of the state (``?cache_bytes=N``; default 64 MiB): a
+    parameter of the URL because the URL is what reaches every worker of a mock, and each worker has its own."""
+    from cdpkit.mockserver.redis_cache import DEFAULT_CACHE_BYTES
+
+    values = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query, keep_blank_values=True).get("cache_bytes")
+    if not values:
+        return DEFAULT_CACHE_BYTES
+    if not values[-1].isdigit() or int(values[-1]) < 1:
+        raise ValueError(f"--state {url}: cache_bytes is a positive number of bytes, not {values[-1]!r}")
+    return int(values[-1])

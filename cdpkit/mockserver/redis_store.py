@@ -3,7 +3,9 @@ list shared by every process and machine that names the same Redis, every statef
 
 **Exact across processes.** Each request's reads are recorded with the versions this process's cache holds and
 checked, with its writes applied, by one Lua script awaited through ``redis.asyncio``; a request that read
-something changed meanwhile runs again on fresh state (:mod:`cdpkit.mockserver.redis_exact`).
+something changed meanwhile runs again on fresh state (:mod:`cdpkit.mockserver.redis_exact`). That cache is
+bounded in bytes (64 MiB per process unless ``?cache_bytes=N`` says otherwise; :mod:`cdpkit.mockserver.redis_cache`):
+a value it dropped is read again through the same check, a round trip more, never a wrong answer.
 
 **Reset** (:meth:`RedisStore.reset_to`) is one script: it forgets every value, the journal and the counts and
 writes the start-up data, which the process computed beforehand against an empty state without touching Redis.
@@ -45,7 +47,7 @@ from cdpkit.mockserver import redis_scripts
 from cdpkit.mockserver.journal_entry import materialize
 from cdpkit.mockserver.redis_exact import ExactTransactions, RedisScope
 from cdpkit.mockserver.redis_faults import RedisFaults
-from cdpkit.mockserver.redis_scripts import SEP, parse_url, split_value
+from cdpkit.mockserver.redis_scripts import SEP, cache_bytes, parse_url, split_value
 from cdpkit.mockserver.store import (
     _DELETED,
     DEFAULT_JOURNAL_BYTES,
@@ -82,7 +84,7 @@ class RedisStore(ExactTransactions, Store):
         self._aredis: Any = None
         self._aloop: asyncio.AbstractEventLoop | None = None
         self._closing: asyncio.Task[None] | None = None
-        self._setup_exact()
+        self._setup_exact(cache_bytes(url))
         # reset_to: the start-up data being computed against an empty state (None: not resetting)
         self._staged: dict[tuple[str, str], bytes] | None = None
         self._fault_lists: list[RedisFaults] = []

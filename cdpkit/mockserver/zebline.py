@@ -41,6 +41,8 @@ def _system_table() -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
 
 ALIASES, COLUMN_TYPES, DEFAULTS = _system_table()
 NOW_DEFAULT = "NOW()"
+_NOW_COLUMNS = tuple(column for column, value in DEFAULTS.items() if value == NOW_DEFAULT)
+_DEFAULTED = tuple(sorted(DEFAULTS))  # a fresh profile's "defaulted": every column with a default
 # ZEB-MODELED-GET-TRACK (assumption): the trackIDs an account keeps; an older one answers 404 like an unknown one.
 TRACKS_PER_ACCOUNT = 10_000
 
@@ -131,9 +133,11 @@ def new_profile(user_id: str | None, now: str, anonymous_id: str | None = None) 
     ``defaulted`` lists the columns that hold a table default nobody sent: a merge must not let
     such a value overwrite one the other profile was sent (a default is not a value anyone sent).
     """
-    system = {column: now if value == NOW_DEFAULT else value for column, value in DEFAULTS.items()}
+    system = dict(DEFAULTS)  # the table's order; then NOW() resolved (issue 9: once per new profile)
+    for column in _NOW_COLUMNS:
+        system[column] = now
     return {"userId": user_id, "anonymousIds": [anonymous_id] if anonymous_id else [], "system_attributes": system,
-            "defaulted": sorted(system), "attributes": {}, "unmapped": {}, "created_at": now, "last_seen_at": now}
+            "defaulted": list(_DEFAULTED), "attributes": {}, "unmapped": {}, "created_at": now, "last_seen_at": now}
 
 
 def apply_to_profile(profile: dict[str, Any], columns: dict[str, Any], attributes: dict[str, Any],

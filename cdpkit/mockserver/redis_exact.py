@@ -38,6 +38,7 @@ import orjson
 
 from cdpkit.mockserver import redis_scripts
 from cdpkit.mockserver.redis_cache import DEFAULT_CACHE_BYTES, ViewCache
+from cdpkit.mockserver.redis_outage import Outage, unreachable
 from cdpkit.mockserver.redis_scripts import split_value
 from cdpkit.mockserver.store import _DELETED, Scope, Writes, _overlay
 from cdpkit.mockserver.vendor import Reply, Vendor
@@ -69,6 +70,7 @@ class ExactTransactions:
     prefix: str
     _redis: Any
     _commit: Any
+    outage: Outage  # whether Redis is unreachable now, and the 503 answered meanwhile (redis_outage.py)
 
     def _k(self, *parts: str) -> str:
         raise NotImplementedError
@@ -217,11 +219,14 @@ class ExactTransactions:
                     results = await self._send(batch)
                 except Exception as exc:  # the outcome is unknown: forget, so every value is checked afresh
                     self._forget_cache()
+                    if unreachable(exc):
+                        self.outage.seen(exc)
                     for commit in batch:
                         self._landed(commit)
                         if not commit.done.done():
                             commit.done.set_exception(exc)
                     continue
+                self.outage.over()
                 for commit, result in zip(batch, results):
                     if isinstance(result, Exception):  # this script failed in Redis: nothing of it applied
                         self._landed(commit)
@@ -287,6 +292,11 @@ class ExactTransactions:
         view.pin(held)
         try:
             return await self._settle_runs(handler, call, scope, body, query, reply, error, held)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            scope.writes.clear()  # nothing of it was applied, and nothing may be by a later commit
+            return self.outage.reply(exc, f"{call.vendor}.{call.operation_id}")
         finally:
             view.unpin(held)
 

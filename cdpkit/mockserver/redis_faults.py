@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from cdpkit.mockserver.faults import Fault, Faults
+from cdpkit.mockserver.redis_outage import unreachable
 
 if TYPE_CHECKING:
     from cdpkit.mockserver.redis_store import RedisStore
@@ -88,6 +89,7 @@ class RedisFaults(Faults):
                 self._subscribed = True
                 await self._aload()  # what changed before the subscription took
                 self._live = True
+                self.store.outage.over()
                 delay = 0.05
                 async for message in pubsub.listen():
                     version, _, origin = message["data"].decode().partition(" ")
@@ -101,7 +103,9 @@ class RedisFaults(Faults):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis went away: requests check per round trip until this is back
-                log.warning("fault channel lost (%r); checking faults per request until it is back", exc)
+                # said once per loss, not at every attempt to subscribe again while Redis stays away
+                (log.warning if self._live else log.debug)(
+                    "fault channel lost (%r); checking faults per request until it is back", exc)
             finally:
                 self._live = self._subscribed = False
                 try:
@@ -175,11 +179,29 @@ class RedisFaults(Faults):
         return out
 
     def take(self, method: str, path: str) -> Fault | None:
+        """The fault that applies to this request, if any. While Redis is unreachable the last list loaded
+        applies (a fault whose use cannot be recorded in Redis is passed over): the request then gets the store's
+        503 (:mod:`cdpkit.mockserver.redis_outage`), not an error raised here, before the pipeline's handling."""
         if not self._live or self._loop is not asyncio._get_running_loop():
             self._start_listening()
-            self._refresh()
+            if self.store.outage.cause is None:  # in an outage the listener reloads once Redis is back
+                try:
+                    self._refresh()
+                except Exception as exc:
+                    if not unreachable(exc):
+                        raise
+                    self.store.outage.seen(exc)
         if not self._faults:
             return None
+        try:
+            return self._take_matching(method, path)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            self.store.outage.seen(exc)
+            return None
+
+    def _take_matching(self, method: str, path: str) -> Fault | None:
         for fault in self._faults:  # a fault that matches costs a round trip: rare, and counted exactly
             if not fault.matches(method, path):
                 continue

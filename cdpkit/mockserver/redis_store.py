@@ -47,6 +47,7 @@ from cdpkit.mockserver import redis_scripts
 from cdpkit.mockserver.journal_entry import materialize
 from cdpkit.mockserver.redis_exact import ExactTransactions, RedisScope
 from cdpkit.mockserver.redis_faults import RedisFaults
+from cdpkit.mockserver.redis_outage import Outage, unreachable
 from cdpkit.mockserver.redis_scripts import SEP, cache_bytes, parse_url, split_value
 from cdpkit.mockserver.store import (
     _DELETED,
@@ -76,6 +77,7 @@ class RedisStore(ExactTransactions, Store):
         self._address, self.prefix = parse_url(url)
         self._redis = redis.Redis.from_url(self._address, socket_timeout=30, socket_connect_timeout=5)
         self._redis.ping()  # a wrong address is a start-up error, not the first request's
+        self.outage = Outage(self._address)  # Redis unreachable later: a deliberate 503 (redis_outage.py)
         self._commit = self._redis.register_script(redis_scripts.COMMIT)
         self._journal_script = self._redis.register_script(redis_scripts.JOURNAL)
         self._reset_script = self._redis.register_script(redis_scripts.RESET_TO)
@@ -236,7 +238,12 @@ class RedisStore(ExactTransactions, Store):
             try:
                 self._write_journal(queued)
             except BaseException as exc:
-                return waiters, exc
+                if not unreachable(exc):
+                    return waiters, exc
+                # the journal is in Redis too: its entries are dropped, counted, and the answers stand
+                self.outage.seen(exc)
+                self.outage.unjournaled += len(queued)
+                return waiters, None
         return waiters, None
 
     def _write_journal(self, items: list[tuple[bytes, bytes]]) -> None:

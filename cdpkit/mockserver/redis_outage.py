@@ -1,0 +1,84 @@
+"""What a mock on Redis answers while Redis cannot be reached: a deliberate 503 that names the cause.
+
+The house rule is *never a 5xx by accident*: a 5xx is the mock's own failure passed off as the vendor's, or a
+traceback where an answer was due. An unreachable state store is neither a client's mistake nor a bug of the
+mock: it is an outage of what the mock depends on, and HTTP has a status for exactly that. So the mock answers
+**503 Service Unavailable** on purpose, with ``Retry-After``, a body that says which store is unreachable and
+why ("cdpkit mock: its state store redis://HOST:PORT/DB is unreachable: …") and the violation
+``MOCK-STORE-UNREACHABLE`` in the journal, instead of the 500 ``MOCK-BUG`` a stray exception would give. A 4xx
+would blame the client for an outage; a 500 would report a bug that is not there.
+
+Nothing of such a request is applied: a commit that cannot reach Redis is never sent, and the view forgets
+what it knew, so every value is checked afresh once Redis is back. (When the connection breaks *after* a batch
+was sent, Redis alone knows whether it ran: the 503 then says the outcome is unknown, as any HTTP timeout does,
+and the request's retry is checked against whatever Redis holds.) The outage is logged once when it starts and
+once when it ends, never per request and with no traceback; requests succeed again as soon as Redis answers,
+without a restart. The journal lives in Redis too: an exchange answered while it is unreachable is journaled
+if the journal's write gets through, and otherwise counted in :attr:`Outage.unjournaled` and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.parse
+
+from cdpkit.mockserver.vendor import Reply
+
+log = logging.getLogger("cdpkit.mock")
+
+RETRY_AFTER_SECONDS = 1  # what a client is told to wait: a Redis restart takes about that
+VIOLATION = "MOCK-STORE-UNREACHABLE"
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says Redis cannot be reached (refused, reset, timed out, still loading its data), as
+    opposed to an error Redis answered, which is a bug and stays one."""
+    import redis.exceptions
+
+    return isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ConnectionError,
+                            TimeoutError))
+
+
+def public_url(url: str) -> str:
+    """``url`` without credentials: what an answer or a log line may show."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+class Outage:
+    """Whether this process currently finds its Redis unreachable, and the answer it gives meanwhile."""
+
+    def __init__(self, url: str) -> None:
+        self.url = public_url(url)
+        self.cause: str | None = None  # None: Redis answered last time it was asked
+        self.since = 0.0
+        self.answered = 0  # requests answered 503 in this outage
+        self.unjournaled = 0  # journal entries dropped because the journal could not be written (all outages)
+
+    def seen(self, exc: BaseException) -> None:
+        """Redis could not be reached: log the outage the first time, not per request."""
+        if self.cause is None:
+            self.since, self.answered = time.monotonic(), 0
+            log.error("cdpkit mock: its state store %s is unreachable: %s (answering 503 until it is back)",
+                      self.url, str(exc).rstrip(".") or type(exc).__name__)
+        self.cause = str(exc).rstrip(".") or type(exc).__name__
+
+    def over(self) -> None:
+        """Redis answered: end the outage, if there was one, saying so once."""
+        if self.cause is not None:
+            log.warning("cdpkit mock: its state store %s is reachable again after %.1f s (%d requests answered 503)",
+                        self.url, time.monotonic() - self.since, self.answered)
+            self.cause = None
+
+    def reply(self, exc: BaseException, operation: str) -> Reply:
+        """The 503 for a request that needed Redis (see the module's description for why a 503)."""
+        self.seen(exc)
+        self.answered += 1
+        message = f"cdpkit mock: its state store {self.url} is unreachable: {self.cause}"
+        return Reply(503, {"error": message, "operation": operation},
+                     headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, violations=(VIOLATION,))

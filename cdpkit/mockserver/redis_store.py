@@ -49,6 +49,7 @@ from cdpkit.mockserver.redis_exact import ExactTransactions, RedisScope
 from cdpkit.mockserver.redis_faults import RedisFaults
 from cdpkit.mockserver.redis_outage import Outage, unreachable
 from cdpkit.mockserver.redis_scripts import SEP, cache_bytes, parse_url, split_value
+from cdpkit.mockserver.redis_seed import SeedTransactions
 from cdpkit.mockserver.store import (
     _DELETED,
     DEFAULT_JOURNAL_BYTES,
@@ -58,13 +59,14 @@ from cdpkit.mockserver.store import (
     _overlay,
     _settle,
 )
+from cdpkit.mockserver.vendor import Vendor
 
 __all__ = ["POOL_SIZE", "RedisFaults", "RedisScope", "RedisStore", "parse_url"]
 
 POOL_SIZE = 8  # asyncio connections per process: the commit batches, the fault channel, the fault list's loads
 
 
-class RedisStore(ExactTransactions, Store):
+class RedisStore(ExactTransactions, SeedTransactions, Store):
     """State, journal, counts and faults in Redis; see the module's description."""
 
     shared = True  # other processes see the same state: --workers may run on it
@@ -87,6 +89,7 @@ class RedisStore(ExactTransactions, Store):
         self._aloop: asyncio.AbstractEventLoop | None = None
         self._closing: asyncio.Task[None] | None = None
         self._setup_exact(cache_bytes(url))
+        self._setup_seed()
         # reset_to: the start-up data being computed against an empty state (None: not resetting)
         self._staged: dict[tuple[str, str], bytes] | None = None
         self._fault_lists: list[RedisFaults] = []
@@ -129,19 +132,32 @@ class RedisStore(ExactTransactions, Store):
             if self._staged is not None:
                 raw = self._staged.get((ns, key))
             else:
-                raw = split_value(self._redis.hget(self._k("d", ns), key))[1]
+                version, raw = split_value(self._redis.hget(self._k("d", ns), key))
+                self._seed_read(("k", ns, key), version)
         return None if raw is None else orjson.loads(raw)
+
+    def _listing(self, ns: str, command: str) -> Any:
+        """``HKEYS`` or ``HGETALL`` of a namespace; while a seed is loaded, with the namespace's version read in
+        the same transaction, for the seed's commit to check (:mod:`cdpkit.mockserver.redis_seed`)."""
+        if self._seed_reads is None:
+            return getattr(self._redis, command)(self._k("d", ns))
+        pipe = self._redis.pipeline(transaction=True)
+        getattr(pipe, command)(self._k("d", ns))
+        pipe.hget(self._k("nsver"), ns)
+        found, version = pipe.execute()
+        self._seed_read(("n", ns, ""), version or b"0")
+        return found
 
     def _stored(self, ns: str) -> dict[str, bytes]:
         if self._staged is not None:
             return {key: raw for (sns, key), raw in self._staged.items() if sns == ns}
-        return {k.decode(): split_value(v)[1] for k, v in self._redis.hgetall(self._k("d", ns)).items()}
+        return {k.decode(): split_value(v)[1] for k, v in self._listing(ns, "hgetall").items()}
 
     def keys(self, ns: str) -> list[str]:
         if self._staged is not None:
             found = {key for sns, key in self._staged if sns == ns}
         else:
-            found = {k.decode() for k in self._redis.hkeys(self._k("d", ns))}
+            found = {k.decode() for k in self._listing(ns, "hkeys")}
         return sorted(_overlay(found, ns, self._pending))
 
     def items(self, ns: str) -> Iterator[tuple[str, Any]]:
@@ -164,20 +180,32 @@ class RedisStore(ExactTransactions, Store):
     def scope(self, vendor: str) -> RedisScope:
         return RedisScope(self, vendor)
 
+    def serve(self, vendor: Vendor) -> Vendor:
+        """Each handler made exact (:mod:`cdpkit.mockserver.redis_exact`), ``load_seed`` recorded so a seed is
+        checked at its commit as a request is (:mod:`cdpkit.mockserver.redis_seed`)."""
+        return self.serve_seed(super().serve(vendor))
+
     # -- commits -----------------------------------------------------------------------------------------
     def finish(self, entry: dict[str, Any] | None, keep_writes: bool) -> None:
-        """Seeds and direct callers: apply the store's pending writes (no reads to check), journal ``entry``.
-        While :meth:`reset_to` computes the start-up data, the writes are staged for its one step instead."""
+        """Seeds and direct callers: apply the store's pending writes, journal ``entry``. A seed's are checked
+        against what it read and loaded again on a conflict (:meth:`_commit_seed`); a direct caller's have no
+        reads to check. While :meth:`reset_to` computes the start-up data, the writes are staged for its one
+        step instead."""
         pending, self._pending = self._pending, {}
-        if keep_writes and pending:
-            if self._staged is not None:
-                for (ns, key), raw in pending.items():
-                    if raw is _DELETED:
-                        self._staged.pop((ns, key), None)
-                    else:
-                        self._staged[(ns, key)] = raw
-            else:
-                self._settle_request({}, pending)
+        try:
+            if keep_writes and pending:
+                if self._staged is not None:
+                    for (ns, key), raw in pending.items():
+                        if raw is _DELETED:
+                            self._staged.pop((ns, key), None)
+                        else:
+                            self._staged[(ns, key)] = raw
+                elif self._seed_loads:
+                    self._commit_seed(pending)
+                else:
+                    self._settle_request({}, pending)
+        finally:
+            self._end_seed()
         if entry is not None:
             with self._jlock:
                 queued, waiters = self._take()

@@ -7,6 +7,12 @@ something changed meanwhile runs again on fresh state (:mod:`cdpkit.mockserver.r
 bounded in bytes (64 MiB per process unless ``?cache_bytes=N`` says otherwise; :mod:`cdpkit.mockserver.redis_cache`):
 a value it dropped is read again through the same check, a round trip more, never a wrong answer.
 
+**Seeds** are checked as requests are: what a seed's ``load_seed`` read is checked at its commit, in the same
+script, and the seed is loaded again on a conflict (:mod:`cdpkit.mockserver.redis_seed`).
+
+**Redis unreachable** mid-run: a request that needs the state is answered a deliberate 503 naming the store, the
+outage logged once, and service resumes when Redis answers (:mod:`cdpkit.mockserver.redis_outage`).
+
 **Reset** (:meth:`RedisStore.reset_to`) is one script: it forgets every value, the journal and the counts and
 writes the start-up data, which the process computed beforehand against an empty state without touching Redis.
 Another process sees the state before or after, never empty or half loaded; its cache learns of the change at

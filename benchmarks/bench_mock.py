@@ -38,6 +38,7 @@ issue 9's goals, met or not, in this run's figures.
     python benchmarks/bench_mock.py --seconds 3 --rounds 2 --scenario zebline.users --server bare --server memory --server prism
     python benchmarks/bench_mock.py --server memory --server sqlite --server redis --server redis2 --startup-runs 0
     python benchmarks/bench_mock.py --against before=../before --server memory   # an earlier checkout beside this one
+    python benchmarks/bench_mock.py --against before=../before --server redis --server redis2   # same, on Redis
 
 Figures from a shared machine move by 20% or more between runs; the ratios within one run, and the CPU
 per request, much less. Report those.
@@ -220,7 +221,9 @@ def parse_args() -> argparse.Namespace:
                         help="load generator (auto: wrk when installed)")
     parser.add_argument("--against", metavar="NAME=DIR", action="append", default=[],
                         help="also run the mock from another checkout (a git worktree of an earlier commit, say), "
-                             "as servers memory@NAME and sqlite@NAME: before and after in one run")
+                             "as servers memory@NAME, sqlite@NAME, redis@NAME and redis2@NAME (each only where "
+                             "--server asks for the server it mirrors): before and after in one run; the Redis "
+                             "ones share the run's redis-server under a prefix of their own")
     return parser.parse_args()
 
 
@@ -235,7 +238,7 @@ def main() -> None:
     for spec in args.against:
         label, _, directory = spec.partition("=")
         checkouts[label] = os.path.abspath(directory)
-        servers += [f"{s}@{label}" for s in ("memory", "sqlite") if s in servers]
+        servers += [f"{s}@{label}" for s in ("memory", "sqlite", "redis", "redis2") if s in servers]
     vendors = sorted({SCENARIOS[name]["vendor"] for name in chosen})
     run_nonce = uuid.uuid4().hex[:10]
     print(f"load from {args.driver}, {args.concurrency} connections, {args.rounds} round(s) of {args.seconds:g} s "
@@ -267,9 +270,10 @@ def main() -> None:
         for server in list(servers):
             started = start_server(server, args, workdir, vendors, checkouts, redis_port, run_nonce, prism_binary)
             if isinstance(started, str):
-                if not server.startswith("prism"):
+                older_redis = "@" in server and server.startswith("redis")  # a checkout from before the Redis store
+                if not (server.startswith("prism") or older_redis):
                     raise SystemExit(f"{server} did not start: {started}")
-                print(f"Prism skipped: {started}", flush=True)
+                print(f"{'Prism' if server.startswith('prism') else server} skipped: {started}", flush=True)
                 servers.remove(server)
                 continue
             running[server] = started

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import random
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cdpkit.mockserver import ids
 
 
 def _reference(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def test_iso_utc_ms_is_datetimes_text_including_rounding_at_the_edges() -> None:

@@ -17,7 +17,8 @@ hooks (``--workers`` names the process in every answer) run for these answers to
 from __future__ import annotations
 
 import re
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 

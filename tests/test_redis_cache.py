@@ -98,3 +98,20 @@ def test_many_profiles_through_a_small_view_keep_every_rule(redis_server) -> Non
         assert session.get(users, params={"userId": "first"}, headers=AUTH).json()["response"]["user"][
             "attributes"]["locked_first"] == 5
         assert view.bytes <= BOUND and view.pinned() == 0
+
+
+def test_a_request_reading_more_than_the_bound_still_settles(redis_server) -> None:  # noqa: F811
+    """A profile larger than the whole view: what the stale check sends back is pinned for the request's next run,
+    so the read settles on the second run instead of being sent back for ever."""
+    big = {"userId": "big", "attributes": {"blob": "x" * 5000}}
+    writer_config = MockConfig(port=0, vendors=["zebline"], state=redis_server.url("tiny-view"))
+    reader_config = MockConfig(port=0, vendors=["zebline"], state=redis_server.url("tiny-view") + "&cache_bytes=1000")
+    with MockServer(writer_config) as writer, MockServer(reader_config) as reader:
+        assert requests.post(writer.url + USERS, json=big, headers=AUTH).status_code == 200
+        store = reader.mock.store  # its view learns the account first (a 404 for a user nobody made)
+        assert requests.get(reader.url + USERS, params={"userId": "nobody"}, headers=AUTH).status_code == 404
+        before = store.conflicts
+        answer = requests.get(reader.url + USERS, params={"userId": "big"}, headers=AUTH, timeout=10)
+        assert answer.status_code == 200 and answer.json()["response"]["user"]["attributes"]["blob"] == "x" * 5000
+        assert store.conflicts - before == 1, "the value the check sent back was not kept for the next run"
+        assert store._view.bytes <= 1000 and store._view.pinned() == 0

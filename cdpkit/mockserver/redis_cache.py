@@ -8,7 +8,7 @@ trip, never a wrong answer: a key the view no longer holds reads as absent (vers
 finds it is not, sends its value back and the handler runs again on it.
 
 What an in-flight request depends on is *pinned*: between a stale check and the handler's next run the values
-the check sent back must stay, or a request whose reads exceed the bound (or whose values other commits of the
+the check sent back must stay (the check pins every key its request read, until the request is done), or a request whose reads exceed the bound (or whose values other commits of the
 same batch push out) would be sent back for ever. Pinned entries are skipped by eviction, so the view may exceed
 the bound by what requests in flight pin, and comes back under it as they finish.
 
@@ -95,13 +95,18 @@ class ViewCache:
     def unpin(self, vkeys: Iterable[ViewKey]) -> None:
         pins = self._pins
         for vkey in vkeys:
-            left = pins[vkey] - 1
-            if left:
+            left = pins.get(vkey, 0) - 1
+            if left > 0:
                 pins[vkey] = left
             else:
-                del pins[vkey]
+                pins.pop(vkey, None)
         if self.bytes > self.max_bytes:
             self.trim()
+
+    def unpin_all(self) -> None:
+        """Forget every pin (their requests belonged to an event loop that has ended and will never finish)."""
+        self._pins.clear()
+        self.trim()
 
     def pinned(self) -> int:
         """How many entries requests in flight depend on (0 when none is running)."""

@@ -59,6 +59,7 @@ class _Commit:
     order: list[tuple[tuple[str, str, str], bytes]]
     items: list[tuple[tuple[str, str], Any]]
     done: asyncio.Future[bool]
+    pins: list[Any] | None = None  # its request's pinned view entries (a stale answer adds what it read)
 
 
 class ExactTransactions:
@@ -98,6 +99,7 @@ class ExactTransactions:
         self._committer = None
         self._inflight.clear()
         self._forget_cache()
+        self._view.unpin_all()  # requests of the old loop will never finish to unpin theirs
 
     def _forget_cache(self) -> None:
         """Drop what this process knows: every value is learnt again at its next check (after a reset, or a
@@ -142,7 +144,7 @@ class ExactTransactions:
         return cached[1]
 
     # -- the check-and-commit ----------------------------------------------------------------------------
-    def _prepare(self, reads: Reads, writes: Writes | None, done: Any = None) -> _Commit:
+    def _prepare(self, reads: Reads, writes: Writes | None, done: Any = None, pins: list[Any] | None = None) -> _Commit:
         version = f"{self._token}.{next(self._counter)}".encode()
         order = list(reads.items())
         items = list(writes.items()) if writes else []
@@ -152,7 +154,7 @@ class ExactTransactions:
         args.append(len(items))
         for (ns, key), raw in items:
             args += (ns, key, b"" if raw is _DELETED else raw)
-        return _Commit(version, args, order, items, done)
+        return _Commit(version, args, order, items, done, pins)
 
     def _landed(self, commit: _Commit) -> None:
         """The commit is answered (or failed): its writes are no longer in flight, unless a later one's."""
@@ -167,6 +169,10 @@ class ExactTransactions:
         self._landed(commit)
         view = self._view
         if isinstance(result, list):
+            if commit.pins is not None:  # the next run reads these: keep them, however small the bound
+                read = [vkey for vkey, _ in commit.order]
+                view.pin(read)
+                commit.pins.extend(read)
             for index, current in zip(result[::2], result[1::2]):
                 vkey = commit.order[index - 1][0]
                 if vkey[0] == "k":
@@ -197,12 +203,12 @@ class ExactTransactions:
         commit = self._prepare(reads, writes)
         return self._absorb(self._commit(args=commit.args), commit)
 
-    async def _asettle(self, reads: Reads, writes: Writes | None) -> bool:
+    async def _asettle(self, reads: Reads, writes: Writes | None, pins: list[Any] | None = None) -> bool:
         """:meth:`_settle_request` in this process's next batch. The writes are visible to this process's
         later requests at once (with the version they will have), and are checked again through theirs."""
         self.async_client()  # the client of this loop (a new loop drops what the old one left)
         loop = asyncio.get_running_loop()
-        commit = self._prepare(reads, writes, loop.create_future())
+        commit = self._prepare(reads, writes, loop.create_future(), pins)
         for (ns, key), raw in commit.items:
             self._inflight[(ns, key)] = (commit.version, b"0", None) if raw is _DELETED else (commit.version, commit.version, raw)
         self._queue.append(commit)
@@ -285,34 +291,33 @@ class ExactTransactions:
     async def _settled(self, handler: Callable[[Any], Reply], call: Any, scope: RedisScope, body: Any,
                        query: dict[str, str], reply: Reply | None, error: Exception | None) -> Reply:
         """Check (and commit) a run; while what it read has changed, run the handler again on fresh state.
-        What the runs read is pinned in the view until the request is done: the values a stale check sends back
-        stay for the next run, however small the view's bound."""
-        view = self._view
-        held = set(scope.reads)
-        view.pin(held)
+        What a stale check found changed is pinned in the view until the request is done (``pins``): the values
+        it sent back stay for the next run, however small the view's bound."""
+        pins: list[Any] = []
         try:
-            return await self._settle_runs(handler, call, scope, body, query, reply, error, held)
+            return await self._settle_runs(handler, call, scope, body, query, reply, error, pins)
         except Exception as exc:
             if not unreachable(exc):
                 raise
             scope.writes.clear()  # nothing of it was applied, and nothing may be by a later commit
             return self.outage.reply(exc, f"{call.vendor}.{call.operation_id}")
         finally:
-            view.unpin(held)
+            if pins:
+                self._view.unpin(pins)
 
     async def _settle_runs(self, handler: Callable[[Any], Reply], call: Any, scope: RedisScope, body: Any,
                            query: dict[str, str], reply: Reply | None, error: Exception | None,
-                           held: set[Any]) -> Reply:
+                           pins: list[Any]) -> Reply:
         attempt = 0
         while True:
             if error is None:
                 assert reply is not None
                 keep = reply.status < 400
-                if await self._asettle(scope.reads, scope.writes if keep else None):
+                if await self._asettle(scope.reads, scope.writes if keep else None, pins):
                     if keep:
                         scope.writes.clear()  # applied: the pipeline's commit has nothing left to do
                     return reply
-            elif await self._asettle(scope.reads, None):
+            elif await self._asettle(scope.reads, None, pins):
                 raise error  # on current state: the refusal (or the handler's bug) is real
             attempt += 1
             scope.reads.clear()
@@ -325,10 +330,6 @@ class ExactTransactions:
                 reply, error = handler(call), None
             except Exception as exc:  # a refusal, or a handler that tripped on a view mixing old and new values
                 reply, error = None, exc
-            new = scope.reads.keys() - held
-            if new:
-                self._view.pin(new)
-                held |= new
 
 
 class RedisScope(Scope):

@@ -269,6 +269,9 @@ class RedisStore(ExactTransactions, SeedTransactions, Store):
     def _flush_queued(self) -> tuple[list, BaseException | None]:
         with self._jlock:
             queued, waiters = self._take()
+            if self.outage.cause is not None:  # not tried while Redis is known away: an unanswered connect
+                self.outage.unjournaled += len(queued)  # (5 s) would only delay the 503s waiting on it
+                return waiters, None
             try:
                 self._write_journal(queued)
             except BaseException as exc:

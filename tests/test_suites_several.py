@@ -162,3 +162,24 @@ def test_a_vendor_checked_with_others_gets_the_cases_it_gets_alone(mock: MockSer
     together = {v: (tmp_path / f"together.cdpkit-check-{v}").read_text().splitlines() for v in ("gptbots", "zebline")}
     assert len(alone) > 100
     assert alone == together["gptbots"] + together["zebline"]
+
+
+LOCAL_CONSTANTS = "\n".join(f"C{i} = {s!r}" for i, s in enumerate(
+    ["1.5", "-0.25", "0x1F", "true", "null", "'; DROP TABLE users; --", "\u0000", "9" * 40, "ünïcødé", "%00%ff"]))
+
+
+def test_the_same_seed_sends_the_same_cases_whatever_the_process_has_loaded(mock: MockServer, tmp_path: Path) -> None:
+    """Hypothesis draws constants from the local modules a process loaded; `cdpkit check` turns that off for
+    its run, so a second run in one process, after importing a local module full of tempting constants,
+    sends request for request the cases of the first (without the fix the second run differs)."""
+    (tmp_path / "lots_of_local_constants.py").write_text(LOCAL_CONSTANTS + "\n")
+    run_twice = LOG_REQUESTS.replace("sys.exit(main(sys.argv[2:]", "code = (main(sys.argv[3:]") + (
+        "sys.path.insert(0, sys.argv[2])\nimport lots_of_local_constants\nlog = sys.argv[1] + '.second'\n"
+        "sys.exit(code or main(sys.argv[3:], extra_pytest_args=['-m', 'cdp_fuzz'], live=io.StringIO()))\n")
+    done = subprocess.run([sys.executable, "-c", run_twice, str(tmp_path / "log"), str(tmp_path), "--vendor", "gptbots",
+                           "--target", mock.url], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    first = (tmp_path / "log.MainProcess").read_text().splitlines()
+    second = (tmp_path / "log.second.MainProcess").read_text().splitlines()
+    assert len(first) > 20
+    assert first == second

@@ -31,12 +31,13 @@ an implementation for a reasonable status the document never lists (a 404 for an
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import parse_qsl, urlsplit
 
 import schemathesis
@@ -185,6 +186,31 @@ def keep_hypothesis_storage_out_of_cwd() -> None:
         set_hypothesis_home_dir(user_cache_dir() / "hypothesis")
 
 
+@contextlib.contextmanager
+def cases_independent_of_loaded_modules() -> Iterator[None]:
+    """Hypothesis (6.131 and later) mixes into what it draws constants it reads from every *local* module
+    loaded in the process: source files outside site-packages, which in a checkout include cdpkit's own.
+    Which of those a process has loaded depends on how ``check`` was started (the command, in-process from
+    a test session, beside another vendor, an editable install or a wheel), so one ``--seed`` sent other
+    cases in each, and a verdict could hang on it. A target is judged by its document, not by the source of
+    the process that checks it: the run draws from Hypothesis's global constants only, and ``--seed N`` sends
+    the same cases wherever it runs. (A Hypothesis without local constants needs nothing.)"""
+    try:
+        from hypothesis.internal.conjecture import providers
+
+        empty, original, cache = providers.Constants(), providers._get_local_constants, providers.CONSTANTS_CACHE.cache
+    except (ImportError, AttributeError):
+        yield
+        return
+    cache.clear()  # values allowed per choice type, computed with whatever constants were there before
+    providers._get_local_constants = lambda: empty
+    try:
+        yield
+    finally:
+        providers._get_local_constants = original
+        cache.clear()
+
+
 def run(target: Target, operation_id: str, mode: str, *, max_examples: int, seed: int) -> int:
     """Run one operation in one mode; raises on the first failure. Returns the number of cases sent."""
     keep_hypothesis_storage_out_of_cwd()
@@ -218,7 +244,8 @@ def run(target: Target, operation_id: str, mode: str, *, max_examples: int, seed
             raise CheckFailure(rid, exchange.describe_response(),
                                f"a rejection: the request breaks {rid} ({message})", exchange.describe_request())
 
-    one()
+    with cases_independent_of_loaded_modules():
+        one()
     return sent
 
 

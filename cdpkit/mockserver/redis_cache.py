@@ -41,7 +41,7 @@ def entry_size(vkey: ViewKey, version: bytes, value: bytes | frozenset[str] | No
 class ViewCache:
     """(ns, key) -> (version, value) in least-recently-used order, at most ``max_bytes`` besides pinned ones."""
 
-    __slots__ = ("max_bytes", "bytes", "evictions", "_entries", "_pins")
+    __slots__ = ("_entries", "_pins", "bytes", "evictions", "max_bytes")
 
     def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.max_bytes = max_bytes

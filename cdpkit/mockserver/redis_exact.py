@@ -50,6 +50,14 @@ Reads = dict  # ("k", ns, key) or ("n", ns, "") -> the version read: one request
 _COMMIT_SHA = hashlib.sha1(redis_scripts.COMMIT.encode()).hexdigest()
 
 
+class _Unreachable(Exception):
+    """A request's check could not reach Redis (``cause``): answered 503 (:mod:`cdpkit.mockserver.redis_outage`)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 @dataclasses.dataclass(slots=True)
 class _Commit:
     """One request's check (and writes), queued for the next batch."""
@@ -296,14 +304,21 @@ class ExactTransactions:
         pins: list[Any] = []
         try:
             return await self._settle_runs(handler, call, scope, body, query, reply, error, pins)
-        except Exception as exc:
-            if not unreachable(exc):
-                raise
+        except _Unreachable as lost:  # only the check's own round trip: a handler's exception is never taken for it
             scope.writes.clear()  # nothing of it was applied, and nothing may be by a later commit
-            return self.outage.reply(exc, f"{call.vendor}.{call.operation_id}")
+            return self.outage.reply(lost.cause, f"{call.vendor}.{call.operation_id}")
         finally:
             if pins:
                 self._view.unpin(pins)
+
+    async def _checked(self, reads: Reads, writes: Writes | None, pins: list[Any]) -> bool:
+        """:meth:`_asettle`, with Redis being unreachable told apart from every other failure."""
+        try:
+            return await self._asettle(reads, writes, pins)
+        except Exception as exc:
+            if unreachable(exc):
+                raise _Unreachable(exc) from exc
+            raise
 
     async def _settle_runs(self, handler: Callable[[Any], Reply], call: Any, scope: RedisScope, body: Any,
                            query: dict[str, str], reply: Reply | None, error: Exception | None,
@@ -313,11 +328,11 @@ class ExactTransactions:
             if error is None:
                 assert reply is not None
                 keep = reply.status < 400
-                if await self._asettle(scope.reads, scope.writes if keep else None, pins):
+                if await self._checked(scope.reads, scope.writes if keep else None, pins):
                     if keep:
                         scope.writes.clear()  # applied: the pipeline's commit has nothing left to do
                     return reply
-            elif await self._asettle(scope.reads, None, pins):
+            elif await self._checked(scope.reads, None, pins):
                 raise error  # on current state: the refusal (or the handler's bug) is real
             attempt += 1
             scope.reads.clear()

@@ -1,8 +1,9 @@
 """Optimistic transactions of the Redis store: every stateful rule exact across processes, nothing blocking the loop.
 
 Handlers are synchronous and read state while they run. A request's reads come from this process's view: its
-cache of values, each kept with the version Redis gave it, under the writes of its own requests still being
-committed (a key the process has not seen yet is taken as absent, a collection it has not listed as empty,
+cache of values, each kept with the version Redis gave it (bounded in bytes: :mod:`cdpkit.mockserver.redis_cache`),
+under the writes of its own requests still being committed (a key the process has not seen, or has dropped, is
+taken as absent, a collection it has not listed as empty,
 which the check below corrects in the same round trip); the request records what it read (key and version, or
 a collection's version for ``keys``/``items``). When the handler has answered, the wrapped handler
 (:meth:`ExactTransactions.serve`) returns a coroutine the pipeline awaits: one Lua script checks every recorded

@@ -3,9 +3,8 @@
 Handlers are synchronous and read state while they run. A request's reads come from this process's view: its
 cache of values, each kept with the version Redis gave it (bounded in bytes: :mod:`cdpkit.mockserver.redis_cache`),
 under the writes of its own requests still being committed (a key the process has not seen, or has dropped, is
-taken as absent, a collection it has not listed as empty,
-which the check below corrects in the same round trip); the request records what it read (key and version, or
-a collection's version for ``keys``/``items``). When the handler has answered, the wrapped handler
+taken as absent, a collection it has not listed as empty, which the check below corrects in the same round
+trip); the request records what it read (key and version, or a collection's version for ``keys``/``items``). When the handler has answered, the wrapped handler
 (:meth:`ExactTransactions.serve`) returns a coroutine the pipeline awaits: one Lua script checks every recorded
 version and, only if none changed, applies the request's writes under a version of this process's own
 (``<process token>.<counter>``, never given twice). If anything the request read has changed meanwhile,

@@ -54,8 +54,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=None, help="port (default 8080; 0 picks a free one)")
     parser.add_argument("--vendors", default=None, help="'all' or a comma list, e.g. tto,sensors (default all)")
     parser.add_argument("--state", default=None,
-                        help="'memory' (default), 'sqlite:PATH' to persist, or 'redis://HOST:PORT/DB[?prefix=NAME]' "
-                             "to share state with other processes and machines")
+                        help="'memory' (default), 'sqlite:PATH' to persist, or 'redis://HOST:PORT/DB[?prefix=NAME][&cache_bytes=N]' "
+                             "to share state with other processes and machines (each keeps a cache of N bytes, 64 MiB by default)")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
                         help="serve the port from N processes (needs --state redis://…: one state for all; default 1)")
     parser.add_argument("--seed", action="append", default=None, metavar="FILE",

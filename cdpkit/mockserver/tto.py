@@ -131,11 +131,15 @@ def _profile(call: Call, sid: str, linked: list[tuple[str, str]]) -> dict[str, A
         if call.state.get(f"profiles:{sid}", pid) is not None:  # a seeded profile may own that id as its name
             pid = f"{pid}#{uuid4_hex()[:8]}"
         profile = {"id": pid, **{role: [] for role in ROLES}, "traits": {}}
-    for role, identifier in linked:
+    changed = len(pids) != 1  # a new profile, or one another was merged into
+    for (role, identifier), owner in zip(linked, found):
         if identifier not in profile[role]:
             profile[role].append(identifier)
-        call.state.put(f"ids:{sid}", identifier, profile["id"])
-    call.state.put(f"profiles:{sid}", profile["id"], profile)
+            changed = True
+        if owner != profile["id"]:  # issue 9: a write that changes nothing is not made (a known id, every message)
+            call.state.put(f"ids:{sid}", identifier, profile["id"])
+    if changed:
+        call.state.put(f"profiles:{sid}", profile["id"], profile)
     return profile
 
 

@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 import pytest
 import requests
 
 from cdpkit.mockserver.pytest_plugin import MockServer
-from cdpkit.mockserver.runtime import MockConfig
 from cdpkit.schemas import bundle, load
+from tests.mock_fixtures import one_vendor_mock
 
 PATH = "/v1/user/get-user-cdp"
 TOKEN = "${token}"  # the document's placeholder, accepted literally by the demo
 RESPONSE_EXAMPLE = load("gptbots", "user_cdp_response.json")["examples"][0]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[MockServer]:
-    with MockServer(MockConfig(port=0, vendors=["gptbots"])) as srv:
-        yield srv
-
-
-@pytest.fixture(autouse=True)
-def fresh(server: MockServer) -> None:
-    server.reset()
+server, fresh = one_vendor_mock("gptbots")
 
 
 def get(server: MockServer, auth: str | None = f"Bearer {TOKEN}", **params: str) -> requests.Response:

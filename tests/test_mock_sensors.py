@@ -10,8 +10,11 @@ import pytest
 import requests
 
 from cdpkit.mockserver.pytest_plugin import MockServer
-from tests.sensors_fixtures import fresh, server  # noqa: F401  (pytest fixtures, registered by import)
 from cdpkit.schemas import bundle, load
+from tests.mock_fixtures import one_vendor_mock
+
+
+server, fresh = one_vendor_mock("sensors")
 
 KEY, ORG, PROJECT = "#K-7IGwJpE2M9CpID4101qj2hWg9t59hoF3", "org-sep-3164dp4", "default"
 B_KEY, B_ORG, B_PROJECT = "#K-cdpkitDemoTenantB0000000000000000", "org-cdpkit-demo-b", "production"

@@ -20,7 +20,10 @@ import requests
 
 from cdpkit.mockserver.pytest_plugin import MockServer
 from cdpkit.mockserver.runtime import MockConfig
-from tests.sensors_fixtures import fresh, server  # noqa: F401  (pytest fixtures, registered by import)
+from tests.mock_fixtures import one_vendor_mock
+
+
+server, fresh = one_vendor_mock("sensors")
 
 KEY, ORG, PROJECT = "#K-7IGwJpE2M9CpID4101qj2hWg9t59hoF3", "org-sep-3164dp4", "default"
 HEADERS = {"api-key": KEY, "X-Organization-Id": ORG, "sensorsdata-project": PROJECT}

@@ -10,7 +10,10 @@ import pytest
 import requests
 
 from cdpkit.mockserver.pytest_plugin import MockServer
-from tests.sensors_fixtures import server  # noqa: F401  (a pytest fixture, registered by import)
+from tests.mock_fixtures import one_vendor_mock
+
+
+server = one_vendor_mock("sensors")[0]
 
 KEY, ORG, PROJECT = "#K-7IGwJpE2M9CpID4101qj2hWg9t59hoF3", "org-sep-3164dp4", "default"
 # A second organization whose project and running tag have the demo's names (every real org has a "default").

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
 
 import cdpkit.mockserver.tto as tto
 from cdpkit.mockserver.pytest_plugin import MockServer
-from cdpkit.mockserver.runtime import MockConfig
+from tests.mock_fixtures import one_vendor_mock
 
 KEY = "your_api_key_here"
 OTHER_KEY = tto.OTHER_KEY
@@ -52,15 +52,7 @@ ALIAS_EXAMPLE = {
 EXAMPLES = {"track": TRACK_EXAMPLE, "identify": IDENTIFY_EXAMPLE, "alias": ALIAS_EXAMPLE}
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[MockServer]:
-    with MockServer(MockConfig(port=0, vendors=["tto"])) as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def fresh(server: MockServer) -> None:
-    server.reset()
+server, fresh = one_vendor_mock("tto")
 
 
 def post(server: MockServer, op: str, body: Any = None, **kwargs: Any) -> requests.Response:

@@ -7,16 +7,16 @@ every test, so type locks set by one test never leak into another.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 import pytest
 import requests
 
 from cdpkit.mockserver.pytest_plugin import MockServer
-from cdpkit.mockserver.runtime import MockConfig
 from cdpkit.mockserver.zebline import DEMO_LICENSE, DEMO_TOKEN, OTHER_LICENSE, OTHER_TOKEN
 from cdpkit.schemas import bundle, load
+from tests.mock_fixtures import one_vendor_mock
 
 AUTH = {"authorization": DEMO_TOKEN}
 QUEUED = jsonschema.Draft202012Validator(bundle("zebline", "queued_response.json"))
@@ -26,15 +26,7 @@ TRACK = jsonschema.Draft202012Validator(bundle("zebline", "modeled_track_respons
 REQUEST_EXAMPLES = load("zebline", "user_request.json")["examples"]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[MockServer]:
-    with MockServer(MockConfig(port=0, vendors=["zebline"])) as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def fresh(server: MockServer) -> None:
-    server.reset()
+server, fresh = one_vendor_mock("zebline")
 
 
 def users_url(server: MockServer, license_code: str = DEMO_LICENSE) -> str:

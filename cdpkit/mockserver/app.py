@@ -18,6 +18,7 @@ from cdpkit.mockserver.control_guard import ControlGuard
 from cdpkit.mockserver.fast_routes import VendorFirstRunner, VendorRoutes
 from cdpkit.mockserver.pipeline import make_route
 from cdpkit.mockserver.runtime import MOCK_KEY, Mock, MockConfig
+from cdpkit.mockserver.store import Store
 from cdpkit.schemas import operations
 
 log = logging.getLogger("cdpkit.mock")
@@ -84,6 +85,17 @@ async def _unknown_routes(
         )
 
 
+async def close_store(store: Store) -> None:
+    """Close ``store`` on the serving loop, awaiting what it runs there: a store with an ``aclose`` (Redis: its
+    fault listener, commit batches and connection pool are tasks of this loop) ends them before the loop stops,
+    which a synchronous ``close`` could only schedule; the others' ``close`` is all there is to do."""
+    aclose = getattr(store, "aclose", None)
+    if aclose is not None:
+        await aclose()
+    else:
+        store.close()
+
+
 def build_app(config: MockConfig | None = None, mock: Mock | None = None) -> web.Application:
     """The application; give a ready :class:`Mock` to share its store with the caller (tests do)."""
     mock = mock or Mock(config or MockConfig())
@@ -105,7 +117,7 @@ def build_app(config: MockConfig | None = None, mock: Mock | None = None) -> web
         mock.start()
         previous = _gc_for_serving()
         yield
-        mock.store.close()
+        await close_store(mock.store)
         gc.unfreeze()  # a process that serves several apps in turn (the tests) can collect this one's objects
         gc.set_threshold(*previous)
 

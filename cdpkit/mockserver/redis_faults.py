@@ -116,10 +116,20 @@ class RedisFaults(Faults):
             delay = min(delay * 2, 2.0)
 
     def stop(self) -> None:
-        """Stop listening (the store is closing)."""
+        """Stop listening (the store is closing outside the loop: the listener ends when its loop runs next)."""
         if self._listener is not None:
             self._listener.cancel()
             self._listener = None
+
+    async def astop(self) -> None:
+        """Stop listening and wait until the listener has closed its pub/sub connection (the app's shut-down:
+        a listener only cancelled would still be pending, its connection open, when the loop stops)."""
+        listener, self._listener = self._listener, None
+        if listener is None:
+            return
+        listener.cancel()
+        if listener.get_loop() is asyncio.get_running_loop():
+            await asyncio.wait([listener])
 
     def _announce(self, version: int) -> None:
         """Tell the other processes the list changed; return once each listening one has loaded it (bounded:

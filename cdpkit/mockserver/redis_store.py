@@ -31,7 +31,8 @@ The scripts are in :mod:`cdpkit.mockserver.redis_scripts`.
 use an asyncio client on the serving loop, whose pool holds at most :data:`POOL_SIZE` connections: one carries
 the batches of commits (one batch in flight at a time, so Redis applies them in order), one listens for fault
 changes, the rest serve their rare round trips (a request waits for a free one rather than opening more). Both
-clients are closed with the store.
+clients are closed with the store: the app's shut-down awaits :meth:`RedisStore.aclose` on the serving loop, so
+the fault listener, the commit batches and the pool have ended before the loop stops.
 
 **Durability.** A write is answered after Redis applied it. Whether it also survives a Redis restart is
 Redis's persistence setting: with ``appendonly yes`` and ``appendfsync always`` Redis syncs the append-only
@@ -70,6 +71,7 @@ from cdpkit.mockserver.vendor import Vendor
 __all__ = ["POOL_SIZE", "RedisFaults", "RedisScope", "RedisStore", "parse_url"]
 
 POOL_SIZE = 8  # asyncio connections per process: the commit batches, the fault channel, the fault list's loads
+CLOSE_WAIT = 5.0  # seconds a shut-down waits for commits and journal writes still running before cancelling them
 
 
 class RedisStore(ExactTransactions, SeedTransactions, Store):
@@ -93,7 +95,6 @@ class RedisStore(ExactTransactions, SeedTransactions, Store):
         # the asyncio client, made on the loop that serves (its connections belong to that loop)
         self._aredis: Any = None
         self._aloop: asyncio.AbstractEventLoop | None = None
-        self._closing: asyncio.Task[None] | None = None
         self._setup_exact(cache_bytes(url))
         self._setup_seed()
         # reset_to: the start-up data being computed against an empty state (None: not resetting)
@@ -105,6 +106,8 @@ class RedisStore(ExactTransactions, SeedTransactions, Store):
         self._jwaiters: list[asyncio.Future[None]] = []
         self._jflushing = False
         self._writer: ThreadPoolExecutor | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None  # a close started by close() on the serving loop
 
     def _k(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -354,10 +357,43 @@ class RedisStore(ExactTransactions, SeedTransactions, Store):
         return faults
 
     def close(self) -> None:
+        """Close from outside the serving loop (a script, a seeding process, the tests' fixtures). On the loop,
+        the app's shut-down awaits :meth:`aclose` instead: from there this could only schedule the asyncio
+        client's close and cancel the fault listener, and a loop stopped right after left both pending."""
         for faults in self._fault_lists:
             faults.stop()
+        self._close_journal()
+        self._close_async()
+        self._redis.close()
+
+    async def aclose(self) -> None:
+        """The app's shut-down, on the serving loop: the fault listeners end (their pub/sub connections closed),
+        the commit batches and the journal's writes still running finish (each bounded by
+        :data:`CLOSE_WAIT`, then cancelled), and both clients close their connections, all before the loop
+        stops, so no task is left pending and no connection open in Redis."""
+        for faults in self._fault_lists:
+            await faults.astop()
+        running = asyncio.get_running_loop()
+        tasks = [t for t in (self._committer, self._flusher) if t is not None and not t.done() and t.get_loop() is running]
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=CLOSE_WAIT)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        self._close_journal()
+        client, loop = self._aredis, self._aloop
+        if client is not None and loop is running:
+            self._aredis = self._aloop = None
+            await client.aclose()  # its pool's connections too (made from the pool it owns)
+        self._close_async()  # a client of another loop, if any
+        self._redis.close()
+
+    def _close_journal(self) -> None:
+        """Write what the journal still queues (its waiters are answered either way) and stop its writer."""
         if self._writer is not None:
             self._writer.shutdown(wait=True)
+            self._writer = None
         with self._jlock:
             queued, waiters = self._take()
             error = None
@@ -366,12 +402,10 @@ class RedisStore(ExactTransactions, SeedTransactions, Store):
             except BaseException as exc:
                 error = exc
         _settle(waiters, error)
-        self._close_async()
-        self._redis.close()
 
     def _close_async(self) -> None:
-        """Close the asyncio client's pool: on its loop when that is running (the app's shutdown), else
-        run the loop to do it; a loop already closed took its connections with it."""
+        """Close the asyncio client's pool from outside :meth:`aclose`: run its loop to do it when that is
+        stopped; on the loop itself, start it; a loop already closed took its connections with it."""
         client, loop = self._aredis, self._aloop
         self._aredis = self._aloop = None
         if client is None or loop is None or loop.is_closed():
@@ -380,7 +414,7 @@ class RedisStore(ExactTransactions, SeedTransactions, Store):
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if running is loop:
+        if running is loop:  # a synchronous close on the serving loop: the most it can do is start the close
             self._closing = loop.create_task(client.aclose())
         elif running is None and not loop.is_running():
             loop.run_until_complete(client.aclose())

@@ -1,4 +1,4 @@
-"""Request validation: every validator compiled once at start-up, failures named by catalog ID.
+"""Request validation: every validator compiled once, on first use, failures named by catalog ID.
 
 The hot path asks the compiled (Rust) validator ``is_valid`` first; only an invalid instance pays
 for walking its errors. A failure is tied to a requirement through the schema annotations
@@ -69,20 +69,35 @@ class _Compiled:
 
 
 class Validators:
-    """All request validators of the served vendors, keyed by (vendor, operationId, part)."""
+    """All request validators of the served vendors, keyed by (vendor, operationId, part).
+
+    Each is bundled and compiled on its first use, not when the mock starts (issue 9: compiling all 52 cost
+    every start ~15 ms, for operations a run may never call); from then on it is kept, so a request pays
+    the compilation once per operation and part, and answers exactly as an eagerly compiled one would."""
 
     def __init__(self, vendors: list[str]) -> None:
         self._compiled: dict[tuple[str, str, str], _Compiled] = {}
+        # (vendor, operationId, part) -> (schema ref, fallback requirement): what to compile, when asked
+        self._pending: dict[tuple[str, str, str], tuple[str, str]] = {}
         for vendor in vendors:
             for op in operations(vendor):
                 fallback = op.get("default_requirement", "")
                 for part in PARTS:
                     if op.get(part):
-                        schema = bundle(vendor, op[part])
-                        self._compiled[(vendor, op["operationId"], part)] = _Compiled(schema, fallback)
+                        self._pending[(vendor, op["operationId"], part)] = (op[part], fallback)
+
+    def _compile(self, key: tuple[str, str, str]) -> _Compiled | None:
+        """The validator of ``key``, compiled now; None when the operation has no schema for that part."""
+        found = self._pending.get(key)
+        if found is None:
+            return None
+        ref, fallback = found
+        compiled = self._compiled[key] = _Compiled(bundle(key[0], ref), fallback)
+        return compiled
 
     def violations(self, vendor: str, operation_id: str, part: str, instance: Any) -> list[Violation]:
-        compiled = self._compiled.get((vendor, operation_id, part))
+        key = (vendor, operation_id, part)
+        compiled = self._compiled.get(key) or self._compile(key)
         if compiled is None or compiled.validator.is_valid(instance):
             return []
         out = []

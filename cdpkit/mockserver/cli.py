@@ -9,12 +9,11 @@ import logging
 import secrets
 import sqlite3
 import sys
-import tomllib
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import orjson
-import yaml
 
 from cdpkit.mockserver.control_guard import is_loopback
 from cdpkit.mockserver.runtime import Mock, MockConfig, available_vendors, read_seed_file
@@ -102,12 +101,25 @@ def _syntax_error(option: str, path: str, fmt: str, exc: Exception) -> UsageProb
     return UsageProblem(f"{option} {path} is not valid {fmt}: {what}{where}")
 
 
+def _yaml() -> ModuleType:
+    """PyYAML, imported only where a file is YAML: the package costs every start of the mock ~10 ms (issue 9)."""
+    import yaml
+
+    return yaml
+
+
 def _read_config(path: str) -> dict[str, Any]:
     text = _read_file("--config", path)
-    fmt = "TOML" if path.endswith(".toml") else "YAML or JSON"
+    if path.endswith(".toml"):
+        import tomllib
+
+        parse, errors, fmt = tomllib.loads, tomllib.TOMLDecodeError, "TOML"
+    else:
+        yaml = _yaml()
+        parse, errors, fmt = yaml.safe_load, yaml.YAMLError, "YAML or JSON"  # YAML is a superset of JSON
     try:
-        data = tomllib.loads(text) if path.endswith(".toml") else yaml.safe_load(text)  # YAML is a superset of JSON
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        data = parse(text)
+    except errors as exc:
         raise _syntax_error("--config", path, fmt, exc) from None
     if not isinstance(data, dict):
         raise UsageProblem(f"--config {path} must hold a mapping of option names to values")
@@ -118,9 +130,10 @@ def _check_seed(path: str) -> None:
     """Read a --seed file now, so a missing or malformed one is a usage error before anything starts."""
     _read_file("--seed", path)
     fmt = "JSON" if path.endswith(".json") else "YAML"
+    yaml_errors: type[Exception] | tuple[()] = () if fmt == "JSON" else _yaml().YAMLError  # () catches nothing
     try:
         read_seed_file(path)
-    except yaml.YAMLError as exc:
+    except yaml_errors as exc:
         raise _syntax_error("--seed", path, fmt, exc) from None
     except orjson.JSONDecodeError as exc:
         raise UsageProblem(f"--seed {path} is not valid {fmt}: {exc}") from None

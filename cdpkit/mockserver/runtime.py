@@ -12,7 +12,6 @@ from typing import Any, Awaitable
 
 import jsonschema_rs
 import orjson
-import yaml
 from aiohttp import web
 
 from cdpkit.mockserver import journal_entry
@@ -64,7 +63,12 @@ def load_vendor(name: str) -> Vendor:
 def read_seed_file(path: str) -> dict[str, Any]:
     """A seed file (JSON or YAML): ``{vendor: section}``, each section as the vendor's load_seed takes it."""
     text = Path(path).read_text(encoding="utf-8")
-    data = orjson.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    if path.endswith(".json"):
+        data = orjson.loads(text)
+    else:
+        import yaml  # only for a YAML seed: the package costs every start ~10 ms (issue 9)
+
+        data = yaml.safe_load(text)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a seed file is a mapping of vendor name to its data")
     return data

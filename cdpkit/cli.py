@@ -11,9 +11,7 @@ import importlib
 import importlib.util
 import os
 import sys
-from typing import Sequence
-
-from cdpkit import __version__
+from typing import Any, Sequence
 
 # name -> module; the order is the order --help lists them in.
 COMMANDS: dict[str, str] = {
@@ -34,6 +32,23 @@ examples:
 """
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: argparse's own, but the version is looked up only when asked for. Finding an installed
+    distribution's version imports importlib.metadata and reads the package metadata, ~20 ms that every
+    `cdpkit mock` start would otherwise spend before it serves (issue 9)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0,
+                         help="show program's version number and exit", **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        from cdpkit import __version__
+
+        parser._print_message(f"cdpkit {__version__}\n", sys.stdout)
+        parser.exit()
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser; with ``only``, just that subcommand's module is imported (the others pull in pytest,
     schemathesis or Faker, which `cdpkit mock` should not wait for at start-up)."""
@@ -44,7 +59,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"cdpkit {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         if only is not None and name != only:

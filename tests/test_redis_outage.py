@@ -2,8 +2,9 @@
 
 The test's own ``redis-server`` (append-only, synced before every answer) is stopped under a mock serving
 Zebline and started again on the same port and data. Meanwhile every request that needs the state is answered
-503 with ``Retry-After`` and a body naming the store, nothing of them is applied, the control API still
-answers, and the outage is logged once, without a traceback.
+503 with ``Retry-After`` and a body naming the store, nothing of them is applied, the control API answers
+the same 503 where it needs Redis (never a 500 with a traceback) and works again once Redis is back, and the
+outage is logged once, without a traceback.
 """
 
 from __future__ import annotations
@@ -36,6 +37,21 @@ def own_redis(tmp_path):
     server.stop()
 
 
+# Every control route that reads or writes Redis (the index and the credentials read none)
+CONTROL_CALLS = [
+    lambda s, url: s.get(url + "/__mock/requests"),
+    lambda s, url: s.get(url + "/__mock/summary"),
+    lambda s, url: s.get(url + "/__mock/faults"),
+    lambda s, url: s.post(url + "/__mock/faults", json={"path": "/nowhere", "status": 500}),
+    lambda s, url: s.delete(url + "/__mock/faults", json={}),
+    lambda s, url: s.get(url + "/__mock/state/zebline"),
+    lambda s, url: s.get(url + "/__mock/ui/state/zebline"),
+    lambda s, url: s.post(url + "/__mock/seed", json={"zebline": {"accounts": {"LICENSE_CODE": {
+        "access_token": "ACCESS_TOKEN", "users": [{"userId": "seeded", "attributes": {"n": 4}}]}}}}),
+    lambda s, url: s.post(url + "/__mock/reset", json={}),
+]
+
+
 def test_redis_unreachable_answers_503_and_recovers_without_a_restart(own_redis, caplog) -> None:
     caplog.set_level(logging.DEBUG, logger="cdpkit.mock")
     config = MockConfig(port=0, vendors=["zebline"], state=own_redis.url("outage"))
@@ -45,6 +61,13 @@ def test_redis_unreachable_answers_503_and_recovers_without_a_restart(own_redis,
         assert session.post(users, json={"userId": "before", "attributes": {"n": 1}}, headers=AUTH).status_code == 200
 
         own_redis.stop()
+        expected = f"cdpkit mock: its state store redis://127.0.0.1:{own_redis.port}/0 is unreachable: "
+        control = [call(session, server.url) for call in CONTROL_CALLS]  # first: the control API meets the outage
+        for answer in control:
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["Retry-After"] == "1"
+            assert answer.json()["error"].startswith(expected), answer.text
+            assert "Traceback" not in answer.text
         answers = []
         for i in range(6):
             answers.append(session.post(users, json={"userId": f"during-{i}", "attributes": {"n": 2}}, headers=AUTH))
@@ -53,14 +76,19 @@ def test_redis_unreachable_answers_503_and_recovers_without_a_restart(own_redis,
             assert answer.status_code == 503, answer.text
             assert answer.headers["Retry-After"] == "1"
             message = answer.json()["error"]
-            assert message.startswith(f"cdpkit mock: its state store redis://127.0.0.1:{own_redis.port}/0 is "
-                                      "unreachable: "), message
+            assert message.startswith(expected), message
         assert session.get(server.url + "/__mock/").status_code == 200, "the control API stopped answering"
         store = server.mock.store
-        assert store.outage.cause is not None and store.outage.answered == len(answers)
+        assert store.outage.cause is not None and store.outage.answered == len(answers) + len(control)
 
         own_redis.start()  # same port, same append-only file
         deadline = time.monotonic() + 15
+        while True:  # the control API works again without a restart (its first call may still meet a closed
+            summary = session.get(server.url + "/__mock/summary")  # connection)
+            if summary.status_code == 200:
+                break
+            assert summary.status_code == 503 and time.monotonic() < deadline, summary.text
+            time.sleep(0.1)
         while True:  # the first request after the restart may still meet a connection Redis closed
             answer = session.post(users, json={"userId": "after", "attributes": {"n": 3}}, headers=AUTH)
             if answer.status_code == 200:
@@ -77,6 +105,9 @@ def test_redis_unreachable_answers_503_and_recovers_without_a_restart(own_redis,
         assert journal[0]["response"]["status"] == 200, "the journal is not written again after the outage"
         assert not any("MOCK-BUG" in entry["violations"] for entry in journal), journal
         assert store.outage.unjournaled >= len(answers)  # the journal was in the Redis that was down: counted
+        for call in CONTROL_CALLS:  # every control route works again (the reset last: it forgets the above)
+            answer = call(session, server.url)
+            assert answer.status_code in (200, 201), answer.text
 
     text = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
     assert sum("is unreachable" in line for line in text) == 1, text

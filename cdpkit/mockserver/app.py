@@ -100,7 +100,9 @@ def build_app(config: MockConfig | None = None, mock: Mock | None = None) -> web
     """The application; give a ready :class:`Mock` to share its store with the caller (tests do)."""
     mock = mock or Mock(config or MockConfig())
     guard = ControlGuard(mock.config.host, mock.config.allowed_hosts, mock.config.admin_token)
-    app = web.Application(client_max_size=mock.config.max_body_bytes, middlewares=[guard.middleware(), _unknown_routes])
+    # the control API's own 503 while Redis is away (control.store_outage) inside the JSON 404/405
+    middlewares = [guard.middleware(), _unknown_routes, control.store_outage]
+    app = web.Application(client_max_size=mock.config.max_body_bytes, middlewares=middlewares)
     app[MOCK_KEY] = mock
     app[_SERVED] = base_paths(mock)
     vendor_routes = VendorRoutes()

@@ -12,12 +12,15 @@ GET  /__mock/ui                                            the dashboard (cdpkit
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from cdpkit.mockserver.faults import FaultSpecError, parse_fault
+from cdpkit.mockserver.redis_outage import HEADERS as OUTAGE_HEADERS
+from cdpkit.mockserver.redis_outage import unreachable
 from cdpkit.mockserver.runtime import MOCK_KEY, Mock
 
 PREFIX = "/__mock"
@@ -180,6 +183,37 @@ async def faults_add(request: web.Request) -> web.Response:
 async def faults_clear(request: web.Request) -> web.Response:
     _mock(request).faults.clear()
     return _json({"faults": []})
+
+
+@web.middleware
+async def store_outage(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """A control route that cannot reach the mock's Redis answers the 503 a vendor operation does (same wording,
+    ``Retry-After``; :mod:`cdpkit.mockserver.redis_outage`), never aiohttp's 500 with a traceback: the journal,
+    counts, faults and state it reads are in the Redis that is away. A control call that succeeds while an
+    outage is known asks Redis once whether it is back, so an outage only the control API met also ends."""
+    if not request.path.startswith(PREFIX):
+        return await handler(request)
+    store = request.app[MOCK_KEY].store
+    outage = getattr(store, "outage", None)  # only the Redis store has one
+    try:
+        response = await handler(request)
+    except Exception as exc:
+        if outage is None or not unreachable(exc):
+            raise
+        body = {"error": outage.message(exc), "endpoint": f"{request.method} {request.path}"}
+        return web.Response(body=orjson.dumps(body), status=503, content_type="application/json",
+                            headers=OUTAGE_HEADERS)
+    if outage is not None and outage.cause is not None:
+        try:
+            await store.async_client().ping()
+        except Exception as exc:  # still away: the answer given stands, the outage goes on
+            if not unreachable(exc):
+                raise
+        else:
+            outage.over()
+    return response
 
 
 async def not_found(request: web.Request) -> web.Response:

@@ -15,6 +15,10 @@ and the request's retry is checked against whatever Redis holds.) The outage is 
 once when it ends, never per request and with no traceback; requests succeed again as soon as Redis answers,
 without a restart. The journal lives in Redis too: an exchange answered while it is unreachable is journaled
 if the journal's write gets through, and otherwise counted in :attr:`Outage.unjournaled` and dropped.
+
+The control API (``/__mock/…``) reads Redis too (the journal, the counts, the faults, the state) and answers the
+same 503, with the same wording and ``Retry-After``, from a route that met the outage
+(:func:`cdpkit.mockserver.control.store_outage`); it is not journaled, as no control call is.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ log = logging.getLogger("cdpkit.mock")
 
 RETRY_AFTER_SECONDS = 1  # what a client is told to wait: a Redis restart takes about that
 VIOLATION = "MOCK-STORE-UNREACHABLE"
+HEADERS = {"Retry-After": str(RETRY_AFTER_SECONDS)}  # on every 503 of an outage
 
 
 def unreachable(exc: BaseException) -> bool:
@@ -75,10 +80,14 @@ class Outage:
                         self.url, time.monotonic() - self.since, self.answered)
             self.cause = None
 
-    def reply(self, exc: BaseException, operation: str) -> Reply:
-        """The 503 for a request that needed Redis (see the module's description for why a 503)."""
+    def message(self, exc: BaseException) -> str:
+        """Count a request answered 503 for ``exc`` and say why, in the one wording every such answer uses
+        (a vendor operation's or the control API's)."""
         self.seen(exc)
         self.answered += 1
-        message = f"cdpkit mock: its state store {self.url} is unreachable: {self.cause}"
-        return Reply(503, {"error": message, "operation": operation},
-                     headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, violations=(VIOLATION,))
+        return f"cdpkit mock: its state store {self.url} is unreachable: {self.cause}"
+
+    def reply(self, exc: BaseException, operation: str) -> Reply:
+        """The 503 for a request that needed Redis (see the module's description for why a 503)."""
+        return Reply(503, {"error": self.message(exc), "operation": operation}, headers=dict(HEADERS),
+                     violations=(VIOLATION,))

@@ -12,7 +12,11 @@ import dataclasses
 import time
 from typing import Any
 
-from cdpkit.mockserver import zebline
+import requests
+
+from cdpkit.mockserver import redis_seed, zebline
+from cdpkit.mockserver.runtime import MockConfig
+from cdpkit.mockserver.server import MockServer
 from cdpkit.mockserver.store import open_store
 from cdpkit.mockserver.type_lock import now_iso
 from tests.test_store import redis_server  # noqa: F401  (the session's redis-server fixture)
@@ -86,4 +90,39 @@ def test_a_seed_that_no_longer_loads_on_the_current_state_applies_nothing(redis_
         assert seeding._pending == {} and seeding._seed_reads is None
     finally:
         seeding.close()
+        other.close()
+
+
+def test_a_seed_that_never_settles_is_a_409_with_nothing_applied(redis_server, monkeypatch) -> None:  # noqa: F811
+    """Another process commits under every load of the seed: after SEED_ATTEMPTS loads the control API answers
+    409 Conflict (the seed is fine, the moment is not), not the 400 of a bad seed, and nothing of it is applied."""
+    monkeypatch.setattr(redis_seed, "SEED_ATTEMPTS", 4)
+    url = redis_server.url()
+    other = open_store(url)
+    try:
+        with MockServer(MockConfig(port=0, vendors=["zebline"], state=url, demo=False)) as server:
+            loads = []
+
+            def load_then_another_process_commits(scope: Any, section: dict[str, Any]) -> None:
+                zebline.load_seed(scope, section)
+                loads.append(1)
+                _commit_upsert(other, {"userId": "shared", "attributes": {"n": len(loads)}}, f"track-{len(loads)}")
+
+            mock = server.mock
+            mock.vendors["zebline"] = mock.store.serve(
+                dataclasses.replace(zebline.VENDOR, load_seed=load_then_another_process_commits))
+            section = {"accounts": {LICENSE: {"access_token": "T",
+                                              "users": [{"userId": "shared", "attributes": {"from_seed": 1}}]}}}
+            answer = requests.post(server.url + "/__mock/seed", json={"zebline": section}, timeout=30)
+            assert answer.status_code == 409, answer.text
+            assert "kept changing" in answer.json()["error"] and "send it again" in answer.json()["error"]
+            assert len(loads) == 4, loads
+            profile = other.get(f"zebline/users:{LICENSE}", "shared")
+            assert "from_seed" not in profile["attributes"], profile
+            assert other.get("zebline/accounts", LICENSE) is None, "the seed's account was applied"
+
+            answer = requests.post(server.url + "/__mock/seed", json={"zebline": {"accounts": {LICENSE: "x"}}},
+                                   timeout=30)
+            assert answer.status_code == 400, answer.text  # a bad seed is still the sender's mistake
+    finally:
         other.close()

@@ -3,7 +3,7 @@
 GET  /__mock/requests?vendor=&verdict=&operation=&limit=&before=   the journal, newest first, paged
 GET  /__mock/summary                                       counts per vendor and verdict
 POST /__mock/reset                                         back to the start-up state
-POST /__mock/seed                                          load {vendor: data}
+POST /__mock/seed                                          load {vendor: data} (400 bad seed, 409 state kept changing)
 GET  /__mock/state/{vendor}                                profiles, tags, channels, type locks …
 GET  /__mock/credentials                                   what works, per vendor and tenant
 GET|POST|DELETE /__mock/faults                             list, add, clear injected faults
@@ -21,6 +21,7 @@ from aiohttp import web
 from cdpkit.mockserver.faults import FaultSpecError, parse_fault
 from cdpkit.mockserver.redis_outage import HEADERS as OUTAGE_HEADERS
 from cdpkit.mockserver.redis_outage import unreachable
+from cdpkit.mockserver.redis_seed import SeedConflict
 from cdpkit.mockserver.runtime import MOCK_KEY, Mock
 
 PREFIX = "/__mock"
@@ -29,7 +30,8 @@ ENDPOINTS = {
                             "limit; before=<id> for the next page (the answer's next)",
     "GET /__mock/summary": "request counts per vendor and verdict since the last reset",
     "POST /__mock/reset": "forget everything and reload the start-up data",
-    "POST /__mock/seed": "load {vendor: data} (the --seed file format)",
+    "POST /__mock/seed": "load {vendor: data} (the --seed file format); 400: a bad seed, 409: the state kept "
+                         "changing under it (nothing applied, send it again)",
     "GET /__mock/state/{vendor}": "the vendor's state (collections cut at ?limit=, default 1000)",
     "GET /__mock/credentials": "credentials that work, per vendor and tenant, and the keys `cdpkit check` takes",
     "GET /__mock/faults": "the active faults",
@@ -131,6 +133,8 @@ async def seed(request: web.Request) -> web.Response:
         return _error(400, "seed body must be a JSON object {vendor: data}")
     try:
         touched = _mock(request).apply_seed(data)
+    except SeedConflict as exc:  # the seed is fine, the moment is not: 409, as for any write that lost a race
+        return _error(409, f"seed not applied: {exc}")
     except ValueError as exc:  # apply_seed has dropped whatever the seed wrote before it failed
         return _error(400, f"seed rejected: {exc}")
     return _json({"seeded": touched})

@@ -29,6 +29,13 @@ log = logging.getLogger("cdpkit.mock")
 SEED_ATTEMPTS = 50  # loads of one seed before it is refused as unable to settle (each conflict is another's commit)
 
 
+class SeedConflict(ValueError):
+    """The seed is fine but the state kept changing under it (:data:`SEED_ATTEMPTS` loads, each thrown away for
+    another process's commit): nothing applied, and sending it again later may well succeed. The control API
+    answers 409 Conflict for it, not the 400 of a bad seed; ``cdpkit mock --seed`` refuses it as any seed it
+    cannot load (a ValueError)."""
+
+
 class SeedTransactions:
     """The part of :class:`~cdpkit.mockserver.redis_store.RedisStore` that checks a seed's reads at its commit.
     The store provides ``_pending``, ``_staged`` and ``_settle_request`` and calls :meth:`_setup_seed`."""
@@ -74,12 +81,14 @@ class SeedTransactions:
     def _commit_seed(self, pending: dict[tuple[str, str], Any]) -> None:
         """Check the seed's reads and apply its writes in one script; on a conflict, load every section again on
         the current state and try again. Refused (ValueError, nothing applied) if a section no longer loads,
-        or if the state kept changing under it :data:`SEED_ATTEMPTS` times."""
+        or if the state kept changing under it :data:`SEED_ATTEMPTS` times (:class:`SeedConflict`)."""
         try:
             for attempt in range(1, SEED_ATTEMPTS + 1):
                 if self._settle_request(self._seed_reads or {}, pending):
                     return
                 self.seed_conflicts += 1
+                if attempt == SEED_ATTEMPTS:
+                    break  # a load now would never be tried
                 if attempt > 3:
                     time.sleep(random.uniform(0, 0.001 * attempt))  # a control API call, rare: step aside
                 loads, self._seed_reads, self._pending = self._seed_loads, {}, {}
@@ -89,8 +98,8 @@ class SeedTransactions:
                 except (KeyError, TypeError, AttributeError) as exc:  # as Mock.apply_seed words a bad seed
                     raise ValueError(f"on the current state: {exc}") from exc
                 pending, self._pending = self._pending, {}
-            raise ValueError(f"the state kept changing under the seed ({SEED_ATTEMPTS} loads); nothing applied, "
-                             "send it again")
+            raise SeedConflict(f"the state kept changing under the seed ({SEED_ATTEMPTS} loads); nothing applied, "
+                               "send it again")
         finally:
             self._pending = {}
             self._end_seed()

@@ -114,3 +114,25 @@ def test_redis_unreachable_answers_503_and_recovers_without_a_restart(own_redis,
     assert sum("is reachable again" in line for line in text) == 1, text
     assert not any("mock bug" in line or "Traceback" in line for line in text), text
     assert not any(record.exc_info for record in caplog.records), "a traceback was logged"
+
+
+def test_an_outage_only_the_control_api_met_ends_when_redis_is_back(own_redis, caplog) -> None:
+    """No vendor request runs here, so neither the commit batches nor the fault listener (started by the first
+    vendor request) can notice Redis is back: the control call that succeeds must, or the journal's writer would
+    go on dropping entries as if Redis were still away."""
+    caplog.set_level(logging.DEBUG, logger="cdpkit.mock")
+    with MockServer(MockConfig(port=0, vendors=["zebline"], state=own_redis.url("control-only"))) as server:
+        store = server.mock.store
+        own_redis.stop()
+        answer = requests.get(server.url + "/__mock/summary")
+        assert answer.status_code == 503 and answer.headers["Retry-After"] == "1", answer.text
+        assert store.outage.cause is not None
+        own_redis.start()
+        deadline = time.monotonic() + 15
+        while (answer := requests.get(server.url + "/__mock/summary")).status_code != 200:
+            assert answer.status_code == 503 and time.monotonic() < deadline, answer.text
+            time.sleep(0.1)
+        assert store.outage.cause is None, "the outage outlived Redis's return"
+    text = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+    assert sum("is unreachable" in line for line in text) == 1, text
+    assert sum("is reachable again" in line for line in text) == 1, text

@@ -19,9 +19,6 @@ import orjson
 from aiohttp import web
 
 from cdpkit.mockserver.faults import FaultSpecError, parse_fault
-from cdpkit.mockserver.redis_outage import HEADERS as OUTAGE_HEADERS
-from cdpkit.mockserver.redis_outage import unreachable
-from cdpkit.mockserver.redis_seed import SeedConflict
 from cdpkit.mockserver.runtime import MOCK_KEY, Mock
 
 PREFIX = "/__mock"
@@ -131,6 +128,9 @@ async def seed(request: web.Request) -> web.Response:
         return _error(400, str(exc))
     if not isinstance(data, dict):
         return _error(400, "seed body must be a JSON object {vendor: data}")
+    # imported here, not at start-up: only a Redis seed raises it
+    from cdpkit.mockserver.redis_seed import SeedConflict
+
     try:
         touched = _mock(request).apply_seed(data)
     except SeedConflict as exc:  # the seed is fine, the moment is not: 409, as for any write that lost a race
@@ -201,15 +201,19 @@ async def store_outage(
         return await handler(request)
     store = request.app[MOCK_KEY].store
     outage = getattr(store, "outage", None)  # only the Redis store has one
+    if outage is None:
+        return await handler(request)
+    # imported here, not at start-up: a Redis store has loaded it already
+    from cdpkit.mockserver.redis_outage import HEADERS, unreachable
+
     try:
         response = await handler(request)
     except Exception as exc:
-        if outage is None or not unreachable(exc):
+        if not unreachable(exc):
             raise
         body = {"error": outage.message(exc), "endpoint": f"{request.method} {request.path}"}
-        return web.Response(body=orjson.dumps(body), status=503, content_type="application/json",
-                            headers=OUTAGE_HEADERS)
-    if outage is not None and outage.cause is not None:
+        return web.Response(body=orjson.dumps(body), status=503, content_type="application/json", headers=HEADERS)
+    if outage.cause is not None:
         try:
             await store.async_client().ping()
         except Exception as exc:  # still away: the answer given stands, the outage goes on

@@ -7,7 +7,6 @@ import asyncio
 import importlib.util
 import logging
 import secrets
-import sqlite3
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -279,10 +278,13 @@ def run(args: argparse.Namespace) -> int:
         if workers > 1:
             return supervise(config, workers, banner, quiet=args.quiet)
         asyncio.run(serve(config, quiet=args.quiet))
-    except sqlite3.Error as exc:
-        print(f"cdpkit mock: --state {config.state}: cannot use the database: {exc}", file=sys.stderr)
-        return 2
     except Exception as exc:
+        # sqlite3 is imported only by a SQLite store (issue 9: not on every start): where it was never
+        # imported, no error can be one of its.
+        sqlite3 = sys.modules.get("sqlite3")
+        if sqlite3 is not None and isinstance(exc, sqlite3.Error):
+            print(f"cdpkit mock: --state {config.state}: cannot use the database: {exc}", file=sys.stderr)
+            return 2
         # The Redis client's errors first (some subclass OSError or ValueError; the package is imported only
         # for redis://): a raise inside one except clause would skip the clauses after it.
         if type(exc).__module__.split(".")[0] == "redis":

@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-from importlib import resources
 from typing import Any
 
 import orjson
@@ -32,7 +31,6 @@ from aiohttp import web
 
 from cdpkit.mockserver import control
 from cdpkit.mockserver.journal_entry import SECRET_FIELDS, mask
-from cdpkit.schemas import catalog
 
 STATE_PAGE = 50  # entries per state collection on the page unless ?limit= says otherwise
 
@@ -42,6 +40,8 @@ CREDENTIAL_FIELDS = frozenset({"api_key", "token", "console_tokens", "access_tok
 
 
 def _asset(name: str) -> str:
+    from importlib import resources  # here: the page's assets are read when it is first served, not at start
+
     return resources.files(__package__ or "cdpkit.mockserver").joinpath("dashboard", name).read_text(encoding="utf-8")
 
 
@@ -73,6 +73,8 @@ async def ui(request: web.Request) -> web.Response:
 
 async def catalog_entry(request: web.Request) -> web.Response:
     """``GET /__mock/catalog/<ID>``: what the page shows for a violated requirement."""
+    from cdpkit.schemas import catalog  # here, not on every start of the mock (issue 9)
+
     requirement_id = request.match_info["id"]
     try:
         entry = catalog.get(requirement_id)

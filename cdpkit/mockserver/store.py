@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Callable, Iterator
@@ -233,6 +232,8 @@ class SqliteStore(Store):
         super().__init__(journal_limit, journal_bytes)
         self._setup_group_commit()
         self.path = path
+        import sqlite3  # here, not on every start of a mock on the memory store (issue 9)
+
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.executescript(
             """

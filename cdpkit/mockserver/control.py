@@ -189,39 +189,41 @@ async def faults_clear(request: web.Request) -> web.Response:
     return _json({"faults": []})
 
 
+# Control handlers that never read the store: they answer during an outage as at any time (filled by add_routes)
+_STORE_FREE: set[Callable[..., Any]] = set()
+
+
 @web.middleware
 async def store_outage(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """A control route that cannot reach the mock's Redis answers the 503 a vendor operation does (same wording,
     ``Retry-After``; :mod:`cdpkit.mockserver.redis_outage`), never aiohttp's 500 with a traceback: the journal,
-    counts, faults and state it reads are in the Redis that is away. A control call that succeeds while an
-    outage is known asks Redis once whether it is back, so an outage only the control API met also ends."""
+    counts, faults and state it reads are in the Redis that is away.
+
+    While an outage is known, a route that reads the store first asks Redis through the asyncio client, which
+    waits without holding the event loop: the route's synchronous calls would hold it up to the connect timeout
+    (5 s) on a Redis that does not answer at all, and every vendor request with it. Redis answering ends the
+    outage (also one that only the control API met), and the route runs."""
     if not request.path.startswith(PREFIX):
         return await handler(request)
     store = request.app[MOCK_KEY].store
     outage = getattr(store, "outage", None)  # only the Redis store has one
-    if outage is None:
+    if outage is None or request.match_info.route.handler in _STORE_FREE:
         return await handler(request)
     # imported here, not at start-up: a Redis store has loaded it already
     from cdpkit.mockserver.redis_outage import HEADERS, unreachable
 
     try:
-        response = await handler(request)
+        if outage.cause is not None:
+            await store.async_client().ping()
+            outage.over()
+        return await handler(request)
     except Exception as exc:
         if not unreachable(exc):
             raise
         body = {"error": outage.message(exc), "endpoint": f"{request.method} {request.path}"}
         return web.Response(body=orjson.dumps(body), status=503, content_type="application/json", headers=HEADERS)
-    if outage.cause is not None:
-        try:
-            await store.async_client().ping()
-        except Exception as exc:  # still away: the answer given stands, the outage goes on
-            if not unreachable(exc):
-                raise
-        else:
-            outage.over()
-    return response
 
 
 async def not_found(request: web.Request) -> web.Response:
@@ -243,4 +245,5 @@ def add_routes(app: web.Application) -> None:
     from cdpkit.mockserver import dashboard  # imports this module: loaded here, once the handlers above exist
 
     dashboard.add_routes(app)
+    _STORE_FREE.update((index, not_found, dashboard.ui, dashboard.catalog_entry))
     app.router.add_route("*", PREFIX + "/{tail:.*}", not_found)

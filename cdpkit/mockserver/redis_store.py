@@ -64,7 +64,6 @@ from cdpkit.mockserver.store import (
     Writes,
     _dumps,
     _overlay,
-    _settle,
 )
 from cdpkit.mockserver.vendor import Vendor
 
@@ -72,6 +71,21 @@ __all__ = ["POOL_SIZE", "RedisFaults", "RedisScope", "RedisStore", "parse_url"]
 
 POOL_SIZE = 8  # asyncio connections per process: the commit batches, the fault channel, the fault list's loads
 CLOSE_WAIT = 5.0  # seconds a shut-down waits for commits and journal writes still running before cancelling them
+
+
+def _settle(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    """Answer the requests waiting on a journal batch, from whichever thread wrote it (the store's own: the
+    SQLite store's moves with it, out of the module every store imports)."""
+    for waiter in waiters:
+        waiter.get_loop().call_soon_threadsafe(_set, waiter, error)
+
+
+def _set(waiter: asyncio.Future[None], error: BaseException | None) -> None:
+    if not waiter.done():  # a request cancelled meanwhile (its client went away) waits for nothing
+        if error is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(error)
 
 
 class RedisStore(ExactTransactions, SeedTransactions, Store):

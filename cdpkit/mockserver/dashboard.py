@@ -26,7 +26,6 @@ import functools
 import hashlib
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from cdpkit.mockserver import control
@@ -40,7 +39,8 @@ CREDENTIAL_FIELDS = frozenset({"api_key", "token", "console_tokens", "access_tok
 
 
 def _asset(name: str) -> str:
-    from importlib import resources  # here: the page's assets are read when it is first served, not at start
+    # importlib.resources here: the page's assets are read when it is first served, not at start (issue 9)
+    from importlib import resources
 
     return resources.files(__package__ or "cdpkit.mockserver").joinpath("dashboard", name).read_text(encoding="utf-8")
 

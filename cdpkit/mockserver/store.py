@@ -8,13 +8,8 @@ with a write set (:meth:`Scope.for_request`), read back by that request only, an
 :meth:`Store.finish_request`. Seeds and direct callers use the store's own pending set and
 :meth:`Store.finish`.
 
-SQLite group-commits (issue 9): a request's writes are applied in memory at once, in request order,
-and their statements join the batch a writer thread commits next (``synchronous=FULL``); the request
-is answered once that batch is on disk. A request that wrote nothing (a GET, a refusal) never waits:
-its journal row rides along in the next batch. Requests see each other's writes in the order they were
-made, as with the memory store, so a read may see a write whose batch is still being committed (that
-writer has not been answered yet). If a batch cannot be committed, its writers get a 500 and the error
-is logged; memory already holds their writes.
+The SQLite store is :mod:`cdpkit.mockserver.sqlite_store`, imported only when ``--state sqlite:`` asks
+for it (issue 9: a memory mock's start compiles and imports none of it).
 """
 
 from __future__ import annotations
@@ -22,8 +17,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Callable, Iterator
 
 import orjson
@@ -221,174 +214,6 @@ class Store:
         pass
 
 
-class SqliteStore(Store):
-    """SQLite store: state, journal and counts survive a restart.
-
-    Reads come from memory (loaded at start); every commit is written through in one transaction
-    before the pipeline sends its answer, so nothing acknowledged is lost.
-    """
-
-    def __init__(self, path: str, journal_limit: int = 10_000, journal_bytes: int = DEFAULT_JOURNAL_BYTES) -> None:
-        super().__init__(journal_limit, journal_bytes)
-        self._setup_group_commit()
-        self.path = path
-        import sqlite3  # here, not on every start of a mock on the memory store (issue 9)
-
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.executescript(
-            """
-            PRAGMA journal_mode=WAL;
-            PRAGMA synchronous=FULL;
-            CREATE TABLE IF NOT EXISTS state (ns TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
-                                              PRIMARY KEY (ns, key));
-            CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY, entry BLOB NOT NULL);
-            CREATE TABLE IF NOT EXISTS counts (vendor TEXT NOT NULL, verdict TEXT NOT NULL, n INTEGER NOT NULL,
-                                               PRIMARY KEY (vendor, verdict));
-            """
-        )
-        for ns, key, value in self._db.execute("SELECT ns, key, value FROM state"):
-            self._data[ns][key] = bytes(value)
-        rows = self._db.execute("SELECT id, entry FROM journal ORDER BY id DESC LIMIT ?", (journal_limit,))
-        for row_id, raw in reversed(rows.fetchall()):
-            entry = orjson.loads(raw)
-            entry["id"] = row_id
-            self._keep(row_id, entry)
-            self._next_id = row_id + 1
-        for vendor, verdict, n in self._db.execute("SELECT vendor, verdict, n FROM counts"):
-            self._counts[(vendor, verdict)] = n
-
-    # Group commit. ``_db_lock`` serialises every use of the connection (the writer thread's batches and
-    # the synchronous paths below); the queue is taken under it, so batches reach the disk in the order
-    # their requests were applied in memory. ``_queue_lock`` guards the queue, its waiters and ``_flushing``.
-
-    def _setup_group_commit(self) -> None:
-        self._db_lock = threading.Lock()
-        self._queue_lock = threading.Lock()
-        self._queue: list[tuple[Writes | None, Any, int | None]] = []  # (writes kept, entry, entry id)
-        self._waiters: list[asyncio.Future[None]] = []
-        self._flushing = False
-        self._closed = False
-        self._writer: ThreadPoolExecutor | None = None
-
-    def finish(self, entry: dict[str, Any] | None, keep_writes: bool) -> None:
-        """Synchronous: the queued batch, then these pending writes and ``entry``, on disk in one
-        transaction before memory is updated as :class:`Store` does."""
-        item = (self._pending if keep_writes else None, entry, self._next_id if entry is not None else None)
-        with self._db_lock:
-            queued, waiters = self._take()
-            try:
-                self._write(queued + [item])
-            except BaseException as exc:
-                self._pending = {}
-                _settle(waiters, exc)
-                raise
-        _settle(waiters, None)
-        super().finish(entry, keep_writes)
-
-    def finish_request(self, entry: Any, keep_writes: bool, writes: Writes) -> Awaitable[None] | None:
-        """Apply in memory now; queue the statements; a request that wrote something awaits its batch."""
-        kept = writes if keep_writes and writes else None
-        entry_id = self._next_id if entry is not None else None
-        super().finish_request(entry, keep_writes, writes)
-        waiter = None
-        with self._queue_lock:
-            self._queue.append((kept, entry, entry_id))
-            if kept is not None:
-                waiter = asyncio.get_running_loop().create_future()
-                self._waiters.append(waiter)
-            start = not self._flushing
-            self._flushing = True
-        if start:
-            self._flusher = asyncio.get_running_loop().create_task(self._flush())
-        return waiter
-
-    def _take(self) -> tuple[list, list]:
-        with self._queue_lock:
-            queued, waiters = self._queue, self._waiters
-            self._queue, self._waiters = [], []
-        return queued, waiters
-
-    async def _flush(self) -> None:
-        """Commit batches in the writer thread while any are queued; requests arriving meanwhile form the next."""
-        loop = asyncio.get_running_loop()
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="cdpkit-sqlite")
-        while True:
-            with self._queue_lock:
-                if not self._queue or self._closed:
-                    self._flushing = False
-                    return
-            waiters, error = await loop.run_in_executor(self._writer, self._commit_queued)
-            if error is not None:
-                log.error("SQLite commit failed: %r", error)
-            _settle(waiters, error)
-
-    def _commit_queued(self) -> tuple[list, BaseException | None]:
-        """In the writer thread: take the queue and commit it; (its waiters, the error if it failed)."""
-        with self._db_lock:
-            queued, waiters = self._take()
-            try:
-                if queued and not self._closed:
-                    self._write(queued)
-            except BaseException as exc:  # the waiters learn of it; the thread carries on
-                return waiters, exc
-        return waiters, None
-
-    def _write(self, items: list[tuple[Writes | None, Any, int | None]]) -> None:
-        """One transaction: every item's state writes and journal row, in order."""
-        if not items:
-            return
-        db = self._db
-        db.execute("BEGIN")
-        try:
-            for writes, entry, entry_id in items:
-                if writes:
-                    for (ns, key), raw in writes.items():
-                        if raw is _DELETED:
-                            db.execute("DELETE FROM state WHERE ns=? AND key=?", (ns, key))
-                        else:
-                            db.execute("INSERT OR REPLACE INTO state VALUES (?, ?, ?)", (ns, key, raw))
-                if entry is not None:
-                    full = materialize(entry) if type(entry) is tuple else dict(entry)
-                    full["id"] = entry_id  # the id Store._append gives (or gave) it
-                    db.execute("INSERT INTO journal VALUES (?, ?)", (entry_id, _dumps(full)))
-                    db.execute(
-                        "INSERT INTO counts VALUES (?, ?, 1) ON CONFLICT(vendor, verdict) DO UPDATE SET n = n + 1",
-                        (full["vendor"], full["verdict"]),
-                    )
-                    if entry_id % 256 == 0:
-                        db.execute("DELETE FROM journal WHERE id <= ?", (entry_id - self.journal_limit,))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-
-    def reset(self) -> None:
-        with self._db_lock:
-            queued, waiters = self._take()
-            try:
-                self._write(queued)
-            finally:
-                _settle(waiters, None)
-            super().reset()
-            self._db.executescript("BEGIN; DELETE FROM state; DELETE FROM journal; DELETE FROM counts; COMMIT;")
-
-    def close(self) -> None:
-        """Commit what is queued (requests in flight are answered), then close."""
-        if self._writer is not None:
-            self._writer.shutdown(wait=True)
-        with self._db_lock:
-            queued, waiters = self._take()
-            error = None
-            try:
-                self._write(queued)
-            except BaseException as exc:
-                error = exc
-            self._closed = True
-            self._db.close()
-        _settle(waiters, error)
-
-
 def _settle(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
     """Answer the requests waiting on a batch, from whichever thread committed it."""
     for waiter in waiters:
@@ -419,6 +244,8 @@ def open_store(spec: str, journal_limit: int = 10_000, journal_bytes: int = DEFA
     if spec == "memory":
         return Store(journal_limit, journal_bytes)
     if spec.startswith("sqlite:") and len(spec) > len("sqlite:"):
+        from cdpkit.mockserver.sqlite_store import SqliteStore
+
         return SqliteStore(spec.removeprefix("sqlite:"), journal_limit, journal_bytes)
     if spec.startswith(("redis://", "rediss://")):
         from cdpkit.mockserver.redis_store import RedisStore
@@ -498,3 +325,12 @@ class Scope:
     def dump(self) -> dict[str, dict[str, Any]]:
         """Every collection of this vendor, for ``GET /__mock/state/<vendor>``."""
         return {kind: dict(self.items(kind)) for kind in self.kinds()}
+
+
+def __getattr__(name: str) -> Any:
+    """``store.SqliteStore``, where it always was, imported from its own module only when asked for."""
+    if name == "SqliteStore":
+        from cdpkit.mockserver.sqlite_store import SqliteStore
+
+        return SqliteStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

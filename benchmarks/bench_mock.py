@@ -148,41 +148,74 @@ def cdpkit_script() -> str | None:
     return str(beside) if beside.exists() else shutil.which("cdpkit")
 
 
-def measure_startup(args: argparse.Namespace, workdir: str, prism_binary: Path | None, nonce: str) -> dict[str, float]:
+@dataclass(frozen=True)
+class StartCommand:
+    """One command whose start-up is timed: its argv for a port, run in ``cwd`` with ``env`` (another checkout's)."""
+
+    argv: Callable[[int], list[str]]
+    cwd: str | None = None
+    env: dict[str, str] | None = None
+
+
+def startup_commands(workdir: str, prism_binary: Path | None, checkouts: dict[str, str | None],
+                     failed: dict[str, str]) -> dict[str, StartCommand]:
+    """The commands whose start-up is compared, by label; a command that cannot run goes in ``failed`` with why.
+    Each --against checkout adds its `python -m cdpkit mock` (run from that checkout, as its load servers are):
+    its `cdpkit` console script would be this environment's, i.e. this checkout's."""
+    commands = {"bare aiohttp handler": StartCommand(lambda port: [sys.executable, "-c", BARE_SERVER, str(port)])}
+    script = cdpkit_script()
+    if script:
+        commands["cdpkit mock"] = StartCommand(lambda port: [script, "mock", "--port", str(port)])
+    else:
+        failed["cdpkit mock"] = "no `cdpkit` console script found"
+    module = lambda port: [sys.executable, "-m", "cdpkit", "mock", "--port", str(port)]
+    commands["python -m cdpkit mock"] = StartCommand(module)
+    for label, checkout in checkouts.items():
+        if checkout is not None:
+            commands[f"python -m cdpkit mock @{label}"] = StartCommand(module, checkout, dict(os.environ, PYTHONPATH=checkout))
+    if prism_binary is not None:
+        document = prism.write_document("zebline", workdir)
+        commands["prism (Zebline document)"] = StartCommand(lambda port: prism.command(prism_binary, document, port))
+    return commands
+
+
+def measure_startup(args: argparse.Namespace, workdir: str, prism_binary: Path | None, nonce: str,
+                    checkouts: dict[str, str | None]) -> dict[str, float]:
     """Median start-up of each command, printed as measured; the medians (seconds) by label."""
     probe = zebline_probe(nonce)
     failed: dict[str, str] = {}  # label -> why it has no figure
-    commands: dict[str, Callable[[int], list[str]]] = {
-        "bare aiohttp handler": lambda port: [sys.executable, "-c", BARE_SERVER, str(port)]}
-    script = cdpkit_script()
-    if script:
-        commands["cdpkit mock"] = lambda port: [script, "mock", "--port", str(port)]
-    else:
-        failed["cdpkit mock"] = "no `cdpkit` console script found"
-    commands["python -m cdpkit mock"] = lambda port: [sys.executable, "-m", "cdpkit", "mock", "--port", str(port)]
-    if prism_binary is not None:
-        document = prism.write_document("zebline", workdir)
-        commands["prism (Zebline document)"] = lambda port: prism.command(prism_binary, document, port)
+    commands = startup_commands(workdir, prism_binary, checkouts, failed)
     print(f"\nstart-up: spawn to the first 2xx answer to the Zebline upsert, median of {args.startup_runs} run(s) "
           f"taken in turn (`cdpkit mock` with every vendor and the demo data, as a user starts it):", flush=True)
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        print("  (PYTHONDONTWRITEBYTECODE is set: each start compiles the sources no __pycache__ holds, as an "
+              "installed wheel's start would not)", flush=True)
     times: dict[str, list[float]] = {label: [] for label in commands}
+    cpu: dict[str, list[float]] = {label: [] for label in commands}
     for _ in range(args.startup_runs):  # in turn, as the load rounds: a burst of other work hits every command alike
         for label, command in commands.items():
             if label not in failed:
                 port = free_port()
-                took = startup_time(command(port), port, probe, os.path.join(workdir, "startup.log"))
+                took = startup_time(command.argv(port), port, probe, os.path.join(workdir, "startup.log"),
+                                    cwd=command.cwd, env=command.env)
                 if isinstance(took, str):
                     failed[label] = took
                 else:
-                    times[label].append(took)
+                    times[label].append(took[0])
+                    cpu[label].append(took[1])
     medians = {label: statistics.median(found) for label, found in times.items() if found}
     bare = medians.get("bare aiohttp handler")
+    bare_cpu = statistics.median(cpu["bare aiohttp handler"]) if cpu.get("bare aiohttp handler") else None
+    width = max(26, *map(len, commands))
     for label in [*commands, *(label for label in failed if label not in commands)]:
         found = times.get(label, [])
         spread = f"({min(found) * 1000:.0f}–{max(found) * 1000:.0f})" if found else ""
-        beside = f"  {medians[label] / bare:4.1f}× bare" if found and bare and label != "bare aiohttp handler" else ""
+        used = f"CPU {median_ms(cpu[label]):>4} ms" if found else ""
+        beside = ""
+        if found and bare and bare_cpu and label != "bare aiohttp handler":
+            beside = f"  {medians[label] / bare:4.1f}× bare, by CPU {statistics.median(cpu[label]) / bare_cpu:4.1f}×"
         why = f"  FAILED: {failed[label]}" if label in failed else ""
-        print(f"  {label:<26} {median_ms(found):>6} ms {spread:<12}{beside}{why}", flush=True)
+        print(f"  {label:<{width}} {median_ms(found):>6} ms {spread:<12} {used:<12}{beside}{why}", flush=True)
     return medians
 
 
@@ -263,7 +296,7 @@ def main() -> None:
     startup: dict[str, float] = {}
     try:
         if args.startup_runs > 0:
-            startup = measure_startup(args, workdir, prism_binary, run_nonce)
+            startup = measure_startup(args, workdir, prism_binary, run_nonce, checkouts)
         redis_port = free_port()
         if any(s.startswith("redis") for s in servers):
             redis_proc = start_redis(workdir, redis_port, args.redis_fsync)

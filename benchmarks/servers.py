@@ -94,18 +94,22 @@ def stop(proc: subprocess.Popen, grace: float = 5.0) -> None:
             proc.wait()
 
 
-def startup_time(cmd: list[str], port: int, probe: Probe, log_path: str, timeout: float = 60.0) -> float | str:
-    """Spawn ``cmd`` and time it from the spawn to the first 2xx answer to ``probe``; the seconds, or why
-    there was none. The process is stopped either way."""
+def startup_time(cmd: list[str], port: int, probe: Probe, log_path: str, timeout: float = 60.0,
+                 cwd: str | None = None, env: dict[str, str] | None = None) -> tuple[float, float] | str:
+    """Spawn ``cmd`` (in ``cwd`` with ``env``: another checkout's) and time it from the spawn to the first
+    2xx answer to ``probe``: (wall seconds, CPU seconds the server's processes had used by then), or why there
+    was none. The CPU time moves far less than the wall time when other work shares the machine. The process
+    is stopped either way."""
     if answer_status(port, probe) is not None:
         return f"port {port} already answers: another server holds it"
     started = time.perf_counter()
-    proc = spawn(cmd, log_path)
+    proc = spawn(cmd, log_path, cwd=cwd, env=env)
     try:
         if wait_until_answering(proc, port, probe, timeout, accept=lambda status: 200 <= status < 300) is None:
             status = answer_status(port, probe)
             return f"no 2xx answer within {timeout:g} s (last status {status}; log: {log_tail(log_path)})"
-        return time.perf_counter() - started
+        wall = time.perf_counter() - started
+        return wall, sum(map(cpu_ns, process_tree(proc.pid))) / 1e9
     finally:
         stop(proc)
 
@@ -122,6 +126,23 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ns(pid: int) -> int:
+    """CPU time of all threads of a process so far, in nanoseconds (the scheduler's own count: /proc/PID/stat's
+    clock ticks are 10 ms, too coarse for a start-up); 0 once it is gone."""
+    total = 0
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as handle:
+                total += int(handle.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
 
 
 def rss_mb(pid: int) -> float:

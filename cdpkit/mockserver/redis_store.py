@@ -24,8 +24,8 @@ write; ``P:nss`` the namespaces holding keys. A version is never given twice, so
 again never looks unchanged: a request's writes get their process's own (``<process token>.<counter>``), the
 start-up data a reset writes the next of ``P:seq`` (never reset itself); ``P:j`` the journal (newest
 first, ids from ``P:jid``), ``P:jb`` its size in bytes, trimmed by entries and by bytes in the same script
-that appends; ``P:c`` counts per vendor and verdict; ``P:f*`` the faults (:mod:`cdpkit.mockserver.redis_faults`).
-The scripts are in :mod:`cdpkit.mockserver.redis_scripts`.
+that appends (:mod:`cdpkit.mockserver.redis_journal`); ``P:c`` counts per vendor and verdict; ``P:f*`` the
+faults (:mod:`cdpkit.mockserver.redis_faults`). The scripts are in :mod:`cdpkit.mockserver.redis_scripts`.
 
 **Connections.** Control API calls, seeds and the journal's writer thread use a synchronous client; requests
 use an asyncio client on the serving loop, whose pool holds at most :data:`POOL_SIZE` connections: one carries
@@ -43,26 +43,23 @@ A worker killed with ``kill -9`` loses nothing acknowledged either way: its writ
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
 
 from cdpkit.mockserver import redis_scripts
-from cdpkit.mockserver.journal_entry import materialize
 from cdpkit.mockserver.redis_exact import ExactTransactions, RedisScope
 from cdpkit.mockserver.redis_faults import RedisFaults
-from cdpkit.mockserver.redis_outage import Outage, unreachable
-from cdpkit.mockserver.redis_scripts import SEP, cache_bytes, parse_url, split_value
+from cdpkit.mockserver.redis_journal import RedisJournal, _settle
+from cdpkit.mockserver.redis_outage import Outage
+from cdpkit.mockserver.redis_scripts import cache_bytes, parse_url, split_value
 from cdpkit.mockserver.redis_seed import SeedTransactions
 from cdpkit.mockserver.store import (
     _DELETED,
     DEFAULT_JOURNAL_BYTES,
     Store,
     Writes,
-    _dumps,
     _overlay,
 )
 from cdpkit.mockserver.vendor import Vendor
@@ -73,22 +70,7 @@ POOL_SIZE = 8  # asyncio connections per process: the commit batches, the fault 
 CLOSE_WAIT = 5.0  # seconds a shut-down waits for commits and journal writes still running before cancelling them
 
 
-def _settle(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
-    """Answer the requests waiting on a journal batch, from whichever thread wrote it (the store's own: the
-    SQLite store's moves with it, out of the module every store imports)."""
-    for waiter in waiters:
-        waiter.get_loop().call_soon_threadsafe(_set, waiter, error)
-
-
-def _set(waiter: asyncio.Future[None], error: BaseException | None) -> None:
-    if not waiter.done():  # a request cancelled meanwhile (its client went away) waits for nothing
-        if error is None:
-            waiter.set_result(None)
-        else:
-            waiter.set_exception(error)
-
-
-class RedisStore(ExactTransactions, SeedTransactions, Store):
+class RedisStore(ExactTransactions, SeedTransactions, RedisJournal, Store):
     """State, journal, counts and faults in Redis; see the module's description."""
 
     shared = True  # other processes see the same state: --workers may run on it
@@ -114,13 +96,7 @@ class RedisStore(ExactTransactions, SeedTransactions, Store):
         # reset_to: the start-up data being computed against an empty state (None: not resetting)
         self._staged: dict[tuple[str, str], bytes] | None = None
         self._fault_lists: list[RedisFaults] = []
-        # the journal's group commit: entries of concurrent requests go to Redis in one script call
-        self._jlock = threading.Lock()
-        self._jqueue: list[tuple[bytes, bytes]] = []
-        self._jwaiters: list[asyncio.Future[None]] = []
-        self._jflushing = False
-        self._writer: ThreadPoolExecutor | None = None
-        self._flusher: asyncio.Task[None] | None = None
+        self._setup_journal()
         self._closing: asyncio.Task[None] | None = None  # a close started by close() on the serving loop
 
     def _k(self, *parts: str) -> str:
@@ -251,91 +227,7 @@ class RedisStore(ExactTransactions, SeedTransactions, Store):
         except RuntimeError:
             self.finish(entry, False)
             return None
-        waiter = loop.create_future()
-        with self._jlock:
-            self._jqueue.append(self._journal_item(entry))
-            self._jwaiters.append(waiter)
-            start = not self._jflushing
-            self._jflushing = True
-        if start:
-            self._flusher = loop.create_task(self._flush())
-        return waiter
-
-    def _journal_item(self, entry: Any) -> tuple[bytes, bytes]:
-        full = materialize(entry) if type(entry) is tuple else dict(entry)
-        full.pop("id", None)
-        return f"{full['vendor']}{SEP}{full['verdict']}".encode(), _dumps(full)
-
-    def _take(self) -> tuple[list, list]:
-        queued, waiters = self._jqueue, self._jwaiters
-        self._jqueue, self._jwaiters = [], []
-        return queued, waiters
-
-    async def _flush(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="cdpkit-redis")
-        while True:
-            with self._jlock:
-                if not self._jqueue:
-                    self._jflushing = False
-                    return
-            waiters, error = await loop.run_in_executor(self._writer, self._flush_queued)
-            _settle(waiters, error)
-
-    def _flush_queued(self) -> tuple[list, BaseException | None]:
-        with self._jlock:
-            queued, waiters = self._take()
-            if self.outage.cause is not None:  # not tried while Redis is known away: an unanswered connect
-                self.outage.unjournaled += len(queued)  # (5 s) would only delay the 503s waiting on it
-                return waiters, None
-            try:
-                self._write_journal(queued)
-            except BaseException as exc:
-                if not unreachable(exc):
-                    return waiters, exc
-                # the journal is in Redis too: its entries are dropped, counted, and the answers stand
-                self.outage.seen(exc)
-                self.outage.unjournaled += len(queued)
-                return waiters, None
-        return waiters, None
-
-    def _write_journal(self, items: list[tuple[bytes, bytes]]) -> None:
-        if items:
-            args: list[Any] = [self.prefix, self.journal_limit, self.journal_bytes]
-            for field, raw in items:
-                args += (field, raw)
-            self._journal_script(args=args)
-
-    # -- journal and counts ------------------------------------------------------------------------------
-    def journal_size(self) -> tuple[int, int]:
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.llen(self._k("j"))
-        pipe.get(self._k("jb"))
-        n, size = pipe.execute()
-        return n, int(size or 0)
-
-    def journal(self, vendor: str | None = None, verdict: str | None = None, operation: str | None = None,
-                limit: int | None = None, before: int | None = None) -> list[dict[str, Any]]:
-        out = []
-        for raw in self._redis.lrange(self._k("j"), 0, -1):
-            entry = orjson.loads(raw)
-            if before is not None and entry["id"] >= before:
-                continue
-            if (vendor and entry["vendor"] != vendor) or (verdict and entry["verdict"] != verdict) or (
-                    operation and entry["operation"] != operation):
-                continue
-            out.append(entry)
-            if limit and len(out) >= limit:
-                break
-        return out
-
-    def counts(self) -> dict[tuple[str, str], int]:
-        out = {}
-        for field, n in self._redis.hgetall(self._k("c")).items():
-            vendor, _, verdict = field.decode().partition(SEP)
-            out[(vendor, verdict)] = int(n)
-        return out
+        return self._queue_journal(entry, loop)
 
     def reset(self) -> None:
         self.reset_to(None)
@@ -402,20 +294,6 @@ class RedisStore(ExactTransactions, SeedTransactions, Store):
             await client.aclose()  # its pool's connections too (made from the pool it owns)
         self._close_async()  # a client of another loop, if any
         self._redis.close()
-
-    def _close_journal(self) -> None:
-        """Write what the journal still queues (its waiters are answered either way) and stop its writer."""
-        if self._writer is not None:
-            self._writer.shutdown(wait=True)
-            self._writer = None
-        with self._jlock:
-            queued, waiters = self._take()
-            error = None
-            try:
-                self._write_journal(queued)
-            except BaseException as exc:
-                error = exc
-        _settle(waiters, error)
 
     def _close_async(self) -> None:
         """Close the asyncio client's pool from outside :meth:`aclose`: run its loop to do it when that is

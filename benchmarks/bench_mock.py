@@ -16,6 +16,11 @@ a port the kernel picks, and stops at the end:
 A server whose tool is missing (npm for prism, redis-server for redis) is skipped with the reason; the
 run goes on with the others.
 
+Scenarios (benchmarks/bench_scenarios.py): zebline.users (upsert), tto.track, gptbots.get_user_cdp, and
+sensors.online (the documented single-user online look-up, with the demo tenant's credentials, cycling
+through 5,000 users each cdpkit mock is seeded with through /__mock/seed before the load; one answer per
+server is checked for the documented success code first, as Sensors may signal a failure in a 200).
+
 How: each round drives every scenario against every server in turn with the same requests (same
 method, path, headers and body, with an id unique per request *and per run*, so each upsert creates a
 new profile as a client's would), for --seconds with --concurrency connections. The load comes from wrk
@@ -29,8 +34,8 @@ server's CPU time per request (its own user + system time over the requests it a
 req/s when other work shares the machine, so compare those on a busy machine); its largest RSS; and
 the status mix of its answers. A comparison with a server that did not answer 2xx to the same work is
 void and printed so. Before the load: start-up time, from spawning `cdpkit mock`, `python -m cdpkit
-mock`, the bare handler and Prism to their first 2xx answer to the Zebline upsert, median of
---startup-runs runs (a cold start). Then each server is warmed with the same load, unmeasured, until
+mock` (also each --against checkout's), the bare handler and Prism to their first 2xx answer to the
+Zebline upsert, median of --startup-runs runs (a cold start), with the CPU time each had used by then. Then each server is warmed with the same load, unmeasured, until
 its CPU per request is steady (Prism's JIT needs ~8,000 requests), so warm servers are compared. Last:
 issue 9's goals, met or not, in this run's figures.
 
@@ -54,7 +59,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,6 +66,7 @@ from pathlib import Path
 
 import prism
 from bench_mock_report import Result, print_goals, print_table
+from bench_scenarios import SCENARIOS, check_answer, seed_mock
 from load_drivers import Load, drive_python, drive_wrk, request_parts
 from servers import (
     Probe,
@@ -72,34 +77,12 @@ from servers import (
     process_tree,
     rss_mb,
     spawn,
+    start_redis,
     startup_time,
     stop,
     wait_until_answering,
 )
 
-# "@ID@" in a path or body is replaced by an id unique per request and per run.
-SCENARIOS: dict[str, dict] = {
-    "zebline.users": {
-        "vendor": "zebline",
-        "method": "POST",
-        "path": "/v1/accounts/LICENSE_CODE/users",
-        "headers": {"authorization": "ACCESS_TOKEN"},
-        "json": {"userId": "@ID@", "firstName": "sample", "attributes": {"age": 30}},
-    },
-    "tto.track": {
-        "vendor": "tto",
-        "method": "POST",
-        "path": "/v1/track",
-        "json": {"type": "track", "api_key": "your_api_key_here", "user_id": "user_12345", "event": "Purchase",
-                 "msg_id": "@ID@", "properties": {"revenue": 299.99, "currency": "USD"}, "timestamp": "1767174918"},
-    },
-    "gptbots.get_user_cdp": {
-        "vendor": "gptbots",
-        "method": "GET",
-        "path": "/v1/user/get-user-cdp?user_id=BC123",
-        "headers": {"Authorization": "Bearer ${token}"},
-    },
-}
 SERVERS = ("bare", "memory", "sqlite", "redis", "redis2", "prism")
 WARM_CHUNK_SECONDS = 2  # wrk counts whole seconds
 WARM_STEADY = 0.10  # CPU per request within 10% of the chunk before: the server is warm
@@ -219,20 +202,6 @@ def measure_startup(args: argparse.Namespace, workdir: str, prism_binary: Path |
     return medians
 
 
-def start_redis(workdir: str, port: int, fsync: str) -> subprocess.Popen:
-    """A redis-server of the run's own, in its temporary folder; persistence as the README states it."""
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir,
-                             "--appendonly", "yes", "--appendfsync", fsync, "--save", ""],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if subprocess.run(["redis-cli", "-p", str(port), "ping"], check=False, capture_output=True, text=True).stdout.strip() == "PONG":
-            return proc
-        time.sleep(0.05)
-    stop(proc)
-    raise SystemExit("redis-server did not start")
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0, help="per scenario, server and round")
@@ -272,7 +241,6 @@ def main() -> None:
         label, _, directory = spec.partition("=")
         checkouts[label] = os.path.abspath(directory)
         servers += [f"{s}@{label}" for s in ("memory", "sqlite", "redis", "redis2") if s in servers]
-    vendors = sorted({SCENARIOS[name]["vendor"] for name in chosen})
     run_nonce = uuid.uuid4().hex[:10]
     print(f"load from {args.driver}, {args.concurrency} connections, {args.rounds} round(s) of {args.seconds:g} s "
           f"per scenario and server; run {run_nonce}", flush=True)
@@ -301,7 +269,7 @@ def main() -> None:
         if any(s.startswith("redis") for s in servers):
             redis_proc = start_redis(workdir, redis_port, args.redis_fsync)
         for server in list(servers):
-            started = start_server(server, args, workdir, vendors, checkouts, redis_port, run_nonce, prism_binary)
+            started = start_server(server, args, workdir, chosen, checkouts, redis_port, run_nonce, prism_binary)
             if isinstance(started, str):
                 older_redis = "@" in server and server.startswith("redis")  # a checkout from before the Redis store
                 if not (server.startswith("prism") or older_redis):
@@ -324,10 +292,12 @@ def main() -> None:
     print_goals(chosen, servers, results, startup)
 
 
-def start_server(server: str, args: argparse.Namespace, workdir: str, vendors: list[str],
+def start_server(server: str, args: argparse.Namespace, workdir: str, scenarios: list[str],
                  checkouts: dict[str, str | None], redis_port: int, run_nonce: str,
                  prism_binary: Path | None) -> Running | str:
-    """Start one compared server and wait until it answers; the Running server, or why it did not start."""
+    """Start one compared server, wait until it answers and seed what ``scenarios`` look up; the Running server,
+    or why it did not start."""
+    vendors = sorted({SCENARIOS[name]["vendor"] for name in scenarios})
     kind, _, label = server.partition("@")
     checkout = checkouts[label]
     env = dict(os.environ, PYTHONPATH=checkout) if checkout else None
@@ -355,10 +325,15 @@ def start_server(server: str, args: argparse.Namespace, workdir: str, vendors: l
         proc = spawn(cmd, log_path, cwd=checkout, env=env)
         procs.update(dict.fromkeys(served, proc))
         ports.update(dict.fromkeys(served, port))
+        why = None
         if wait_until_answering(proc, port, Probe("GET", "/", {}), timeout=START_TIMEOUT) is None:
+            why = f"no answer on port {port} within {START_TIMEOUT} s (log: {log_tail(log_path)})"
+        elif kind not in ("bare", "prism"):  # a cdpkit mock: the state the scenarios look up (bench_scenarios.py)
+            why = next(filter(None, (seed_mock(port, SCENARIOS[name]) for name in scenarios)), None)
+        if why is not None:
             for started in set(procs.values()):
                 stop(started)
-            return f"no answer on port {port} within {START_TIMEOUT} s (log: {log_tail(log_path)})"
+            return why
     return Running(procs, ports, [])
 
 
@@ -387,6 +362,13 @@ def run_rounds(args: argparse.Namespace, chosen: list[str], servers: list[str], 
                drive: Callable[[str, dict, argparse.Namespace, str], Load], run_nonce: str) -> dict[tuple[str, str], list[Result]]:
     """Every scenario against every server, round after round, in the same order: the alternation spreads
     whatever else the machine is doing over all servers alike."""
+    for name in chosen:  # the documented answer, not only a 2xx one (a Sensors failure can be a 200 with a code);
+        for server in servers if "expect" in SCENARIOS[name] else []:  # the bare handler's is a fixed one
+            if server == "bare":
+                continue
+            wrong = check_answer(running[server].ports[SCENARIOS[name]["vendor"]], SCENARIOS[name], run_nonce)
+            if wrong is not None:
+                print(f"  WARNING {name} on {server}: {wrong}", flush=True)
     for name in chosen:
         for server in servers if args.warmup > 0 else []:
             warm_up(args, name, running[server], server, drive, f"{run_nonce}-warm-{server}")

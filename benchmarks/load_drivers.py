@@ -2,7 +2,9 @@
 
 Both send the same request (method, path, headers, JSON body) with "@ID@" replaced by an id unique per
 request *and per run* (a run nonce and a counter: wrk's ``math.random`` repeats its seed every run, so
-its ids would collide across runs and an upsert would stop creating profiles), and both report the
+its ids would collide across runs and an upsert would stop creating profiles) and "@N@" by the request's
+number modulo the scenario's ``population`` (one of the records the run seeded, each in turn; see
+bench_scenarios.py), and both report the
 status of every answer: a comparison between servers is only worth something when they all answered
 2xx to the same work, so the status mix is printed beside each rate. Connection errors and time-outs
 are counted under the status ``"error"``.
@@ -40,7 +42,7 @@ class Load:
 PY_DRIVER = textwrap.dedent(
     """
     import asyncio, json, sys, time, aiohttp
-    url, method, body, headers, seconds, concurrency, max_requests, nonce = json.loads(sys.argv[1])
+    url, method, body, headers, seconds, concurrency, max_requests, nonce, population = json.loads(sys.argv[1])
     lat, statuses, n = [], {}, 0
     async def main():
         global n
@@ -50,11 +52,11 @@ PY_DRIVER = textwrap.dedent(
             i = 0
             while time.perf_counter() < deadline and n < max_requests:
                 i += 1
-                uid = f"{nonce}-{w}-{i}"
-                data = body.replace("@ID@", uid).encode() if body else None
+                uid, nth = f"{nonce}-{w}-{i}", str(n % population)
+                data = body.replace("@ID@", uid).replace("@N@", nth).encode() if body else None
                 t = time.perf_counter()
                 try:
-                    async with session.request(method, url.replace("@ID@", uid), data=data, headers=headers) as r:
+                    async with session.request(method, url.replace("@ID@", uid).replace("@N@", nth), data=data, headers=headers) as r:
                         await r.read()
                     status = str(r.status)
                 except (aiohttp.ClientError, asyncio.TimeoutError):
@@ -76,6 +78,7 @@ PY_DRIVER = textwrap.dedent(
 WRK_SCRIPT = """
 local counter = 0
 local nonce = {nonce}
+local population = {population}
 local path, body = {path}, {body}
 wrk.method = {method}
 {headers}
@@ -85,9 +88,10 @@ setup = function(thread) table.insert(threads, thread) end
 request = function()
   counter = counter + 1
   local uid = nonce .. "-" .. counter
+  local nth = tostring(counter % population)
   local b = nil
-  if body ~= "" then b = body:gsub("@ID@", uid) end
-  return wrk.format(nil, (path:gsub("@ID@", uid)), nil, b)
+  if body ~= "" then b = body:gsub("@ID@", uid):gsub("@N@", nth) end
+  return wrk.format(nil, (path:gsub("@ID@", uid):gsub("@N@", nth)), nil, b)
 end
 response = function(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
@@ -134,7 +138,8 @@ def drive_wrk(base: str, scenario: dict, args: argparse.Namespace, nonce: str) -
     """One wrk run (one thread, ``args.concurrency`` connections, ``args.seconds`` rounded to whole seconds)."""
     headers, body = request_parts(scenario)
     script = WRK_SCRIPT.format(
-        nonce=_lua(nonce), path=_lua(scenario["path"]), body=_lua(body), method=_lua(scenario["method"]),
+        nonce=_lua(nonce), population=int(scenario.get("population", 1)), path=_lua(scenario["path"]), body=_lua(body),
+        method=_lua(scenario["method"]),
         headers="\n".join(f"wrk.headers[{_lua(k)}] = {_lua(v)}" for k, v in headers.items()),
     )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
@@ -158,7 +163,7 @@ def drive_python(base: str, scenario: dict, args: argparse.Namespace, nonce: str
     """One run of aiohttp clients in their own process (they saturate near 9,000 req/s on a 2-core machine)."""
     headers, body = request_parts(scenario)
     spec = [base + scenario["path"], scenario["method"], body, headers, args.seconds, args.concurrency,
-            args.max_requests, nonce]
+            args.max_requests, nonce, int(scenario.get("population", 1))]
     out = subprocess.run([sys.executable, "-c", PY_DRIVER, json.dumps(spec)], capture_output=True, text=True,
                          check=True, timeout=args.seconds + 60).stdout
     r = json.loads(out.strip().splitlines()[-1])

@@ -166,3 +166,17 @@ def process_tree(pid: int) -> list[int]:
         except OSError:
             pass
     return found
+
+
+def start_redis(workdir: str, port: int, fsync: str) -> subprocess.Popen:
+    """A redis-server of the run's own, in its temporary folder; persistence as the README states it."""
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir,
+                             "--appendonly", "yes", "--appendfsync", fsync, "--save", ""],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if subprocess.run(["redis-cli", "-p", str(port), "ping"], check=False, capture_output=True, text=True).stdout.strip() == "PONG":
+            return proc
+        time.sleep(0.05)
+    stop(proc)
+    raise SystemExit("redis-server did not start")

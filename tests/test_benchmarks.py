@@ -39,6 +39,18 @@ def _load_report_module() -> ModuleType:
 report = _load_report_module()
 
 
+def _load_scenarios_module() -> ModuleType:
+    """benchmarks/bench_scenarios.py by its path, as the report module above."""
+    spec = importlib.util.spec_from_file_location("bench_scenarios", ROOT / "benchmarks" / "bench_scenarios.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+scenarios = _load_scenarios_module()
+
+
 def run_bench(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> str:
     out = subprocess.run([sys.executable, str(BENCH), *args], check=False, capture_output=True, text=True, timeout=timeout,
                          cwd=ROOT, env=env)
@@ -46,10 +58,10 @@ def run_bench(*args: str, env: dict[str, str] | None = None, timeout: float = 30
     return out.stdout
 
 
-def table_row(output: str, server: str) -> list[str]:
-    """The medians row of ``server`` for the Zebline upsert, split on runs of spaces."""
+def table_row(output: str, server: str, scenario: str = "zebline.users") -> list[str]:
+    """The medians row of ``server`` for ``scenario`` (the Zebline upsert unless named), split on runs of spaces."""
     rows = [line for line in output.split("medians over", 1)[1].splitlines()
-            if re.match(rf"zebline\.users\s+{re.escape(server)}\s", line)]
+            if re.match(rf"{re.escape(scenario)}\s+{re.escape(server)}\s", line)]
     assert len(rows) == 1, output
     return rows[0].split()
 
@@ -90,15 +102,57 @@ def test_a_failed_prism_install_is_skipped_with_npm_s_last_words(tmp_path: Path)
     assert not (cache / "package-lock.json").exists()  # so the next run tries the install again
 
 
+def test_sensors_online_look_ups_of_seeded_users_answer_the_documented_success() -> None:
+    """sensors.online: each cdpkit mock is seeded with the users it looks up, and answers every look-up 2xx
+    with code SUCCESS (checked once per server before the load: no WARNING line)."""
+    quick = ["--scenario", "sensors.online", "--seconds", "1", "--rounds", "1", "--warmup", "0", "--startup-runs", "0"]
+    output = run_bench(*quick, "--server", "bare", "--server", "memory", "--server", "sqlite")
+    assert "WARNING" not in output, output
+    for server in ("bare", "memory", "sqlite"):
+        assert table_row(output, server, "sensors.online")[-2:] == ["200", "100%"], output
+    assert re.search(r"sensors\.online: memory ÷ bare\s+\d+\.\d\d", output), output
+
+
+def test_an_answer_with_a_failure_code_in_a_200_is_caught() -> None:
+    """The answer check has teeth: a 200 whose code is not the documented success is named, as is a 404."""
+    import http.server
+    import threading
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        """200 with a failure code while ``failing_code`` is set, else 404."""
+
+        failing_code = True
+
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200 if Answer.failing_code else 404)
+            self.end_headers()
+            self.wfile.write(b'{"code": "INTERNAL_ERROR"}' if Answer.failing_code else b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        port = server.server_address[1]
+        online = scenarios.SCENARIOS["sensors.online"]
+        assert "{'code': 'INTERNAL_ERROR'} where {'code': 'SUCCESS'} was expected" in scenarios.check_answer(port, online, "t")
+        Answer.failing_code = False
+        assert scenarios.check_answer(port, online, "t").startswith("answered 404")
+        server.shutdown()
+
+
 def test_prism_answers_the_same_requests_2xx_beside_the_mock() -> None:
     if shutil.which("npm") is None:
         if os.environ.get("CDPKIT_REQUIRE_NPM") == "1":  # set by .ci/run: CI must compare with Prism
             pytest.fail("npm is not installed, and CDPKIT_REQUIRE_NPM=1 says this run must compare with Prism", pytrace=False)
         pytest.skip("npm not installed: Prism cannot be installed here")
-    output = run_bench(*QUICK, "--server", "memory", "--server", "prism", "--startup-runs", "0", timeout=900)
-    assert "Prism skipped" not in output, output
-    assert table_row(output, "prism")[-2:] == ["200", "100%"], output
-    assert re.search(r"zebline\.users: memory ÷ prism\s+\d+\.\d\d", output), output
+    output = run_bench(*QUICK, "--scenario", "sensors.online", "--server", "memory", "--server", "prism",
+                       "--startup-runs", "0", timeout=900)
+    assert "Prism skipped" not in output and "WARNING" not in output, output
+    for scenario in ("zebline.users", "sensors.online"):  # Prism serves the documented example of each
+        assert table_row(output, "prism", scenario)[-2:] == ["200", "100%"], output
+        assert re.search(rf"{re.escape(scenario)}: memory ÷ prism\s+\d+\.\d\d", output), output
 
 
 def _result(statuses: dict[str, int], rate: float = 100.0) -> object:

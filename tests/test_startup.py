@@ -44,6 +44,7 @@ NOT_ON_THE_START_PATH = {
     "cdpkit.suites": "another layer",
     "cdpkit.schemas.openapi": "`cdpkit openapi` builds it, not the mock",
     "cdpkit.schemas.catalog": "read by the dashboard's catalog page when it is asked for",
+    "cdpkit.mockserver.sensors_h5": "the Sensors iframe page, imported when an H5 operation is first called",
 }
 # Runs `cdpkit mock` in a child process (the command's own main, as the console script calls it). A thread of
 # that process, which imports nothing itself (a raw socket), waits for the port, sends the benchmark's start-up

@@ -10,9 +10,9 @@ for the iframe page.
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
-from cdpkit.mockserver import sensors_h5
 from cdpkit.mockserver.sensors_model import (
     RUNNING, STOPPED, clock, compute, credentials, demo, load_seed, ok, project_key, quota, request_id,
     state_view, tag_value, user_by_identities,
@@ -33,10 +33,28 @@ ERRORS: dict[int, tuple[str, str, str, str]] = {
 INTERNAL = ("INTERNAL", "SF-D-F-9-1", "服务内部错误 (server error)", "retry later")
 
 
+def _h5() -> ModuleType:
+    """The iframe page's module, imported when an H5 operation is first called: a start of the mock
+    compiles and imports none of it (issue 9)."""
+    from cdpkit.mockserver import sensors_h5
+
+    return sensors_h5
+
+
+def h5_realtime_tag_page(call: Call) -> Reply:
+    """SF-H5-*: the iframe page (cdpkit.mockserver.sensors_h5.page)."""
+    return _h5().page(call)
+
+
+def h5_save_realtime_tag(call: Call) -> Reply:
+    """SF-H5-SAVE: the page's save (cdpkit.mockserver.sensors_h5.save)."""
+    return _h5().save(call)
+
+
 def render_error(rejection: Rejection, call: Call | None) -> Reply:
     """SF-ERROR-INFO / SF-ERROR-HTTP-STATUS: the envelope with error_info; HTML for the H5 page."""
     if call is not None and call.operation_id == "h5_realtime_tag_page":
-        return sensors_h5.error_page(rejection, call)
+        return _h5().error_page(rejection, call)
     code, info_code, cause, suggestion = ERRORS.get(rejection.status, INTERNAL)
     code = rejection.detail.get("code", code)
     context: dict[str, Any] = {"requirements": list(rejection.requirement_ids)}
@@ -226,8 +244,8 @@ VENDOR = Vendor(
         "query_realtime_tag_quota": query_realtime_tag_quota,
         "get_online_attributes": get_online_attributes,
         "batch_get_online_attributes": batch_get_online_attributes,
-        "h5_realtime_tag_page": sensors_h5.page,
-        "h5_save_realtime_tag": sensors_h5.save,
+        "h5_realtime_tag_page": h5_realtime_tag_page,
+        "h5_save_realtime_tag": h5_save_realtime_tag,
     },
     render_error=render_error,
     input_errors=InputErrors(

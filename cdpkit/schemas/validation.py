@@ -71,7 +71,7 @@ class _Compiled:
 class Validators:
     """All request validators of the served vendors, keyed by (vendor, operationId, part).
 
-    Each is bundled and compiled on its first use, not when the mock starts (issue 9: compiling all 52 cost
+    Each is bundled and compiled on its first use, not when the mock starts (issue 9: compiling all 47 cost
     every start ~15 ms, for operations a run may never call); from then on it is kept, so a request pays
     the compilation once per operation and part, and answers exactly as an eagerly compiled one would."""
 

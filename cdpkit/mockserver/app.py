@@ -86,14 +86,9 @@ async def _unknown_routes(
 
 
 async def close_store(store: Store) -> None:
-    """Close ``store`` on the serving loop, awaiting what it runs there: a store with an ``aclose`` (Redis: its
-    fault listener, commit batches and connection pool are tasks of this loop) ends them before the loop stops,
-    which a synchronous ``close`` could only schedule; the others' ``close`` is all there is to do."""
-    aclose = getattr(store, "aclose", None)
-    if aclose is not None:
-        await aclose()
-    else:
-        store.close()
+    """Close ``store`` on the serving loop, awaiting what it runs there (Redis: its fault listener, commit
+    batches and connection pool are tasks of this loop, which a synchronous ``close`` could only schedule)."""
+    await store.aclose()
 
 
 def build_app(config: MockConfig | None = None, mock: Mock | None = None) -> web.Application:

@@ -123,6 +123,8 @@ class MockServer(MockClient):
             self._runner = None
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+        if not self._thread.is_alive() and not self._loop.is_closed():
+            self._loop.close()  # a thread runs once, so this loop is never run again: release it now, not at GC
 
     def _stop_workers(self, process: subprocess.Popen[bytes]) -> None:
         """SIGTERM the supervisor (it stops its workers, each finishing what is in flight); if it is stuck, kill

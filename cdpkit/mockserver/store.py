@@ -213,6 +213,10 @@ class Store:
     def close(self) -> None:
         pass
 
+    async def aclose(self) -> None:
+        """Close on the serving loop; a store that runs tasks there (Redis) ends them before the loop stops."""
+        self.close()
+
 
 def _settle(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
     """Answer the requests waiting on a batch, from whichever thread committed it."""

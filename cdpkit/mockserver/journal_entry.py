@@ -174,6 +174,12 @@ def record(
             answer_kept, violations, duration_ms, estimate)
 
 
+def selected(fields: tuple[str, str, str], vendor: str | None, verdict: str | None, operation: str | None) -> bool:
+    """Whether an entry whose (vendor, verdict, operation) are ``fields`` passes the journal's filters (an empty
+    filter passes everything); every store filters with this, so they cannot disagree."""
+    return all(not want or have == want for have, want in zip(fields, (vendor, verdict, operation)))
+
+
 def materialize(rec: tuple) -> dict[str, Any]:
     """The journal entry a :func:`record` stands for (without its id, which the store gives)."""
     return {

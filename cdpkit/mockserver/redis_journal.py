@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from cdpkit.mockserver import journal_entry
 from cdpkit.mockserver.journal_entry import materialize
 from cdpkit.mockserver.redis_outage import Outage, unreachable
 from cdpkit.mockserver.redis_scripts import SEP
@@ -135,8 +136,7 @@ class RedisJournal:
             entry = orjson.loads(raw)
             if before is not None and entry["id"] >= before:
                 continue
-            if (vendor and entry["vendor"] != vendor) or (verdict and entry["verdict"] != verdict) or (
-                    operation and entry["operation"] != operation):
+            if not journal_entry.selected((entry["vendor"], entry["verdict"], entry["operation"]), vendor, verdict, operation):
                 continue
             out.append(entry)
             if limit and len(out) >= limit:

@@ -170,21 +170,13 @@ class Store:
             if before is not None and entry_id >= before:
                 continue
             if type(entry) is tuple:
-                if vendor and entry[journal_entry.VENDOR] != vendor:
-                    continue
-                if verdict and entry[journal_entry.VERDICT] != verdict:
-                    continue
-                if operation and entry[journal_entry.OPERATION] != operation:
+                fields = (entry[journal_entry.VENDOR], entry[journal_entry.VERDICT], entry[journal_entry.OPERATION])
+                if not journal_entry.selected(fields, vendor, verdict, operation):
                     continue
                 entry = materialize(entry)
                 entry["id"] = entry_id
-            else:
-                if vendor and entry["vendor"] != vendor:
-                    continue
-                if verdict and entry["verdict"] != verdict:
-                    continue
-                if operation and entry["operation"] != operation:
-                    continue
+            elif not journal_entry.selected((entry["vendor"], entry["verdict"], entry["operation"]), vendor, verdict, operation):
+                continue
             out.append(entry)
             if limit and len(out) >= limit:
                 break

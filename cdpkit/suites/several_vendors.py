@@ -97,9 +97,6 @@ def _child(opts: dict[str, Any], extra_pytest_args: list[str], out_path: str, er
 
     from cdpkit.suites.cli import run_one
 
-    # This module is the one local module a run of one vendor alone never loads: out of sys.modules, its
-    # constants stay out of hypothesis' pool (the code running here keeps its own reference to it).
-    sys.modules.pop(__name__, None)
     out = open(out_path, "w", encoding="utf-8")
     err = open(err_path, "w", encoding="utf-8")
     os.dup2(out.fileno(), 1)

@@ -23,7 +23,7 @@ from cdpkit.cli import join_signed_values
 from cdpkit.schemas import VENDORS
 from cdpkit.suites.plugin import DEFAULT_MAX_EXAMPLES, DEFAULT_SEED
 from cdpkit.suites.report import REPORT_FORMATS, Results
-from cdpkit.suites.report_command import RunProblem, compare_baseline, read_baseline
+from cdpkit.suites.report_command import RunProblem, compare_baseline, read_baseline, read_named_file
 from cdpkit.suites.target import EXAMPLE_URL, unreachable, url_problem
 
 HELP = "check an implementation of a vendor API against its conformance suite"
@@ -156,12 +156,7 @@ class UsageProblem(ValueError):
 
 
 def _read_profile(path: str) -> dict[str, Any]:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageProblem(f"--profile {path}: no such file") from None
-    except OSError as exc:
-        raise UsageProblem(f"--profile {path}: cannot read it: {exc.strerror or exc}") from None
+    text = read_named_file(path, f"--profile {path}", UsageProblem)
     try:
         data = tomllib.loads(text) if path.endswith(".toml") else json.loads(text)
     except ValueError as exc:

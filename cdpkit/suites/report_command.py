@@ -71,13 +71,19 @@ class RunProblem(ValueError):
     """A file that is not a readable ``cdpkit check --json`` run (a usage error)."""
 
 
-def load_run(path: str | Path) -> dict[str, Any]:
+def read_named_file(path: str | Path, label: str, problem: type[ValueError] = RunProblem) -> str:
+    """A file a user named on the command line, as text; ``problem(label: …)`` saying why it cannot be read
+    (every file option of ``check`` and ``report`` words it the same way)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise RunProblem(f"{path}: no such file") from None
+        raise problem(f"{label}: no such file") from None
     except OSError as exc:
-        raise RunProblem(f"{path}: cannot read it: {exc.strerror or exc}") from None
+        raise problem(f"{label}: cannot read it: {exc.strerror or exc}") from None
+
+
+def load_run(path: str | Path) -> dict[str, Any]:
+    text = read_named_file(path, str(path))
     try:
         run = json.loads(text)
     except ValueError as exc:
@@ -97,12 +103,7 @@ def failing_ids(run: dict[str, Any]) -> list[str]:
 def read_baseline(path: str | Path, vendor: str | None = None) -> list[str]:
     """The known-failing requirement IDs of a baseline file: a previous ``--json`` run (its failures),
     a JSON list of IDs, or text with one ID a line (``#`` starts a comment). A usage error otherwise."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RunProblem(f"--baseline {path}: no such file") from None
-    except OSError as exc:
-        raise RunProblem(f"--baseline {path}: cannot read it: {exc.strerror or exc}") from None
+    text = read_named_file(path, f"--baseline {path}")
     stripped = text.lstrip()
     if stripped.startswith(("{", "[")):
         try:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 from itertools import chain
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import orjson
 
@@ -174,10 +174,28 @@ def record(
             answer_kept, violations, duration_ms, estimate)
 
 
-def selected(fields: tuple[str, str, str], vendor: str | None, verdict: str | None, operation: str | None) -> bool:
-    """Whether an entry whose (vendor, verdict, operation) are ``fields`` passes the journal's filters (an empty
-    filter passes everything); every store filters with this, so they cannot disagree."""
-    return all(not want or have == want for have, want in zip(fields, (vendor, verdict, operation)))
+def fields(entry: "dict[str, Any] | tuple") -> tuple[str, str, str]:
+    """(vendor, verdict, operation) of a record or of an entry: what the journal is filtered by."""
+    if type(entry) is tuple:
+        return entry[VENDOR], entry[VERDICT], entry[OPERATION]
+    return entry["vendor"], entry["verdict"], entry["operation"]
+
+
+def page(items: Iterable[tuple[int, Any]], show: Callable[[int, Any], dict[str, Any]], vendor: str | None,
+         verdict: str | None, operation: str | None, limit: int | None, before: int | None) -> list[dict[str, Any]]:
+    """A page of the journal, newest first: of ``items`` ((id, record), newest first) those with an id below
+    ``before`` that pass every filter given (an empty one passes all), at most ``limit``, each made an entry
+    by ``show(id, record)``. Every store pages with this, so they cannot disagree."""
+    out: list[dict[str, Any]] = []
+    wanted = (vendor, verdict, operation)
+    for entry_id, rec in items:
+        if before is not None and entry_id >= before:
+            continue
+        if all(not want or have == want for have, want in zip(fields(rec), wanted)):
+            out.append(show(entry_id, rec))
+            if limit and len(out) >= limit:
+                break
+    return out
 
 
 def materialize(rec: tuple) -> dict[str, Any]:

@@ -131,17 +131,9 @@ class RedisJournal:
 
     def journal(self, vendor: str | None = None, verdict: str | None = None, operation: str | None = None,
                 limit: int | None = None, before: int | None = None) -> list[dict[str, Any]]:
-        out = []
-        for raw in self._redis.lrange(self._k("j"), 0, -1):
-            entry = orjson.loads(raw)
-            if before is not None and entry["id"] >= before:
-                continue
-            if not journal_entry.selected((entry["vendor"], entry["verdict"], entry["operation"]), vendor, verdict, operation):
-                continue
-            out.append(entry)
-            if limit and len(out) >= limit:
-                break
-        return out
+        entries = (orjson.loads(raw) for raw in self._redis.lrange(self._k("j"), 0, -1))
+        return journal_entry.page(((entry["id"], entry) for entry in entries), lambda _id, entry: entry,
+                                  vendor, verdict, operation, limit, before)
 
     def counts(self) -> dict[tuple[str, str], int]:
         out = {}

@@ -165,22 +165,7 @@ class Store:
         before: int | None = None,
     ) -> list[dict[str, Any]]:
         """Journal entries, newest first, filtered; ``before`` keeps those with a smaller id (paging)."""
-        out = []
-        for entry_id, entry in reversed(self._journal):
-            if before is not None and entry_id >= before:
-                continue
-            if type(entry) is tuple:
-                fields = (entry[journal_entry.VENDOR], entry[journal_entry.VERDICT], entry[journal_entry.OPERATION])
-                if not journal_entry.selected(fields, vendor, verdict, operation):
-                    continue
-                entry = materialize(entry)
-                entry["id"] = entry_id
-            elif not journal_entry.selected((entry["vendor"], entry["verdict"], entry["operation"]), vendor, verdict, operation):
-                continue
-            out.append(entry)
-            if limit and len(out) >= limit:
-                break
-        return out
+        return journal_entry.page(reversed(self._journal), _shown, vendor, verdict, operation, limit, before)
 
     def counts(self) -> dict[tuple[str, str], int]:
         """Requests per (vendor, verdict) since the last reset (not bounded by the journal limit)."""
@@ -208,6 +193,15 @@ class Store:
     async def aclose(self) -> None:
         """Close on the serving loop; a store that runs tasks there (Redis) ends them before the loop stops."""
         self.close()
+
+
+def _shown(entry_id: int, entry: "dict[str, Any] | tuple") -> dict[str, Any]:
+    """A journal record as the control API shows it: a lazy record (a tuple) made an entry, with its id."""
+    if type(entry) is not tuple:
+        return entry
+    shown = materialize(entry)
+    shown["id"] = entry_id
+    return shown
 
 
 def _settle(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:

@@ -63,3 +63,25 @@ def serve_page(html: str, name: str) -> Iterator[int]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def launched_chromium(args: list[str] = CHROMIUM_ARGS) -> Iterator[Any]:
+    """Debian's Chromium launched through Playwright (a module-scoped fixture's body): the skip or failure
+    :func:`chromium_path` decides when it is missing."""
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=args, timeout=30_000)
+        yield browser
+        browser.close()
+
+
+@contextlib.contextmanager
+def fresh_page(browser: Any, width: int, height: int, timeout_ms: int) -> Iterator[Any]:
+    """A page in a context of its own (no cookies or storage from another test), closed afterwards."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_timeout(timeout_ms)
+    yield context.new_page()
+    context.close()

@@ -36,7 +36,7 @@ from cdpkit.mockserver.workers import WORKER_HEADER
 from cdpkit.schemas import catalog
 from tests.browser import CHROMIUM_ARGS as BASE_CHROMIUM_ARGS
 from tests.browser import PLAYWRIGHT_MISSING
-from tests.browser import chromium_path as _chromium_path
+from tests.browser import fresh_page, launched_chromium
 from tests.browser import serve_page
 from tests.browser import unavailable as _unavailable
 from tests.test_redis_workers import redis_server  # noqa: F401  (the session's redis-server fixture)
@@ -51,7 +51,7 @@ BAD_GPTBOTS: dict[str, str] = {}  # neither user_id nor anonymous_id: GPT-QUERY-
 
 
 try:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, Page, expect
 except ImportError:  # pragma: no cover - depends on the machine
     _unavailable(PLAYWRIGHT_MISSING)
 
@@ -64,20 +64,15 @@ def mock() -> Iterator[MockServer]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = _chromium_path()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, timeout=30_000)
+    with launched_chromium(CHROMIUM_ARGS) as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
 def page(browser: Browser, mock: MockServer) -> Iterator[Page]:
     mock.reset()
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    yield context.new_page()
-    context.close()
+    with fresh_page(browser, 1280, 900, TIMEOUT_MS) as opened:
+        yield opened
 
 
 def open_dashboard(page: Page, url: str) -> Page:

@@ -29,7 +29,7 @@ from cdpkit.mockserver.pytest_plugin import MockServer
 from cdpkit.mockserver.runtime import MockConfig
 from cdpkit.schemas import bundle
 from tests.browser import CHROMIUM_ARGS, PLAYWRIGHT_MISSING
-from tests.browser import chromium_path as _chromium_path
+from tests.browser import fresh_page, launched_chromium
 from tests.browser import serve_page
 from tests.browser import unavailable as _unavailable
 
@@ -40,7 +40,7 @@ TIMEOUT_MS = 10_000
 
 
 try:
-    from playwright.sync_api import Browser, Frame, FrameLocator, Page, sync_playwright
+    from playwright.sync_api import Browser, Frame, FrameLocator, Page
 except ImportError:  # pragma: no cover - depends on the machine
     _unavailable(PLAYWRIGHT_MISSING)
 
@@ -82,20 +82,15 @@ def business_origin() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = _chromium_path()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, timeout=30_000)
+    with launched_chromium(CHROMIUM_ARGS) as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
 def page(browser: Browser, mock: MockServer) -> Iterator[Page]:
     mock.reset()
-    context = browser.new_context(viewport={"width": 720, "height": 680})
-    context.set_default_timeout(TIMEOUT_MS)
-    yield context.new_page()
-    context.close()
+    with fresh_page(browser, 720, 680, TIMEOUT_MS) as opened:
+        yield opened
 
 
 def demo_key(mock: MockServer) -> str:

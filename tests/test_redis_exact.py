@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from contextlib import closing
 from types import SimpleNamespace
 from typing import Any
 
@@ -61,7 +62,6 @@ def test_redis_requests_interleaving_in_one_process_stay_exact(redis_server):  #
     30 increments of one value lose none. Two stores (two processes) doing the same at once conflict, run
     again on fresh state, and still keep every rule."""
     url = redis_server.url()
-    one, two = open_store(url), open_store(url)
     in_flight: list[bool] = []
 
     def counted_bump(call: Any) -> Reply:
@@ -92,21 +92,14 @@ def test_redis_requests_interleaving_in_one_process_stay_exact(redis_server):  #
             await one.async_client().aclose()
             await two.async_client().aclose()
 
-    try:
+    with closing(open_store(url)) as one, closing(open_store(url)) as two:
         asyncio.run(run())
-    finally:
-        one.close()
-        two.close()
 
 
 def test_redis_a_collection_listed_on_the_loop_is_checked_and_learnt(redis_server):  # noqa: F811
     """On the serving loop a collection not listed yet is taken as empty (no round trip); the check refuses
     that and sends the keys, and a request that listed it current and wrote keeps it known."""
     url = redis_server.url()
-    one, two = open_store(url), open_store(url)
-    one.put("v/a", "k", 1)
-    one.put("v/a", "k2", 2)
-    one.commit()
 
     async def run() -> None:
         try:
@@ -127,20 +120,17 @@ def test_redis_a_collection_listed_on_the_loop_is_checked_and_learnt(redis_serve
         finally:
             await two.async_client().aclose()
 
-    try:
+    with closing(open_store(url)) as one, closing(open_store(url)) as two:
+        one.put("v/a", "k", 1)
+        one.put("v/a", "k2", 2)
+        one.commit()
         asyncio.run(run())
-    finally:
-        one.close()
-        two.close()
 
 
 def test_redis_a_store_serves_a_new_event_loop_after_the_first_ended(redis_server):  # noqa: F811
     """Commits and the fault listener belong to the loop they ran on; a store used again from another loop
     (as tests do) starts both afresh there, and a fault set elsewhere reaches it by push, acknowledged."""
     url = redis_server.url()
-    store, elsewhere = open_store(url), open_store(url)
-    faults, other_faults = store.faults(), elsewhere.faults()
-    exact_bump = store._exact(bump)
 
     async def run(first: int) -> None:
         loop = asyncio.get_running_loop()
@@ -161,12 +151,11 @@ def test_redis_a_store_serves_a_new_event_loop_after_the_first_ended(redis_serve
             faults.stop()
             await store.async_client().aclose()
 
-    try:
+    with closing(open_store(url)) as store, closing(open_store(url)) as elsewhere:
+        faults, other_faults = store.faults(), elsewhere.faults()
+        exact_bump = store._exact(bump)
         asyncio.run(run(1))
         asyncio.run(run(6))
-    finally:
-        store.close()
-        elsewhere.close()
 
 
 def test_no_vendor_request_waits_on_redis_synchronously(redis_server):  # noqa: F811

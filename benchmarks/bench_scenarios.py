@@ -80,18 +80,28 @@ def seed_mock(port: int, scenario: dict[str, Any], timeout: float = 60.0) -> str
     """Load a scenario's ``seed`` into the cdpkit mock on ``port`` through its control API; None when done
     (or when the scenario needs none), else why not (the status and the start of the mock's answer)."""
     for data in scenario["seed"]() if "seed" in scenario else []:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-        try:
-            conn.request("POST", "/__mock/seed", body=json.dumps(data).encode(), headers={"Content-Type": "application/json"})
-            response = conn.getresponse()
-            answer = response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            return f"POST /__mock/seed failed: {exc!r}"
-        finally:
-            conn.close()
-        if response.status != 200:
-            return f"POST /__mock/seed answered {response.status}: {answer[:300]!r}"
+        answered = _one_request(port, "POST", "/__mock/seed", json.dumps(data).encode(),
+                                {"Content-Type": "application/json"}, timeout)
+        if isinstance(answered, str):
+            return f"POST /__mock/seed failed: {answered}"
+        status, answer = answered
+        if status != 200:
+            return f"POST /__mock/seed answered {status}: {answer[:300]!r}"
     return None
+
+
+def _one_request(port: int, method: str, path: str, body: bytes | None, headers: dict[str, str],
+                 timeout: float) -> tuple[int, bytes] | str:
+    """One request to 127.0.0.1:``port`` on a connection of its own: (status, body), or why there was no answer."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        return repr(exc)
+    finally:
+        conn.close()
 
 
 def check_answer(port: int, scenario: dict[str, Any], nonce: str, timeout: float = 30.0) -> str | None:
@@ -99,21 +109,16 @@ def check_answer(port: int, scenario: dict[str, Any], nonce: str, timeout: float
     is 2xx with the ``expect``-ed fields, else what was wrong."""
     body = json.dumps(scenario["json"]).replace("@ID@", f"{nonce}-check").replace("@N@", "0") if "json" in scenario else None
     headers = dict(scenario.get("headers", {}), **({"Content-Type": "application/json"} if body else {}))
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(scenario["method"], scenario["path"].replace("@ID@", f"{nonce}-check").replace("@N@", "0"),
-                     body=body.encode() if body else None, headers=headers)
-        response = conn.getresponse()
-        answer = response.read()
-    except (OSError, http.client.HTTPException) as exc:
-        return f"no answer: {exc!r}"
-    finally:
-        conn.close()
-    if not 200 <= response.status < 300:
-        return f"answered {response.status}: {answer[:200]!r}"
+    path = scenario["path"].replace("@ID@", f"{nonce}-check").replace("@N@", "0")
+    answered = _one_request(port, scenario["method"], path, body.encode() if body else None, headers, timeout)
+    if isinstance(answered, str):
+        return f"no answer: {answered}"
+    status, answer = answered
+    if not 200 <= status < 300:
+        return f"answered {status}: {answer[:200]!r}"
     try:
         found = json.loads(answer) if scenario.get("expect") else {}
     except ValueError:
-        return f"answered {response.status} with a body that is not JSON: {answer[:200]!r}"
+        return f"answered {status} with a body that is not JSON: {answer[:200]!r}"
     wrong = {k: found.get(k) for k, v in scenario.get("expect", {}).items() if not isinstance(found, dict) or found.get(k) != v}
-    return f"answered {response.status} but {wrong} where {scenario['expect']} was expected" if wrong else None
+    return f"answered {status} but {wrong} where {scenario['expect']} was expected" if wrong else None

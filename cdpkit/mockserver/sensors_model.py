@@ -21,6 +21,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
+import orjson
+
 from cdpkit.mockserver.ids import uuid4_hex
 from cdpkit.mockserver.store import Scope
 from cdpkit.mockserver.vendor import Reply
@@ -233,11 +235,27 @@ def build_rule(layers: list[dict[str, str]]) -> str:
                       ensure_ascii=False, separators=(",", ":"))
 
 
-Layer = tuple[Any, tuple[Condition, ...], Condition]
+# A layer as the look-up runs it: (tag, whether a profile meets the layer's group expression).
+Layer = tuple[Any, Callable[[dict[str, Any]], bool]]
+_NO_REFS: dict[str, bool] = {}  # what a condition of a group sees: it names no $n (conditions never write to it)
+
+
+def _layer_matcher(conditions: tuple[Condition, ...], expression: Condition, expression_text: str) -> Callable[[dict[str, Any]], bool]:
+    """One function of the profile per layer, built when the rule is compiled, not per look-up. Every condition
+    is evaluated before the expression (no short cut), so a condition that cannot be evaluated fails whatever
+    the others give; the usual layer, one condition and the expression ``$1``, is that condition itself."""
+    if expression_text == "$1" and len(conditions) == 1:
+        only = conditions[0]
+        return lambda profile: bool(only(profile, _NO_REFS))
+    names = tuple(f"${n}" for n in range(1, len(conditions) + 1))
+
+    def matches(profile: dict[str, Any]) -> bool:
+        return bool(expression(profile, dict(zip(names, [condition(profile, _NO_REFS) for condition in conditions]))))
+    return matches
 
 
 def compile_rule(rule: str) -> tuple[Layer, ...] | None:
-    """A rule's layers as (tag, conditions $1…$n, group expression); None when the rule is not segment based.
+    """A rule's layers as (tag, matches(profile)); None when the rule is not segment based.
     Raises (EqlError, or the error of a group of another shape) when a layer cannot be evaluated. Cached."""
     return _compiled_rule(rule) if isinstance(rule, str) else None
 
@@ -256,15 +274,14 @@ def _compiled_rule(rule: str) -> tuple[Layer, ...] | None:
         conditions = tuple(compile_eql(g.get("eql_segment_rule", {}).get("eql", "false")) for g in expression_rule.get("groups", []))
         names = [f"${n}" for n in range(1, len(conditions) + 1)]
         expression = expression_rule.get("group_expression", "").strip().strip('"') or " and ".join(names) or "false"
-        layers.append((group.get("tag"), conditions, compile_eql(expression)))
+        layers.append((group.get("tag"), _layer_matcher(conditions, compile_eql(expression), expression)))
     return tuple(layers)
 
 
 def layer_value(rule: str, profile: dict[str, Any]) -> str | None:
     """The first layer whose condition the profile meets; None when none does or the rule is not segment based."""
-    for tag, conditions, expression in compile_rule(rule) or ():
-        refs = {f"${n}": condition(profile, {}) for n, condition in enumerate(conditions, 1)}
-        if expression(profile, refs):
+    for tag, matches in compile_rule(rule) or ():
+        if matches(profile):
             return tag
     return None
 
@@ -300,6 +317,16 @@ def tag_value(computed: dict[str, Any], tag: dict[str, Any], user: dict[str, Any
 # -- users by identity (SF-ONLINE-AUDIENCE-ID): kind ``identities:P``, one key per (name, value) ------
 
 def identity_key(name: str, value: Any) -> str:
+    """The index key of one identity: compact JSON of ``[name, value]``, non-ASCII kept as is.
+
+    Every look-up by identity computes one, so text (the usual identity) goes through orjson, whose output
+    for a str is byte for byte ``json.dumps``'s with these options (checked over every code point); what
+    orjson writes otherwise or refuses (numbers, mappings, lone surrogates) takes the json module's way."""
+    if type(name) is str and type(value) is str:
+        try:
+            return orjson.dumps([name, value]).decode()
+        except orjson.JSONEncodeError:
+            pass
     return json.dumps([name, value], ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
@@ -327,11 +354,14 @@ def put_user(scope: Scope, pkey: str, user: dict[str, Any]) -> None:
     _index(scope, pkey, user["entity_id"], user["identities"], add=True)
 
 
-def user_by_identities(scope: Scope, pkey: str, wanted: dict[str, Any]) -> dict[str, Any] | None:
+def user_by_identities(scope: Scope, pkey: str, wanted: dict[str, Any],
+                       project: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The first user (in entity_id order) whose identities include every pair of ``wanted``: O(1) through the
-    index; a project stored before the index existed is scanned until its next seed builds it."""
+    index; a project stored before the index existed is scanned until its next seed builds it. ``project``:
+    the project record when the caller has read it already (the look-up then reads it no second time)."""
     users = f"users:{pkey}"
-    project = scope.get("projects", pkey) or {}
+    if project is None:
+        project = scope.get("projects", pkey) or {}
     if not wanted or not project.get("identity_index"):
         return next((u for _, u in scope.items(users) if all(u["identities"].get(k) == v for k, v in wanted.items())), None)
     name, value = next(iter(wanted.items()))

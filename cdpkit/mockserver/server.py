@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cdpkit.mockserver import event_loop
 from cdpkit.mockserver.app import build_app, runner_for
 from cdpkit.mockserver.client import MockClient
 from cdpkit.mockserver.runtime import Mock, MockConfig
@@ -47,7 +48,8 @@ class MockServer(MockClient):
                              f"not {self.config.state!r} ({workers} of those would each hold their own state)")
         self.workers = workers
         self._mock = Mock(self.config) if workers == 1 else None
-        self._loop = asyncio.new_event_loop() if workers == 1 else None
+        # the loop `cdpkit mock` would serve on (uvloop when installed): a test meets the mock its users run
+        self._loop = event_loop.loop_factory(self.config.loop)() if workers == 1 else None
         self._thread = (threading.Thread(target=self._loop.run_forever, name="cdp-mock", daemon=True)
                         if self._loop is not None else None)
         self._runner: web.AppRunner | None = None

@@ -26,6 +26,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
+from cdpkit.mockserver import event_loop
 from cdpkit.mockserver.app import build_app, runner_for
 from cdpkit.mockserver.runtime import Mock, MockConfig
 
@@ -100,7 +101,7 @@ def _fork_worker(config: MockConfig, ready: int) -> int:
         try:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            asyncio.run(serve_until_stopped(config, _ready(ready), worker=True))
+            event_loop.run(serve_until_stopped(config, _ready(ready), worker=True), config.loop)
         except BaseException as exc:  # a worker that cannot serve says why; the supervisor sees it exit
             print(f"cdpkit mock worker {os.getpid()}: {exc!r}", file=sys.stderr, flush=True)
             code = 1

@@ -4,8 +4,8 @@ Every vendor request asks the fault list first (:meth:`RedisFaults.take`, synchr
 list is kept in each process and Redis *pushes* changes: a change bumps the list's version (``P:fv``) and is
 published on ``P:fchan``; each process listens there (a task on its event loop, on a connection of its own),
 reloads the list and acknowledges (``P:fack:<version>``). The control API that made the change answers only
-when every listening process has acknowledged (at most :data:`ACK_TIMEOUT` seconds), so a fault set through one
-process applies to the very next request any process serves. Until its listener is subscribed and has loaded
+when every listening process has acknowledged (at most :data:`ACK_TIMEOUT` seconds, waited for in a thread, not
+on the serving loop), so a fault set through one process applies to the very next request any process serves. Until its listener is subscribed and has loaded
 the list (at start, or after losing its connection), a process checks the version with a round trip per
 request, as before. A fault with a count is taken atomically in Redis (N uses are N across all processes).
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 from dataclasses import asdict
@@ -46,11 +47,19 @@ class RedisFaults(Faults):
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop the listener runs on
         self._subscribed = False  # PUBLISH counts this process among the receivers
         self._live = False  # subscribed and loaded since: take() needs no round trip
+        self._loading = threading.Lock()  # a change made in a thread (add_async) loads beside the listener
 
     # -- keeping the list ---------------------------------------------------------------------------
-    def _load(self, stored: dict[bytes, bytes], version: bytes | None) -> None:
-        self._faults = sorted((Fault(**orjson.loads(raw)) for raw in stored.values()), key=lambda f: f.id)
-        self._version = version or b"0"
+    def _load(self, stored: dict[bytes, bytes], version: bytes | None, fresh: bool = False) -> None:
+        """Keep the list read with ``version``, unless a newer one is kept already: a change made from a thread
+        (:meth:`add_async`) loads its own list while the listener may be loading an older one read before it.
+        ``fresh``: read just now by a listener that was not listening before, so it replaces whatever is kept (a
+        Redis that lost its data starts the versions again)."""
+        version = version or b"0"
+        faults = sorted((Fault(**orjson.loads(raw)) for raw in stored.values()), key=lambda f: f.id)
+        with self._loading:
+            if fresh or self._version is None or int(version) >= int(self._version):
+                self._faults, self._version = faults, version
 
     def _refresh(self) -> None:
         """The round trip a process makes per request while it is not listening: reload if the version moved."""
@@ -61,13 +70,13 @@ class RedisFaults(Faults):
             pipe.get(self.store._k("fv"))
             self._load(*pipe.execute())
 
-    async def _aload(self) -> None:
+    async def _aload(self, fresh: bool = False) -> None:
         client = self.store.async_client()
         async with client.pipeline(transaction=True) as pipe:
             pipe.hgetall(self.store._k("f"))
             pipe.get(self.store._k("fv"))
             stored, version = await pipe.execute()
-        self._load(stored, version)
+        self._load(stored, version, fresh)
 
     def _start_listening(self) -> None:
         loop = asyncio._get_running_loop()
@@ -87,15 +96,15 @@ class RedisFaults(Faults):
             try:
                 await pubsub.subscribe(self.store._k("fchan"))
                 self._subscribed = True
-                await self._aload()  # what changed before the subscription took
+                await self._aload(fresh=True)  # what changed before the subscription took
                 self._live = True
                 self.store.outage.over()
                 delay = 0.05
                 async for message in pubsub.listen():
                     version, _, origin = message["data"].decode().partition(" ")
+                    await self._aload()  # this process's own change too: its load may have lost to an older one
                     if origin == self._token:
-                        continue  # this process's own change: loaded already
-                    await self._aload()
+                        continue  # nobody waits for this process to acknowledge its own change
                     if origin != "-":  # a control API change waits for this
                         ack = self.store._k("fack", version)
                         async with self.store.async_client().pipeline(transaction=True) as pipe:
@@ -133,8 +142,8 @@ class RedisFaults(Faults):
 
     def _announce(self, version: int) -> None:
         """Tell the other processes the list changed; return once each listening one has loaded it (bounded:
-        a process that does not answer in time is logged, never waited on for ever). Synchronous: it runs
-        for a control API call, not per request."""
+        a process that does not answer in time is logged, never waited on for ever). Synchronous, so never on
+        the serving loop: the control API runs it in a thread (:meth:`add_async`, :meth:`clear_async`)."""
         receivers = int(self._r.publish(self.store._k("fchan"), f"{version} {self._token}"))
         others = receivers - (1 if self._subscribed else 0)
         if others <= 0:
@@ -169,9 +178,18 @@ class RedisFaults(Faults):
         pipe.delete(self.store._k("f"), self.store._k("fc"), self.store._k("fh"))
         pipe.incr(self.store._k("fv"))
         version = pipe.execute()[-1]
-        self._faults = []
-        self._version = str(version).encode()
+        self._load({}, str(version).encode())
         self._announce(version)
+
+    async def add_async(self, fault: Fault) -> Fault:
+        """:meth:`add` for the control API on the serving loop, run in a thread: the wait for every other process
+        to acknowledge (a few ms; :data:`ACK_TIMEOUT` for one that does not answer) holds that thread, not the
+        loop, which serves on meanwhile. It still returns only once every listening process has the fault."""
+        return await asyncio.to_thread(self.add, fault)
+
+    async def clear_async(self) -> None:
+        """:meth:`clear` in a thread, for the same reason as :meth:`add_async`."""
+        await asyncio.to_thread(self.clear)
 
     def list(self) -> list[dict[str, Any]]:
         pipe = self._r.pipeline(transaction=True)

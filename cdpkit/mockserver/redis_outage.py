@@ -19,13 +19,23 @@ if the journal's write gets through, and otherwise counted in :attr:`Outage.unjo
 The control API (``/__mock/…``) reads Redis too (the journal, the counts, the faults, the state) and answers the
 same 503, with the same wording and ``Retry-After``, from a route that met the outage
 (:func:`cdpkit.mockserver.control.store_outage`); it is not journaled, as no control call is.
+
+**Never waiting on the event loop.** A Redis that refuses (stopped) fails a call at once; one that does not answer
+at all (a host gone, a firewall dropping packets) makes it wait for a timeout: 5 s to connect, 30 s for an
+answer on an open connection. No such wait may hold the serving loop, where every other request waits behind
+it. So a control route first asks Redis with :func:`probe`, through the asyncio client, before its synchronous
+calls; a vendor request's round trips are asyncio's already, and the one synchronous check it may make (the
+fault list's, while its listener is not live) goes through a client whose timeouts are a few milliseconds
+(:data:`QUICK_TIMEOUT`; :meth:`cdpkit.mockserver.redis_faults.RedisFaults.take`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import urllib.parse
+from typing import Any
 
 from cdpkit.mockserver.vendor import Reply
 
@@ -34,6 +44,21 @@ log = logging.getLogger("cdpkit.mock")
 RETRY_AFTER_SECONDS = 1  # what a client is told to wait: a Redis restart takes about that
 VIOLATION = "MOCK-STORE-UNREACHABLE"
 HEADERS = {"Retry-After": str(RETRY_AFTER_SECONDS)}  # on every 503 of an outage
+PROBE_TIMEOUT = 5.0  # seconds a probe waits for PONG: the connect timeout; a PING takes well under a millisecond
+# seconds the one synchronous call a vendor request may make on the loop waits (to connect, then for the answer):
+# a round trip on a reachable Redis takes well under a millisecond, and the loop must never wait long
+QUICK_TIMEOUT = 0.05
+
+
+async def probe(client: Any) -> None:
+    """PING Redis through ``client`` (a ``redis.asyncio`` client), waiting without holding the event loop; raise
+    what :func:`unreachable` recognises if Redis refuses, or does not answer within :data:`PROBE_TIMEOUT`."""
+    import redis.exceptions
+
+    try:
+        await asyncio.wait_for(client.ping(), PROBE_TIMEOUT)
+    except asyncio.TimeoutError:
+        raise redis.exceptions.TimeoutError(f"no answer to PING within {PROBE_TIMEOUT:g} s") from None
 
 
 def unreachable(exc: BaseException) -> bool:

@@ -214,30 +214,52 @@ def query_realtime_tag_quota(call: Call) -> Reply:
 def _find_user(call: Call, pkey: str, entity_id: dict[str, Any], project: dict[str, Any]) -> dict[str, Any]:
     """SF-ONLINE-AUDIENCE-ID / SF-ONLINE-ENTITY-ID; SF-ONLINE-UNKNOWN-USER: an unknown user is an error.
     ``project``: the tenant's project record, as :func:`tenant_project` read it."""
-    users = f"users:{pkey}"
     if "entity_id" in entity_id:
         given = entity_id["entity_id"]
         wanted = str(given.get("int_value") if given["data_type"] == "INT" else given.get("string_value"))
-        found = call.state.get(users, wanted)
+        found = call.state.get(f"users:{pkey}", wanted)
     else:
         wanted_map = entity_id["identity_id_map"]
         found = user_by_identities(call.state, pkey, wanted_map, project)  # O(1) through the identity index
-        wanted = ", ".join(f"{k}={v}" for k, v in wanted_map.items())
+        if found is None:
+            wanted = ", ".join(f"{k}={v}" for k, v in wanted_map.items())
     if found is None:
         raise Rejection(404, f"用户不存在 (user does not exist): {wanted}", ("SF-ONLINE-UNKNOWN-USER",),
                         {"code": "USER_NOT_FOUND"})
     return found
 
 
-def _attribute(call: Call, pkey: str, name: str, user: dict[str, Any]) -> dict[str, Any]:
-    """SF-ONLINE-UNKNOWN-TAG (and, in a batch, SF-BATCH-UNKNOWN-TAG) / SF-ONLINE-STALE-TAG: no value unless
-    the tag runs and is computed. Any name is answered, an empty one too: it names no tag."""
-    tag = call.state.get(f"tags:{pkey}", name)
-    if tag is None or tag["status"] != RUNNING:
+NOT_READY = "NOT_READY"
+
+
+def _sources(call: Call, pkey: str, names: list[str]) -> dict[str, Any]:
+    """What a look-up answers for each attribute name, whoever the user: None (listed without value), NOT_READY,
+    or the running tag and its computed record, which give each user's value.
+
+    SF-ONLINE-UNKNOWN-TAG (and, in a batch, SF-BATCH-UNKNOWN-TAG) / SF-ONLINE-STALE-TAG: no value unless
+    the tag runs and is computed. Any name is answered, an empty one too: it names no tag. Each name's tag
+    is read once per request, however many users a batch names (or times a name repeats)."""
+    tags, computed_kind, now = f"tags:{pkey}", f"computed:{pkey}", call.now
+    sources: dict[str, Any] = {}
+    for name in names:
+        if name in sources:
+            continue
+        tag = call.state.get(tags, name)
+        if tag is None or tag["status"] != RUNNING:
+            sources[name] = None
+            continue
+        computed = call.state.get(computed_kind, name) or {"ready_at": float("inf"), "values": {}}
+        sources[name] = NOT_READY if now < computed["ready_at"] else (tag, computed)  # SF-COMPUTE-MODEL
+    return sources
+
+
+def _attribute(name: str, source: Any, user: dict[str, Any]) -> dict[str, Any]:
+    """One entry of audience_entity_attributes, a fresh one each time (nothing of a reply is shared)."""
+    if source is None:
         return {"name": name}
-    computed = call.state.get(f"computed:{pkey}", name) or {"ready_at": float("inf"), "values": {}}
-    if call.now < computed["ready_at"]:
-        return {"name": name, "error_msg": "NOT_READY"}  # SF-COMPUTE-MODEL
+    if source is NOT_READY:
+        return {"name": name, "error_msg": NOT_READY}
+    tag, computed = source
     value = tag_value(computed, tag, user)
     if value is None:
         return {"name": name}
@@ -251,11 +273,11 @@ def _entity_id(stored: str) -> dict[str, str]:
     return {"data_type": "STRING", "string_value": stored}
 
 
-def _audience_entity(call: Call, pkey: str, entity_name: str, user: dict[str, Any], names: list[str]) -> dict[str, Any]:
+def _audience_entity(entity_name: str, user: dict[str, Any], names: list[str], sources: dict[str, Any]) -> dict[str, Any]:
     return {
         "entity_id": _entity_id(str(user["entity_id"])),
         "entity_name": entity_name,
-        "audience_entity_attributes": [_attribute(call, pkey, n, user) for n in names],
+        "audience_entity_attributes": [_attribute(n, sources[n], user) for n in names],
     }
 
 
@@ -273,7 +295,8 @@ def get_online_attributes(call: Call) -> Reply:
     call.require_valid("body")
     entity_name = _entity_name(call)
     user = _find_user(call, pkey, call.body["audience_entity_id"], project)
-    return ok({"audience_entity": _audience_entity(call, pkey, entity_name, user, call.body["attribute_names"])})
+    names = call.body["attribute_names"]
+    return ok({"audience_entity": _audience_entity(entity_name, user, names, _sources(call, pkey, names))})
 
 
 def batch_get_online_attributes(call: Call) -> Reply:
@@ -284,7 +307,8 @@ def batch_get_online_attributes(call: Call) -> Reply:
     entity_name = _entity_name(call)
     users = [_find_user(call, pkey, ident, project) for ident in call.body["audience_entity_ids"]]
     names = call.body["attribute_names"]
-    return ok({"audience_entities": [_audience_entity(call, pkey, entity_name, u, names) for u in users]})
+    sources = _sources(call, pkey, names) if users else {}
+    return ok({"audience_entities": [_audience_entity(entity_name, u, names, sources) for u in users]})
 
 
 VENDOR = Vendor(

@@ -367,7 +367,13 @@ def user_by_identities(scope: Scope, pkey: str, wanted: dict[str, Any],
     name, value = next(iter(wanted.items()))
     for entity_id in scope.get(f"identities:{pkey}", identity_key(name, value)) or []:
         user = scope.get(users, entity_id)
-        if user is not None and all(user["identities"].get(k) == v for k, v in wanted.items()):
+        if user is None:
+            continue
+        identities = user["identities"]
+        for k, v in wanted.items():
+            if not identities.get(k) == v:
+                break
+        else:
             return user
     return None
 

@@ -5,9 +5,12 @@ list is kept in each process and Redis *pushes* changes: a change bumps the list
 published on ``P:fchan``; each process listens there (a task on its event loop, on a connection of its own),
 reloads the list and acknowledges (``P:fack:<version>``). The control API that made the change answers only
 when every listening process has acknowledged (at most :data:`ACK_TIMEOUT` seconds, waited for in a thread, not
-on the serving loop), so a fault set through one process applies to the very next request any process serves. Until its listener is subscribed and has loaded
-the list (at start, or after losing its connection), a process checks the version with a round trip per
-request, as before. A fault with a count is taken atomically in Redis (N uses are N across all processes).
+on the serving loop), so a fault set through one process applies to the very next request any process serves.
+Until its listener is subscribed and has loaded the list (at start, or after losing its connection), a process
+checks the version with a round trip per request, through a client that waits at most ``QUICK_TIMEOUT`` (0.1 s)
+on the loop; a Redis that does not answer in that time pauses these checks for :data:`CHECK_PAUSE`, the request
+going on with the list loaded last. A fault with a count is taken atomically in Redis (N uses are N across all
+processes).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ log = logging.getLogger("cdpkit.mock")
 
 ACK_TIMEOUT = 2.0  # seconds a fault change waits for the other processes to load it
 ACK_TTL = 30  # seconds an acknowledgement set is kept (the waiting side deletes it sooner)
+CHECK_PAUSE = 1.0  # seconds a process not listening skips its per-request check after one Redis did not answer
 
 
 class RedisFaults(Faults):
@@ -48,6 +52,7 @@ class RedisFaults(Faults):
         self._subscribed = False  # PUBLISH counts this process among the receivers
         self._live = False  # subscribed and loaded since: take() needs no round trip
         self._loading = threading.Lock()  # a change made in a thread (add_async) loads beside the listener
+        self._unchecked_until = 0.0  # monotonic time before which take() skips its check (see _check)
 
     # -- keeping the list ---------------------------------------------------------------------------
     def _load(self, stored: dict[bytes, bytes], version: bytes | None, fresh: bool = False) -> None:
@@ -61,11 +66,13 @@ class RedisFaults(Faults):
             if fresh or self._version is None or int(version) >= int(self._version):
                 self._faults, self._version = faults, version
 
-    def _refresh(self) -> None:
-        """The round trip a process makes per request while it is not listening: reload if the version moved."""
-        version = self._r.get(self.store._k("fv")) or b"0"
+    def _refresh(self, client: Any = None) -> None:
+        """Reload the list if its version moved: the round trip a process makes per request while it is not
+        listening (on the loop, through ``client``: the store's quick one), and a change's own load."""
+        client = client or self._r
+        version = client.get(self.store._k("fv")) or b"0"
         if version != self._version:
-            pipe = self._r.pipeline(transaction=True)
+            pipe = client.pipeline(transaction=True)
             pipe.hgetall(self.store._k("f"))
             pipe.get(self.store._k("fv"))
             self._load(*pipe.execute())
@@ -212,13 +219,10 @@ class RedisFaults(Faults):
         503 (:mod:`cdpkit.mockserver.redis_outage`), not an error raised here, before the pipeline's handling."""
         if not self._live or self._loop is not asyncio._get_running_loop():
             self._start_listening()
-            if self.store.outage.cause is None:  # in an outage the listener reloads once Redis is back
-                try:
-                    self._refresh()
-                except Exception as exc:
-                    if not unreachable(exc):
-                        raise
-                    self.store.outage.seen(exc)
+            # in an outage the listener reloads once Redis is back; after a check that found no answer, the
+            # next waits a while (CHECK_PAUSE), so a Redis that answers nothing holds the loop rarely and briefly
+            if self.store.outage.cause is None and time.monotonic() >= self._unchecked_until:
+                self._check()
         if not self._faults:
             return None
         try:
@@ -228,6 +232,25 @@ class RedisFaults(Faults):
                 raise
             self.store.outage.seen(exc)
             return None
+
+    def _check(self) -> None:
+        """The per-request check of a process not listening, synchronous on the loop: through the store's quick
+        client, which waits :data:`~cdpkit.mockserver.redis_outage.QUICK_TIMEOUT` at most. A refusal is an
+        outage; no answer in that time (a Redis whose packets are dropped, or one too busy to answer a GET in
+        100 ms) only pauses the checks: the request goes on with the list loaded last, and its own round trips,
+        asyncio's, find out whether Redis is away without holding the loop."""
+        import redis.exceptions
+
+        try:
+            self._refresh(self.store._quick)
+        except (redis.exceptions.TimeoutError, TimeoutError) as exc:
+            self._unchecked_until = time.monotonic() + CHECK_PAUSE
+            log.debug("fault list check: no answer within the quick timeout (%r); not checked for %ss", exc,
+                      CHECK_PAUSE)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            self.store.outage.seen(exc)
 
     def _take_matching(self, method: str, path: str) -> Fault | None:
         for fault in self._faults:  # a fault that matches costs a round trip: rare, and counted exactly

@@ -27,7 +27,8 @@ first, ids from ``P:jid``), ``P:jb`` its size in bytes, trimmed by entries and b
 that appends (:mod:`cdpkit.mockserver.redis_journal`); ``P:c`` counts per vendor and verdict; ``P:f*`` the
 faults (:mod:`cdpkit.mockserver.redis_faults`). The scripts are in :mod:`cdpkit.mockserver.redis_scripts`.
 
-**Connections.** Control API calls, seeds and the journal's writer thread use a synchronous client; requests
+**Connections.** Control API calls, seeds and the journal's writer thread use a synchronous client (the fault
+list's per-request check, on the loop, one of its own that waits at most ``QUICK_TIMEOUT``); requests
 use an asyncio client on the serving loop, whose pool holds at most :data:`POOL_SIZE` connections: one carries
 the batches of commits (one batch in flight at a time, so Redis applies them in order), one listens for fault
 changes, the rest serve their rare round trips (a request waits for a free one rather than opening more). Both
@@ -52,7 +53,7 @@ from cdpkit.mockserver import redis_scripts
 from cdpkit.mockserver.redis_exact import ExactTransactions, RedisScope
 from cdpkit.mockserver.redis_faults import RedisFaults
 from cdpkit.mockserver.redis_journal import RedisJournal, _settle
-from cdpkit.mockserver.redis_outage import Outage
+from cdpkit.mockserver.redis_outage import QUICK_TIMEOUT, Outage
 from cdpkit.mockserver.redis_scripts import cache_bytes, parse_url, split_value
 from cdpkit.mockserver.redis_seed import SeedTransactions
 from cdpkit.mockserver.store import (
@@ -83,6 +84,10 @@ class RedisStore(ExactTransactions, SeedTransactions, RedisJournal, Store):
         self._address, self.prefix = parse_url(url)
         self._redis = redis.Redis.from_url(self._address, socket_timeout=30, socket_connect_timeout=5)
         self._redis.ping()  # a wrong address is a start-up error, not the first request's
+        # the one synchronous round trip a vendor request may make on the serving loop (the fault list's check
+        # while its listener is not live): a Redis that does not answer holds the loop QUICK_TIMEOUT at most
+        self._quick = redis.Redis.from_url(self._address, socket_timeout=QUICK_TIMEOUT,
+                                           socket_connect_timeout=QUICK_TIMEOUT)
         self.outage = Outage(self._address)  # Redis unreachable later: a deliberate 503 (redis_outage.py)
         self._commit = self._redis.register_script(redis_scripts.COMMIT)
         self._journal_script = self._redis.register_script(redis_scripts.JOURNAL)
@@ -271,6 +276,7 @@ class RedisStore(ExactTransactions, SeedTransactions, RedisJournal, Store):
         self._close_journal()
         self._close_async()
         self._redis.close()
+        self._quick.close()
 
     async def aclose(self) -> None:
         """The app's shut-down, on the serving loop: the fault listeners end (their pub/sub connections closed),
@@ -294,6 +300,7 @@ class RedisStore(ExactTransactions, SeedTransactions, RedisJournal, Store):
             await client.aclose()  # its pool's connections too (made from the pool it owns)
         self._close_async()  # a client of another loop, if any
         self._redis.close()
+        self._quick.close()
 
     def _close_async(self) -> None:
         """Close the asyncio client's pool from outside :meth:`aclose`: run its loop to do it when that is

@@ -17,12 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable
 
 import orjson
 
+from cdpkit.mockserver.group_commit import GroupCommit, settle
 from cdpkit.mockserver.journal_entry import materialize
 from cdpkit.mockserver.store import (
     _DELETED,
@@ -30,7 +29,6 @@ from cdpkit.mockserver.store import (
     Store,
     Writes,
     _dumps,
-    _settle,
 )
 
 log = logging.getLogger("cdpkit.mock")
@@ -70,32 +68,30 @@ class SqliteStore(Store):
         for vendor, verdict, n in self._db.execute("SELECT vendor, verdict, n FROM counts"):
             self._counts[(vendor, verdict)] = n
 
-    # Group commit. ``_db_lock`` serialises every use of the connection (the writer thread's batches and
-    # the synchronous paths below); the queue is taken under it, so batches reach the disk in the order
-    # their requests were applied in memory. ``_queue_lock`` guards the queue, its waiters and ``_flushing``.
+    # Group commit (cdpkit.mockserver.group_commit). Its lock, ``_db_lock``, serialises every use of the
+    # connection (the writer thread's batches and the synchronous paths below); the queue is taken under it,
+    # so batches reach the disk in the order their requests were applied in memory. The queue has a lock of
+    # its own: a request queues while a batch is being written.
 
     def _setup_group_commit(self) -> None:
-        self._db_lock = threading.Lock()
-        self._queue_lock = threading.Lock()
-        self._queue: list[tuple[Writes | None, Any, int | None]] = []  # (writes kept, entry, entry id)
-        self._waiters: list[asyncio.Future[None]] = []
-        self._flushing = False
-        self._closed = False
-        self._writer: ThreadPoolExecutor | None = None
+        # items: (writes kept, entry, entry id); _write looked up at each batch, as the synchronous paths do
+        self._batches: GroupCommit[tuple[Writes | None, Any, int | None]] = GroupCommit(
+            lambda items: self._write(items), "cdpkit-sqlite", own_queue_lock=True, on_failure=_log_failure)
+        self._db_lock = self._batches.lock
 
     def finish(self, entry: dict[str, Any] | None, keep_writes: bool) -> None:
         """Synchronous: the queued batch, then these pending writes and ``entry``, on disk in one
         transaction before memory is updated as :class:`Store` does."""
         item = (self._pending if keep_writes else None, entry, self._next_id if entry is not None else None)
         with self._db_lock:
-            queued, waiters = self._take()
+            queued, waiters = self._batches.take()
             try:
                 self._write(queued + [item])
             except BaseException as exc:
                 self._pending = {}
-                _settle(waiters, exc)
+                settle(waiters, exc)
                 raise
-        _settle(waiters, None)
+        settle(waiters, None)
         super().finish(entry, keep_writes)
 
     def finish_request(self, entry: Any, keep_writes: bool, writes: Writes) -> Awaitable[None] | None:
@@ -103,49 +99,7 @@ class SqliteStore(Store):
         kept = writes if keep_writes and writes else None
         entry_id = self._next_id if entry is not None else None
         super().finish_request(entry, keep_writes, writes)
-        waiter = None
-        with self._queue_lock:
-            self._queue.append((kept, entry, entry_id))
-            if kept is not None:
-                waiter = asyncio.get_running_loop().create_future()
-                self._waiters.append(waiter)
-            start = not self._flushing
-            self._flushing = True
-        if start:
-            self._flusher = asyncio.get_running_loop().create_task(self._flush())
-        return waiter
-
-    def _take(self) -> tuple[list, list]:
-        with self._queue_lock:
-            queued, waiters = self._queue, self._waiters
-            self._queue, self._waiters = [], []
-        return queued, waiters
-
-    async def _flush(self) -> None:
-        """Commit batches in the writer thread while any are queued; requests arriving meanwhile form the next."""
-        loop = asyncio.get_running_loop()
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="cdpkit-sqlite")
-        while True:
-            with self._queue_lock:
-                if not self._queue or self._closed:
-                    self._flushing = False
-                    return
-            waiters, error = await loop.run_in_executor(self._writer, self._commit_queued)
-            if error is not None:
-                log.error("SQLite commit failed: %r", error)
-            _settle(waiters, error)
-
-    def _commit_queued(self) -> tuple[list, BaseException | None]:
-        """In the writer thread: take the queue and commit it; (its waiters, the error if it failed)."""
-        with self._db_lock:
-            queued, waiters = self._take()
-            try:
-                if queued and not self._closed:
-                    self._write(queued)
-            except BaseException as exc:  # the waiters learn of it; the thread carries on
-                return waiters, exc
-        return waiters, None
+        return self._batches.add((kept, entry, entry_id), asyncio.get_running_loop(), wait=kept is not None)
 
     def _write(self, items: list[tuple[Writes | None, Any, int | None]]) -> None:
         """One transaction: every item's state writes and journal row, in order."""
@@ -178,25 +132,18 @@ class SqliteStore(Store):
 
     def reset(self) -> None:
         with self._db_lock:
-            queued, waiters = self._take()
+            queued, waiters = self._batches.take()
             try:
                 self._write(queued)
             finally:
-                _settle(waiters, None)
+                settle(waiters, None)
             super().reset()
             self._db.executescript("BEGIN; DELETE FROM state; DELETE FROM journal; DELETE FROM counts; COMMIT;")
 
     def close(self) -> None:
         """Commit what is queued (requests in flight are answered), then close."""
-        if self._writer is not None:
-            self._writer.shutdown(wait=True)
-        with self._db_lock:
-            queued, waiters = self._take()
-            error = None
-            try:
-                self._write(queued)
-            except BaseException as exc:
-                error = exc
-            self._closed = True
-            self._db.close()
-        _settle(waiters, error)
+        self._batches.close(then=self._db.close)
+
+
+def _log_failure(error: BaseException) -> None:
+    log.error("SQLite commit failed: %r", error)

@@ -12,31 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
 
 from cdpkit.mockserver import journal_entry
+from cdpkit.mockserver.group_commit import GroupCommit
+from cdpkit.mockserver.group_commit import settle as _settle  # noqa: F401  (redis_store's finish and reset_to)
 from cdpkit.mockserver.journal_entry import materialize
 from cdpkit.mockserver.redis_outage import Outage, unreachable
 from cdpkit.mockserver.redis_scripts import SEP
 from cdpkit.mockserver.store import _dumps
-
-
-def _settle(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
-    """Answer the requests waiting on a journal batch, from whichever thread wrote it (the store's own: the
-    SQLite store's moves with it, out of the module every store imports)."""
-    for waiter in waiters:
-        waiter.get_loop().call_soon_threadsafe(_set, waiter, error)
-
-
-def _set(waiter: asyncio.Future[None], error: BaseException | None) -> None:
-    if not waiter.done():  # a request cancelled meanwhile (its client went away) waits for nothing
-        if error is None:
-            waiter.set_result(None)
-        else:
-            waiter.set_exception(error)
 
 
 class RedisJournal:
@@ -55,25 +41,22 @@ class RedisJournal:
         raise NotImplementedError
 
     def _setup_journal(self) -> None:
-        # the group commit: entries of concurrent requests go to Redis in one script call
-        self._jlock = threading.Lock()
-        self._jqueue: list[tuple[bytes, bytes]] = []
-        self._jwaiters: list[asyncio.Future[None]] = []
-        self._jflushing = False
-        self._writer: ThreadPoolExecutor | None = None
-        self._flusher: asyncio.Task[None] | None = None
+        # the group commit (cdpkit.mockserver.group_commit): entries of concurrent requests go to Redis in one
+        # script call. One lock, ``_jlock``, guards the queue and every journal write (redis_store's finish and
+        # reset_to take the queue under it too, as :meth:`_take`).
+        self._journal_batches: GroupCommit[tuple[bytes, bytes]] = GroupCommit(
+            self._write_batch, "cdpkit-redis", own_queue_lock=False)
+        self._jlock: threading.Lock = self._journal_batches.lock
 
-    def _queue_journal(self, entry: Any, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
-        """Queue ``entry`` for the next batch; the future is answered once the batch is written (or dropped)."""
-        waiter = loop.create_future()
-        with self._jlock:
-            self._jqueue.append(self._journal_item(entry))
-            self._jwaiters.append(waiter)
-            start = not self._jflushing
-            self._jflushing = True
-        if start:
-            self._flusher = loop.create_task(self._flush())
-        return waiter
+    @property
+    def _flusher(self) -> asyncio.Task[None] | None:
+        """The journal's running flush, which a shut-down awaits."""
+        return self._journal_batches.flusher
+
+    def _queue_journal(self, entry: Any, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None] | None:
+        """Queue ``entry`` for the next batch; the future is answered once the batch is written (or dropped).
+        Every journaled request waits, reads too: its entry is the write a journal read on any process must see."""
+        return self._journal_batches.add(self._journal_item(entry), loop)
 
     def _journal_item(self, entry: Any) -> tuple[bytes, bytes]:
         full = materialize(entry) if type(entry) is tuple else dict(entry)
@@ -81,38 +64,23 @@ class RedisJournal:
         return f"{full['vendor']}{SEP}{full['verdict']}".encode(), _dumps(full)
 
     def _take(self) -> tuple[list, list]:
-        queued, waiters = self._jqueue, self._jwaiters
-        self._jqueue, self._jwaiters = [], []
-        return queued, waiters
+        """The queued entries and their waiters; the caller holds ``_jlock``."""
+        return self._journal_batches.take()
 
-    async def _flush(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="cdpkit-redis")
-        while True:
-            with self._jlock:
-                if not self._jqueue:
-                    self._jflushing = False
-                    return
-            waiters, error = await loop.run_in_executor(self._writer, self._flush_queued)
-            _settle(waiters, error)
-
-    def _flush_queued(self) -> tuple[list, BaseException | None]:
-        with self._jlock:
-            queued, waiters = self._take()
-            if self.outage.cause is not None:  # not tried while Redis is known away: an unanswered connect
-                self.outage.unjournaled += len(queued)  # (5 s) would only delay the 503s waiting on it
-                return waiters, None
-            try:
-                self._write_journal(queued)
-            except BaseException as exc:
-                if not unreachable(exc):
-                    return waiters, exc
-                # the journal is in Redis too: its entries are dropped, counted, and the answers stand
-                self.outage.seen(exc)
-                self.outage.unjournaled += len(queued)
-                return waiters, None
-        return waiters, None
+    def _write_batch(self, queued: list[tuple[bytes, bytes]]) -> None:
+        """In the writer thread, under ``_jlock``: one batch to Redis, or, while Redis is unreachable, dropped and
+        counted, its requests answered all the same (their answers stand: redis_outage.py)."""
+        if self.outage.cause is not None:  # not tried while Redis is known away: an unanswered connect
+            self.outage.unjournaled += len(queued)  # (5 s) would only delay the 503s waiting on it
+            return
+        try:
+            self._write_journal(queued)
+        except BaseException as exc:
+            if not unreachable(exc):
+                raise
+            # the journal is in Redis too: its entries are dropped, counted, and the answers stand
+            self.outage.seen(exc)
+            self.outage.unjournaled += len(queued)
 
     def _write_journal(self, items: list[tuple[bytes, bytes]]) -> None:
         if items:
@@ -143,15 +111,6 @@ class RedisJournal:
         return out
 
     def _close_journal(self) -> None:
-        """Write what the journal still queues (its waiters are answered either way) and stop its writer."""
-        if self._writer is not None:
-            self._writer.shutdown(wait=True)
-            self._writer = None
-        with self._jlock:
-            queued, waiters = self._take()
-            error = None
-            try:
-                self._write_journal(queued)
-            except BaseException as exc:
-                error = exc
-        _settle(waiters, error)
+        """Write what the journal still queues (its waiters are answered either way) and stop its writer. Tried
+        even in an outage, unlike the writer's batches; the journal stays usable (a new writer starts on demand)."""
+        self._journal_batches.close(self._write_journal)

@@ -14,7 +14,6 @@ for it (issue 9: a memory mock's start compiles and imports none of it).
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
 from typing import Any, Awaitable, Callable, Iterator
@@ -202,20 +201,6 @@ def _shown(entry_id: int, entry: "dict[str, Any] | tuple") -> dict[str, Any]:
     shown = materialize(entry)
     shown["id"] = entry_id
     return shown
-
-
-def _settle(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
-    """Answer the requests waiting on a batch, from whichever thread committed it."""
-    for waiter in waiters:
-        waiter.get_loop().call_soon_threadsafe(_set, waiter, error)
-
-
-def _set(waiter: asyncio.Future[None], error: BaseException | None) -> None:
-    if not waiter.done():
-        if error is None:
-            waiter.set_result(None)
-        else:
-            waiter.set_exception(error)
 
 
 def _overlay(found: set[str], ns: str, writes: Writes) -> set[str]:

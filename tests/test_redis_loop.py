@@ -6,7 +6,8 @@ Three waits used to run synchronously on the loop, so that while they lasted the
   2 s for a process that does not answer; :mod:`cdpkit.mockserver.redis_faults`);
 * the first control call to meet a Redis that does not answer (:func:`cdpkit.mockserver.control.store_outage`);
 * the first vendor request to meet one, through the fault list's per-request check while its listener is not
-  live yet (:meth:`cdpkit.mockserver.redis_faults.RedisFaults.take`).
+  live yet (:meth:`cdpkit.mockserver.redis_faults.RedisFaults.take`);
+* every vendor request matching a fault during a known outage, which tried to record the fault's use in Redis.
 
 "Does not answer" is a *blackholed* Redis: packets dropped, so nothing fails, everything waits for a timeout (a
 stopped one refuses at once and never held the loop long). :class:`Relay` stands between the mock and the tests'
@@ -95,8 +96,19 @@ class Relay:
     def drop(self) -> None:
         self.dropping = True
 
+    def end_open_connections(self) -> None:
+        """End every connection open now (each side reads an end, so what waited on one fails at once); what
+        connects afterwards is held as :meth:`drop` says."""
+        with self._lock:
+            open_now, self._sockets = self._sockets, []
+        self._end(open_now)
+
     def cut(self) -> None:
-        for sock in [self.listener, *self._sockets]:
+        self._end([self.listener, *self._sockets])
+
+    @staticmethod
+    def _end(sockets: list[socket.socket]) -> None:
+        for sock in sockets:
             try:
                 sock.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked on it, and the peer reads an end
             except OSError:
@@ -192,4 +204,26 @@ def test_the_first_vendor_request_meeting_a_blackholed_redis_leaves_the_loop_fre
         relay.cut()
         answer = waiting.result(timeout=60)
         assert max(took) < PROMPT, f"the loop was held while a vendor request waited on Redis: probes took {took}"
+        assert answer.status_code == 503 and answer.headers["Retry-After"] == "1", answer.text
+
+
+def test_a_fault_during_a_known_outage_of_a_blackholed_redis_leaves_the_loop_free(relay) -> None:
+    """The outage is known (the open connections ended) and Redis now answers nothing: a request matching a fault
+    must not try to record the fault's use, which held the loop for the timeout at every such request."""
+    with MockServer(MockConfig(port=0, vendors=["zebline"], state=relay.url(f"loop{time.monotonic_ns()}"))) as server:
+        session = requests.Session()
+        added = session.post(server.url + "/__mock/faults", json={"path": USERS, "method": "GET", "latency_ms": 1})
+        assert added.status_code == 201, added.text
+        assert session.get(server.url + USERS, params={"userId": "nobody"}, headers=AUTH).status_code == 404
+        relay.drop()
+        relay.end_open_connections()
+        body = {"userId": "during", "attributes": {"n": 1}}
+        answer = session.post(server.url + USERS, json=body, headers=AUTH, timeout=PROBE_TIMEOUT)
+        assert answer.status_code == 503, answer.text  # the outage is known
+        waiting = in_background(lambda: requests.get(server.url + USERS, params={"userId": "nobody"}, headers=AUTH,
+                                                     timeout=60))
+        took = probe_while(server, waiting, at_least=1.0)
+        relay.cut()
+        answer = waiting.result(timeout=60)
+        assert max(took) < PROMPT, f"the loop was held while a faulted request waited on Redis: probes took {took}"
         assert answer.status_code == 503 and answer.headers["Retry-After"] == "1", answer.text

@@ -214,17 +214,18 @@ class RedisFaults(Faults):
         return out
 
     def take(self, method: str, path: str) -> Fault | None:
-        """The fault that applies to this request, if any. While Redis is unreachable the last list loaded
-        applies (a fault whose use cannot be recorded in Redis is passed over): the request then gets the store's
-        503 (:mod:`cdpkit.mockserver.redis_outage`), not an error raised here, before the pipeline's handling."""
+        """The fault that applies to this request, if any. While Redis is known to be unreachable none does:
+        each use of a fault is recorded in Redis, and trying would hold the loop for the timeout of a Redis that
+        does not answer. A request that needs the state then gets the store's 503
+        (:mod:`cdpkit.mockserver.redis_outage`), not an error raised here, before the pipeline's handling."""
         if not self._live or self._loop is not asyncio._get_running_loop():
             self._start_listening()
             # in an outage the listener reloads once Redis is back; after a check that found no answer, the
             # next waits a while (CHECK_PAUSE), so a Redis that answers nothing holds the loop rarely and briefly
             if self.store.outage.cause is None and time.monotonic() >= self._unchecked_until:
                 self._check()
-        if not self._faults:
-            return None
+        if not self._faults or self.store.outage.cause is not None:
+            return None  # in a known outage, taking a use would wait for Redis's timeout on the loop: passed over
         try:
             return self._take_matching(method, path)
         except Exception as exc:

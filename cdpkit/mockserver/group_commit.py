@@ -62,9 +62,9 @@ class GroupCommit(Generic[Item]):
                  on_failure: Callable[[BaseException], None] | None = None) -> None:
         self.lock = threading.Lock()  # held while a batch is taken and committed: batches reach the store in order
         self._queue_lock = threading.Lock() if own_queue_lock else self.lock  # guards the queue and _flushing
-        # what take() acquires: nothing when the queue's lock is the one its caller holds (threading.Lock is not
-        # reentrant)
-        self._take_guard: contextlib.AbstractContextManager[object] = self._queue_lock if own_queue_lock else contextlib.nullcontext()
+        # what take() acquires: nothing when the queue's lock is the one its caller holds (not reentrant)
+        self._take_guard: contextlib.AbstractContextManager[object] = (
+            self._queue_lock if own_queue_lock else contextlib.nullcontext())
         self._commit = commit
         self._thread_name = thread_name
         self._on_failure = on_failure

@@ -62,98 +62,126 @@ def _source(call: Call, api_key: str) -> dict[str, Any]:
     return record
 
 
-def _body_size(call: Call) -> int:
-    """The bytes received (chunked bodies included); the re-encoded body if the pipeline kept none."""
-    return len(call.raw_body) if call.raw_body else len(orjson.dumps(call.body))
-
-
 def _message_source(call: Call) -> str:
     """The checks every data message passes before its schema: a JSON object, ≤ 32 KB, a known key."""
-    if not isinstance(call.body, dict):
+    body = call.body
+    if not isinstance(body, dict):
         # TTO-API-KEY-BODY: a body that is not an object cannot carry the key; 400 is TTO-BAD-INPUT's choice
         raise Rejection(400, "the request body must be a JSON object carrying api_key", ("TTO-API-KEY-BODY", "TTO-BAD-INPUT"))
-    size = _body_size(call)
+    # the bytes received (chunked bodies included); the re-encoded body if the pipeline kept none
+    size = len(call.raw_body) if call.raw_body else len(orjson.dumps(body))
     if size > PAYLOAD_LIMIT_BYTES:
         raise Rejection(400, f"request body of {size} bytes exceeds the 32 KB limit", ("TTO-PAYLOAD-LIMIT",))
-    api_key = call.body.get("api_key")
+    api_key = body.get("api_key")
     if not isinstance(api_key, str) or not api_key:
         # TTO-API-KEY-BODY: 請求體中必須添加 API 密鑰字段
         raise Rejection(401, "api_key is required in the request body", ("TTO-API-KEY-BODY", "TTO-API-KEY-STATUS"))
     return _source(call, api_key)["id"]
 
 
-def _first_time(call: Call, sid: str, msg_id: str, kind: str) -> bool:
+def _first_time(state: Scope, sid: str, msg_id: str, kind: str, now: float) -> bool:
     """TTO-MSG-ID-DEDUP: record msg_id; False when the source saw it within the dedup window.
 
     TTO-DEDUP-REPLAY-ACK (assumption): a source remembers its newest SEEN_PER_SOURCE msg_ids; one met
     after the window is forgotten and recorded anew. A slot's occupant is evicted only if it is still
     the record that slot was given (a msg_id recorded anew holds a newer slot)."""
-    seen = call.state.get(f"seen:{sid}", msg_id)
-    if seen is not None and call.now - seen["at"] < DEDUP_WINDOW_SECONDS:
+    seen_kind = f"seen:{sid}"
+    seen = state.get(seen_kind, msg_id)
+    if seen is not None and now - seen["at"] < DEDUP_WINDOW_SECONDS:
         return False
-    seq, evicted = bounded.push(call.state, f"seen-ring:{sid}", msg_id, SEEN_PER_SOURCE)
+    seq, evicted = bounded.push(state, f"seen-ring:{sid}", msg_id, SEEN_PER_SOURCE)
     if evicted is not None:
-        old = seen if evicted["id"] == msg_id else call.state.get(f"seen:{sid}", evicted["id"])
+        evicted_id = evicted["id"]
+        old = seen if evicted_id == msg_id else state.get(seen_kind, evicted_id)
         if old is not None and old.get("seq") == evicted["seq"]:
-            call.state.delete(f"seen:{sid}", evicted["id"])
-    call.state.put(f"seen:{sid}", msg_id, {"type": kind, "at": call.now, "seq": seq})
+            state.delete(seen_kind, evicted_id)
+    state.put(seen_kind, msg_id, {"type": kind, "at": now, "seq": seq})
     return True
 
 
 # -- identity ---------------------------------------------------------------------------------------
 
 
-def _merge(call: Call, sid: str, target: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+def _merge(state: Scope, sid: str, target: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
     """TTO-ALIAS-MERGE: fold ``other`` into ``target``, re-pointing other's ids; TTO-ALIAS-PRECEDENCE
     (assumption): both profiles' traits are kept, target's (the user_id's) winning."""
+    ids_kind = f"ids:{sid}"
     for role in ROLES:
         target[role] = list(dict.fromkeys(target[role] + other[role]))
         for identifier in other[role]:
-            call.state.put(f"ids:{sid}", identifier, target["id"])
+            state.put(ids_kind, identifier, target["id"])
     target["traits"] = {**other["traits"], **target["traits"]}
-    call.state.delete(f"profiles:{sid}", other["id"])
+    state.delete(f"profiles:{sid}", other["id"])
     return target
 
 
-def _profile(call: Call, sid: str, linked: list[tuple[str, str]]) -> dict[str, Any]:
+def _profile(state: Scope, sid: str, linked: list[tuple[str, str]], traits: Any = None) -> dict[str, Any]:
     """TTO-IDENTIFIERS: the profile the (role, identifier) pairs name, merged into one and saved.
 
-    The first pair's profile survives a merge, so callers list the user_id first.
+    The first pair's profile survives a merge, so callers list the user_id first. ``traits``, when
+    sent, are merged in before the one write (TTO-IDENTIFY-MERGE / TTO-TRACK-TRAITS-MERGE;
+    TTO-IDENTIFY-MERGE-RULES, an assumption: sent keys overwrite, the others are kept).
     """
-    found = [call.state.get(f"ids:{sid}", identifier) for _, identifier in linked]
-    pids = list(dict.fromkeys(p for p in found if p is not None))
+    ids_kind = f"ids:{sid}"
+    profiles_kind = f"profiles:{sid}"
+    if len(linked) == 1:
+        # issue 9: one identity the index knows (a returning user's every track) has nothing to merge or re-point
+        role, identifier = linked[0]
+        owner = state.get(ids_kind, identifier)
+        if owner is not None:
+            profile = state.get(profiles_kind, owner)
+            held = profile[role]
+            changed = identifier not in held
+            if changed:
+                held.append(identifier)
+            if owner != profile["id"]:
+                state.put(ids_kind, identifier, profile["id"])
+            return _save(state, profiles_kind, profile, changed, traits)
+        found: list[str | None] = [None]
+    else:
+        found = [state.get(ids_kind, identifier) for _, identifier in linked]
+    pids: list[str] = []
+    for pid in found:
+        if pid is not None and pid not in pids:
+            pids.append(pid)
     if pids:
-        profile = call.state.get(f"profiles:{sid}", pids[0])
+        profile = state.get(profiles_kind, pids[0])
         for pid in pids[1:]:
-            profile = _merge(call, sid, profile, call.state.get(f"profiles:{sid}", pid))
+            profile = _merge(state, sid, profile, state.get(profiles_kind, pid))
     else:
         pid = linked[0][1]
-        if call.state.get(f"profiles:{sid}", pid) is not None:  # a seeded profile may own that id as its name
+        if state.get(profiles_kind, pid) is not None:  # a seeded profile may own that id as its name
             pid = f"{pid}#{uuid4_hex()[:8]}"
         profile = {"id": pid, **{role: [] for role in ROLES}, "traits": {}}
     changed = len(pids) != 1  # a new profile, or one another was merged into
+    profile_id = profile["id"]
     for (role, identifier), owner in zip(linked, found):
         if identifier not in profile[role]:
             profile[role].append(identifier)
             changed = True
-        if owner != profile["id"]:  # issue 9: a write that changes nothing is not made (a known id, every message)
-            call.state.put(f"ids:{sid}", identifier, profile["id"])
+        if owner != profile_id:  # issue 9: a write that changes nothing is not made (a known id, every message)
+            state.put(ids_kind, identifier, profile_id)
+    return _save(state, profiles_kind, profile, changed, traits)
+
+
+def _save(state: Scope, profiles_kind: str, profile: dict[str, Any], changed: bool, traits: Any) -> dict[str, Any]:
+    """Merge the traits sent and write the profile once, only if it changed: a known identity's track
+    without traits writes nothing here (issue 9)."""
+    if traits:
+        profile["traits"].update(traits)
+        changed = True
     if changed:
-        call.state.put(f"profiles:{sid}", profile["id"], profile)
+        state.put(profiles_kind, profile["id"], profile)
     return profile
 
 
 def _identity(body: dict[str, Any]) -> list[tuple[str, str]]:
-    pairs = [("user_ids", body.get("user_id")), ("anonymous_ids", body.get("anonymous_id"))]
-    return [(role, identifier) for role, identifier in pairs if identifier]
-
-
-def _merge_traits(call: Call, sid: str, profile: dict[str, Any], traits: dict[str, Any] | None) -> None:
-    """TTO-IDENTIFY-MERGE / TTO-TRACK-TRAITS-MERGE: the profile holds the traits sent;
-    TTO-IDENTIFY-MERGE-RULES (assumption): sent keys overwrite, the others are kept."""
-    if traits:
-        profile["traits"].update(traits)
-        call.state.put(f"profiles:{sid}", profile["id"], profile)
+    """The (role, identifier) pairs a track or identify names, the user_id first."""
+    user_id = body.get("user_id")
+    anonymous_id = body.get("anonymous_id")
+    if user_id:
+        return [("user_ids", user_id), ("anonymous_ids", anonymous_id)] if anonymous_id else [("user_ids", user_id)]
+    return [("anonymous_ids", anonymous_id)] if anonymous_id else []
 
 
 # -- handlers ---------------------------------------------------------------------------------------
@@ -166,34 +194,36 @@ def accept(call: Call, kind: str, apply: Apply) -> Reply:
     sid = _message_source(call)
     call.require_valid("body")  # TTO-TYPE-MATCH, TTO-IDENTITY-REQUIRED, TTO-TRACK-EVENT, TTO-ALIAS-IDS, …
     msg_id = call.body.get("msg_id") or f"mock-{uuid4_text()}"  # TTO-DEDUP-REPLAY-ACK: optional
-    if _first_time(call, sid, msg_id, kind):
+    if _first_time(call.state, sid, msg_id, kind, call.now):
         apply(call, sid, msg_id)
     return Reply(200, {"success": True, "msg_id": msg_id})  # TTO-RESPONSE-SUCCESS
 
 
+EVENT_FIELDS = ("event", "user_id", "anonymous_id", "timestamp", "properties", "traits", "products", "context")
+
+
 def _store_track(call: Call, sid: str, msg_id: str) -> None:
-    """TTO-TRACK-ENDPOINT: keep the event, attached to its profile by its identifiers."""
+    """TTO-TRACK-ENDPOINT: keep the event, attached to its profile by its identifiers; TTO-TRACK-TRAITS-MERGE."""
     body = call.body
-    profile = _profile(call, sid, _identity(body))
-    _merge_traits(call, sid, profile, body.get("traits"))
-    seq = (call.state.get("counters", sid) or 0) + 1
-    call.state.put("counters", sid, seq)
+    state = call.state
+    _profile(state, sid, _identity(body), body.get("traits"))
+    seq = (state.get("counters", sid) or 0) + 1
+    state.put("counters", sid, seq)
     event = {"seq": seq, "msg_id": msg_id, "received_at": call.now}
-    for field in ("event", "user_id", "anonymous_id", "timestamp", "properties", "traits", "products", "context"):
+    for field in EVENT_FIELDS:
         if field in body:
             event[field] = body[field]
-    call.state.put(f"events:{sid}", f"{seq:010d}", event)
+    state.put(f"events:{sid}", f"{seq:010d}", event)
 
 
 def _store_identify(call: Call, sid: str, msg_id: str) -> None:
     """TTO-IDENTIFY-MERGE; TTO-IDENTIFY-MERGE-RULES: user_id and anonymous_id sent together name one profile."""
-    profile = _profile(call, sid, _identity(call.body))
-    _merge_traits(call, sid, profile, call.body.get("traits"))
+    _profile(call.state, sid, _identity(call.body), call.body.get("traits"))
 
 
 def _store_alias(call: Call, sid: str, msg_id: str) -> None:
     """TTO-ALIAS-MERGE: previous_id and user_id name one profile from now on."""
-    _profile(call, sid, [("user_ids", call.body["user_id"]), ("previous_ids", call.body["previous_id"])])
+    _profile(call.state, sid, [("user_ids", call.body["user_id"]), ("previous_ids", call.body["previous_id"])])
 
 
 def track(call: Call) -> Reply:

@@ -16,7 +16,7 @@ from typing import Any
 
 from cdpkit.mockserver.sensors_model import (
     RUNNING, STOPPED, clock, compute, credentials, demo, load_seed, ok, project_key, quota, request_id,
-    state_view, tag_value, user_by_identities,
+    state_view, tag_values, user_by_identities,
 )
 from cdpkit.mockserver.vendor import Call, InputErrors, Rejection, Reply, Vendor
 
@@ -234,7 +234,7 @@ NOT_READY = "NOT_READY"
 
 def _sources(call: Call, pkey: str, names: list[str]) -> dict[str, Any]:
     """What a look-up answers for each attribute name, whoever the user: None (listed without value), NOT_READY,
-    or the running tag and its computed record, which give each user's value.
+    or the running tag and the function that gives each user's value (:func:`tag_values`).
 
     SF-ONLINE-UNKNOWN-TAG (and, in a batch, SF-BATCH-UNKNOWN-TAG) / SF-ONLINE-STALE-TAG: no value unless
     the tag runs and is computed. Any name is answered, an empty one too: it names no tag. Each name's tag
@@ -249,7 +249,7 @@ def _sources(call: Call, pkey: str, names: list[str]) -> dict[str, Any]:
             sources[name] = None
             continue
         computed = call.state.get(computed_kind, name) or {"ready_at": float("inf"), "values": {}}
-        sources[name] = NOT_READY if now < computed["ready_at"] else (tag, computed)  # SF-COMPUTE-MODEL
+        sources[name] = NOT_READY if now < computed["ready_at"] else (tag, tag_values(computed, tag))  # SF-COMPUTE-MODEL
     return sources
 
 
@@ -259,8 +259,8 @@ def _attribute(name: str, source: Any, user: dict[str, Any]) -> dict[str, Any]:
         return {"name": name}
     if source is NOT_READY:
         return {"name": name, "error_msg": NOT_READY}
-    tag, computed = source
-    value = tag_value(computed, tag, user)
+    tag, value_of = source
+    value = value_of(user)
     if value is None:
         return {"name": name}
     return {"name": name, "value": {"data_type": tag["data_type"], "string_value": value, "list_value": []}}

@@ -309,9 +309,24 @@ def compute(scope: Scope, pkey: str, tag: dict[str, Any], now: float, ready_now:
 
 def tag_value(computed: dict[str, Any], tag: dict[str, Any], user: dict[str, Any]) -> str | None:
     """A computed tag's value for one user (None: the user matches no layer)."""
+    return tag_values(computed, tag)(user)
+
+
+def tag_values(computed: dict[str, Any], tag: dict[str, Any]) -> Callable[[dict[str, Any]], str | None]:
+    """:func:`tag_value` with the tag and its computed record fixed: a look-up reads the rule once and applies
+    it to each user it names."""
     if "values" in computed:  # a state saved when values were computed for every user at start
-        return computed["values"].get(user["entity_id"])
-    return layer_value(tag["rule"], user.get("profile") or {})
+        values = computed["values"]
+        return lambda user: values.get(user["entity_id"])
+    layers = compile_rule(tag["rule"]) or ()
+
+    def value(user: dict[str, Any]) -> str | None:
+        profile = user.get("profile") or {}
+        for layer_tag, matches in layers:
+            if matches(profile):
+                return layer_tag
+        return None
+    return value
 
 
 # -- users by identity (SF-ONLINE-AUDIENCE-ID): kind ``identities:P``, one key per (name, value) ------

@@ -10,6 +10,7 @@ import re
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
+from cdpkit.mockserver import fast_routes
 from cdpkit.mockserver.app import VENDOR_ROUTES, build_app
 from cdpkit.mockserver.runtime import MockConfig
 from cdpkit.schemas import operations
@@ -51,6 +52,23 @@ def test_every_operation_path_is_matched_as_the_router_matches_it(app, method: s
         assert router is None, f"{method} {path}: a plain vendor path left to the router"
     else:
         assert router is not None and fast[0] is router[0] and fast[1] == router[1]
+
+
+def test_a_path_seen_before_gets_the_same_route_and_its_own_parameters(app) -> None:
+    """The kept match of a templated path (VendorRoutes._seen) answers as the first match did, hands each
+    request a copy (a handler may change its parameters), and stays bounded."""
+    request = make_mocked_request("POST", "/v1/accounts/SEEN_TWICE/users", app=app)
+    routes = app[VENDOR_ROUTES]
+    first = routes.find(request)
+    assert first is not None and first[1] == {"license_code": "SEEN_TWICE"}
+    first[1]["license_code"] = "changed by a handler"
+    again = routes.find(request)
+    assert again is not None and again[0] is first[0] and again[1] == {"license_code": "SEEN_TWICE"}
+    for n in range(fast_routes.SEEN_PATHS + 10):
+        routes.find(make_mocked_request("POST", f"/v1/accounts/L{n}/users", app=app))
+    assert len(routes._seen) <= fast_routes.SEEN_PATHS
+    router, fast = _routed(app, "POST", "/v1/accounts/SEEN_TWICE/users")
+    assert fast is not None and router is not None and fast[0] is router[0] and fast[1] == router[1]
 
 
 @pytest.mark.parametrize("path", [

@@ -92,7 +92,7 @@ _ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "title", "description", 
                           "x-required-by", "x-message"})
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _required_text_headers(vendor: str, operation_id: str) -> tuple[str, ...] | None:
     """The header names an operation's headers schema requires, when that is all it says: an object whose every
     property is required and is a string of at least one character. Then "each is present and not empty" is

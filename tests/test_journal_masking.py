@@ -30,3 +30,34 @@ def test_masked_copies_any_json_and_masks_only_secret_named_strings() -> None:
         made = {"api_key": "sk-0123456789", "nested": value(0), "items": [value(1), value(1)]}
         original = repr(made)
         assert masked(made) == reference(made) and repr(made) == original
+
+
+def test_a_secret_field_in_any_letter_case_is_never_journaled_in_the_clear() -> None:
+    """masked() matches field names case-insensitively; the scan that decides whether a body needs it must
+    too, or a body whose only secret is spelled "Token" or "PASSWORD" is kept as sent."""
+    import orjson
+
+    from cdpkit.mockserver.journal_entry import materialize, record
+
+    secret = "hunter2-xyzw-value"  # names no secret field itself
+    for name in sorted(SECRET_FIELDS):
+        for spelled in (name, name.upper(), name.title(), name[:1].upper() + name[1:]):
+            sent = {"userId": "u-1", "attributes": {spelled: secret}}
+            raw = orjson.dumps(sent)
+            rec = record(0.0, "zebline", "upsert_user", "POST", "/p", "", (), (), raw, sent, 200, raw, sent, (), 0.1)
+            shown = orjson.dumps(materialize(rec))
+            assert secret.encode() not in shown, spelled
+            assert b"****alue" in shown, spelled
+
+
+def test_a_secret_field_spelled_with_json_escapes_is_never_journaled_in_the_clear() -> None:
+    """A JSON escape spells a name no byte scan reads ("\\u0074oken" is "token"): such a body is masked too."""
+    import orjson
+
+    from cdpkit.mockserver.journal_entry import materialize, record
+
+    raw = b'{"userId": "u-1", "attributes": {"\\u0074oken": "hunter2-xyzw-value"}}'
+    sent = orjson.loads(raw)
+    assert "token" in sent["attributes"]
+    rec = record(0.0, "zebline", "upsert_user", "POST", "/p", "", (), (), raw, sent, 200, b"{}", {}, (), 0.1)
+    assert b"hunter2" not in orjson.dumps(materialize(rec))

@@ -101,7 +101,10 @@ def _required_text_headers(vendor: str, operation_id: str) -> tuple[str, ...] | 
     constraint added to it later is never skipped."""
     from cdpkit.schemas import bundle, operation, resolve_pointer
 
-    ref = operation(vendor, operation_id).get("headers")
+    try:
+        ref = operation(vendor, operation_id).get("headers")
+    except KeyError:  # no operation of the table (a test's own handler): the validator decides, as it always did
+        return None
     schema = bundle(vendor, ref) if ref else None
     if isinstance(schema, dict) and set(schema) <= {"$ref", "$defs", "$schema"} and str(schema.get("$ref")).startswith("#/"):
         schema = resolve_pointer(schema, schema["$ref"][1:])  # the bundle's wrapper around the file's schema

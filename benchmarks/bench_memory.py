@@ -2,8 +2,10 @@
 
 Starts `cdpkit mock --vendors zebline` (memory store) in a subprocess, upserts small profiles with
 distinct userIds (a few system attributes and three custom ones, the shape the generators send), and
-prints the RSS and the bytes each profile added at every checkpoint. The journal is bounded separately
-(`--journal-limit`, default 2,000 here, so it fills early and the slope is the state's).
+prints the RSS and the bytes each profile added at every checkpoint, and for each stretch between
+checkpoints the upserts per second and the mock's own CPU time per upsert (issue 9 wants it flat as state
+grows). The journal is bounded separately (`--journal-limit`, default 2,000 here, so it fills early and the
+slope is the state's).
 
     python benchmarks/bench_memory.py                          # checkpoints 10k and 100k profiles
     python benchmarks/bench_memory.py --counts 10000,100000,1000000 --concurrency 32
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -22,6 +25,12 @@ from pathlib import Path
 import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used (its own, not the load generator's)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_bytes(pid: int) -> int:
@@ -71,12 +80,18 @@ def main(argv: list[str] | None = None) -> int:
         base, done, rows = rss_bytes(proc.pid), 0, []
         started = time.monotonic()
         for count in counts:
+            cpu, wall = cpu_seconds(proc.pid), time.monotonic()
             asyncio.run(upsert(url, args.journal_limit + done, args.journal_limit + count, args.concurrency))
-            done = count
+            cpu, wall = cpu_seconds(proc.pid) - cpu, time.monotonic() - wall
+            segment, done = count - done, count
             time.sleep(0.5)
             rss = rss_bytes(proc.pid)
+            # throughput as state grows: the mock's own CPU per upsert over this segment (the Python load
+            # generator sets the req/s, so that figure says more about the client than about the mock)
             rows.append({"profiles": count, "rss_mib": round(rss / 2**20, 1),
-                         "bytes_per_profile": round((rss - base) / count)})
+                         "bytes_per_profile": round((rss - base) / count),
+                         "segment_upserts_per_s": round(segment / wall),
+                         "segment_mock_cpu_us_per_upsert": round(cpu / segment * 1e6, 1)})
         print(json.dumps({"baseline_rss_mib": round(base / 2**20, 1), "seconds": round(time.monotonic() - started, 1),
                           "checkpoints": rows}))
     finally:

@@ -166,3 +166,16 @@ def test_a_ratio_with_a_server_that_refused_the_requests_is_void() -> None:
     assert report.ratio(results, "s", "memory", "refusing") is None
     assert report.status_mix(results[("s", "refusing")]) == "200 90% 422 10%"
     assert report.status_mix(results[("s", "prism")]) == "200 100%"
+
+
+def test_bench_memory_prints_bytes_and_cpu_per_profile_as_state_grows() -> None:
+    import json
+
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_memory.py"), "--counts", "1000,2000",
+                          "--journal-limit", "200", "--concurrency", "8"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert [row["profiles"] for row in found["checkpoints"]] == [1000, 2000]
+    for row in found["checkpoints"]:
+        assert row["bytes_per_profile"] > 0 and row["segment_upserts_per_s"] > 0
+        assert row["segment_mock_cpu_us_per_upsert"] > 0

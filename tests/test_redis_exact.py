@@ -238,3 +238,33 @@ def test_redis_reset_to_replaces_the_state_in_one_step(redis_server):  # noqa: F
         two.close()
 
 
+
+
+def test_redis_queuing_a_journal_entry_never_waits_for_a_write_in_progress(redis_server):  # noqa: F811
+    """A journal write to Redis runs in the writer thread; a request queuing its own entry on the event loop
+    meanwhile must not wait for it (with one lock for both, a Redis that hangs mid-write held the loop)."""
+    url = redis_server.url()
+    writing, release = threading.Event(), threading.Event()
+
+    async def run(store: Any) -> None:
+        loop = asyncio.get_running_loop()
+        real = store._write_journal
+
+        def slow(items: Any) -> None:
+            writing.set()
+            release.wait(10)
+            real(items)
+
+        store._write_journal = slow
+        first = store._queue_journal(entry(operation="a"), loop)
+        assert await loop.run_in_executor(None, writing.wait, 5), "the first batch never started"
+        started = time.perf_counter()
+        second = store._queue_journal(entry(operation="b"), loop)  # on the loop, while the first batch is being written
+        queued_in = time.perf_counter() - started
+        release.set()
+        await asyncio.wait_for(asyncio.gather(first, second), 10)
+        assert queued_in < 0.1, f"queuing waited {queued_in:.2f} s for the write in progress"
+
+    with closing(open_store(url)) as store:
+        asyncio.run(run(store))
+        assert [e["operation"] for e in store.journal()][:2] == ["b", "a"]

@@ -42,10 +42,12 @@ class RedisJournal:
 
     def _setup_journal(self) -> None:
         # the group commit (cdpkit.mockserver.group_commit): entries of concurrent requests go to Redis in one
-        # script call. One lock, ``_jlock``, guards the queue and every journal write (redis_store's finish and
-        # reset_to take the queue under it too, as :meth:`_take`).
+        # script call. ``_jlock`` is held while a batch is taken and written (redis_store's finish and reset_to
+        # take the queue under it too, as :meth:`_take`); the queue has a lock of its own, so a request queuing
+        # its entry on the event loop never waits for a write in progress (a Redis that hangs mid-write would
+        # otherwise hold the loop for the socket timeout).
         self._journal_batches: GroupCommit[tuple[bytes, bytes]] = GroupCommit(
-            self._write_batch, "cdpkit-redis", own_queue_lock=False)
+            self._write_batch, "cdpkit-redis", own_queue_lock=True)
         self._jlock: threading.Lock = self._journal_batches.lock
 
     @property

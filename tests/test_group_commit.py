@@ -17,7 +17,6 @@ import pytest
 
 from cdpkit.mockserver.group_commit import GroupCommit
 
-LOCKS = pytest.mark.parametrize("own_queue_lock", [True, False], ids=["own-queue-lock", "shared-lock"])
 WAIT = 5.0  # seconds any step may take before the test fails instead of hanging
 
 
@@ -52,16 +51,15 @@ class Recorder:
 
 
 def later(seconds: float, gate: threading.Event) -> None:
-    """Open ``gate`` from another thread: with the shared lock an add waits for the commit holding it."""
+    """Open ``gate`` from another thread, a moment from now."""
     threading.Timer(seconds, gate.set).start()
 
 
-@LOCKS
-def test_a_failed_batch_reaches_every_waiter_of_it_and_none_of_the_next(own_queue_lock: bool) -> None:
+def test_a_failed_batch_reaches_every_waiter_of_it_and_none_of_the_next() -> None:
     commit = Recorder(fail_when=lambda batch: "a1" in batch)
     gate = commit.hold("a1")
     failures: list[tuple[BaseException, str]] = []
-    group = GroupCommit(commit, "test-group", own_queue_lock=own_queue_lock,
+    group = GroupCommit(commit, "test-group",
                         on_failure=lambda exc: failures.append((exc, threading.current_thread().name)))
 
     async def main() -> list[object]:
@@ -69,13 +67,9 @@ def test_a_failed_batch_reaches_every_waiter_of_it_and_none_of_the_next(own_queu
         first = [group.add("a1", loop), group.add("a2", loop), group.add("a3", loop, wait=False)]
         assert first[2] is None
         assert await asyncio.to_thread(commit.entered["a1"].wait, WAIT), "the first batch never reached the writer"
-        if own_queue_lock:
-            second = [group.add("b1", loop), group.add("b2", loop)]
-            assert not gate.is_set(), "queuing waited for the commit in progress"
-            gate.set()
-        else:
-            later(0.05, gate)
-            second = [group.add("b1", loop), group.add("b2", loop)]  # waits for the lock the first batch holds
+        second = [group.add("b1", loop), group.add("b2", loop)]
+        assert not gate.is_set(), "queuing waited for the commit in progress"
+        gate.set()
         return await asyncio.wait_for(asyncio.gather(first[0], first[1], *second, return_exceptions=True), WAIT)
 
     a1, a2, b1, b2 = asyncio.run(main())
@@ -86,8 +80,7 @@ def test_a_failed_batch_reaches_every_waiter_of_it_and_none_of_the_next(own_queu
     assert commit.threads and all(name.startswith("test-group") for name in commit.threads)
 
 
-@LOCKS
-def test_items_are_committed_in_the_order_they_were_queued_each_waiter_after_its_batch(own_queue_lock: bool) -> None:
+def test_items_are_committed_in_the_order_they_were_queued_each_waiter_after_its_batch() -> None:
     committed: list[str] = []
     batches: list[int] = []
 
@@ -96,7 +89,7 @@ def test_items_are_committed_in_the_order_they_were_queued_each_waiter_after_its
         committed.extend(batch)
         batches.append(len(batch))
 
-    group = GroupCommit(commit, "test-order", own_queue_lock=own_queue_lock)
+    group = GroupCommit(commit, "test-order")
     queued: list[str] = []
 
     async def request(i: int, j: int) -> None:
@@ -122,17 +115,16 @@ def test_items_are_committed_in_the_order_they_were_queued_each_waiter_after_its
     assert len(queued) == 200 and 1 < len(batches) < 200, f"no group commit: batches of {batches}"
 
 
-@LOCKS
-def test_a_batch_is_answered_when_committed_not_after_the_batch_queued_behind_it(own_queue_lock: bool) -> None:
+def test_a_batch_is_answered_when_committed_not_after_the_batch_queued_behind_it() -> None:
     commit = Recorder()
     first_gate, second_gate = commit.hold("a"), commit.hold("b")
-    group = GroupCommit(commit, "test-prompt", own_queue_lock=own_queue_lock)
+    group = GroupCommit(commit, "test-prompt")
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         a = group.add("a", loop)
         assert await asyncio.to_thread(commit.entered["a"].wait, WAIT)
-        later(0.05, first_gate)  # the first batch ends while "b" is queued (or, shared lock, waits to queue)
+        later(0.05, first_gate)  # the first batch ends while "b" is queued
         b = group.add("b", loop)
         await asyncio.wait_for(a, WAIT)
         assert await asyncio.to_thread(commit.entered["b"].wait, WAIT), "the second batch never started"
@@ -144,11 +136,9 @@ def test_a_batch_is_answered_when_committed_not_after_the_batch_queued_behind_it
     assert commit.batches == [["a"], ["b"]]
 
 
-@LOCKS
-def test_a_request_with_nothing_to_wait_for_gets_no_future_and_its_item_rides_in_the_next_batch(
-        own_queue_lock: bool) -> None:
+def test_a_request_with_nothing_to_wait_for_gets_no_future_and_its_item_rides_in_the_next_batch() -> None:
     commit = Recorder()
-    group = GroupCommit(commit, "test-nowait", own_queue_lock=own_queue_lock)
+    group = GroupCommit(commit, "test-nowait")
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -162,10 +152,9 @@ def test_a_request_with_nothing_to_wait_for_gets_no_future_and_its_item_rides_in
     assert commit.batches == [["read", "refusal", "write"]]
 
 
-@LOCKS
-def test_close_commits_what_is_queued_and_answers_its_waiters_with_the_outcome(own_queue_lock: bool) -> None:
+def test_close_commits_what_is_queued_and_answers_its_waiters_with_the_outcome() -> None:
     commit = Recorder()
-    group = GroupCommit(commit, "test-close", own_queue_lock=own_queue_lock)
+    group = GroupCommit(commit, "test-close")
     closed: list[list[list[str]]] = []
 
     async def main() -> list[object]:
@@ -179,7 +168,7 @@ def test_close_commits_what_is_queued_and_answers_its_waiters_with_the_outcome(o
     assert asyncio.run(main()) == [None, None]
 
     failing = Recorder(fail_when=lambda batch: True)
-    group = GroupCommit(Recorder(), "test-close", own_queue_lock=own_queue_lock)
+    group = GroupCommit(Recorder(), "test-close")
 
     async def fails() -> list[object]:
         loop = asyncio.get_running_loop()

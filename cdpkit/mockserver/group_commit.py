@@ -25,7 +25,6 @@ what they write themselves.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -52,19 +51,16 @@ def _answer(waiter: asyncio.Future[None], error: BaseException | None) -> None:
 class GroupCommit(Generic[Item]):
     """A queue of items with the futures of the requests waiting on them, and the writer that commits it.
 
-    ``commit`` is called in the writer thread with each batch, under :attr:`lock`. ``own_queue_lock``: the queue
-    has a lock of its own, so a request queues while a batch is being committed (SQLite); without it the queue
-    is guarded by :attr:`lock` too, and queuing waits for a commit in progress (Redis's journal, as it always
-    was). ``on_failure`` hears a batch's error on the loop before its waiters do (SQLite logs it).
+    ``commit`` is called in the writer thread with each batch, under :attr:`lock`. The queue has a lock of its
+    own, so a request queues on the event loop while a batch is being committed and never waits for it (a
+    Redis that hangs mid-write would otherwise hold the loop). ``on_failure`` hears a batch's error on the loop
+    before its waiters do (SQLite logs it).
     """
 
-    def __init__(self, commit: Commit, thread_name: str, *, own_queue_lock: bool,
+    def __init__(self, commit: Commit, thread_name: str, *,
                  on_failure: Callable[[BaseException], None] | None = None) -> None:
         self.lock = threading.Lock()  # held while a batch is taken and committed: batches reach the store in order
-        self._queue_lock = threading.Lock() if own_queue_lock else self.lock  # guards the queue and _flushing
-        # what take() acquires: nothing when the queue's lock is the one its caller holds (not reentrant)
-        self._take_guard: contextlib.AbstractContextManager[object] = (
-            self._queue_lock if own_queue_lock else contextlib.nullcontext())
+        self._queue_lock = threading.Lock()  # guards the queue and _flushing
         self._commit = commit
         self._thread_name = thread_name
         self._on_failure = on_failure
@@ -92,7 +88,7 @@ class GroupCommit(Generic[Item]):
     def take(self) -> tuple[list[Item], list[asyncio.Future[None]]]:
         """The whole queue and its waiters, leaving both empty. The caller holds :attr:`lock`, so the batch is
         committed before any batch taken after it."""
-        with self._take_guard:
+        with self._queue_lock:
             items, waiters = self._items, self._waiters
             self._items, self._waiters = [], []
         return items, waiters

@@ -47,7 +47,7 @@ class RedisJournal:
         # its entry on the event loop never waits for a write in progress (a Redis that hangs mid-write would
         # otherwise hold the loop for the socket timeout).
         self._journal_batches: GroupCommit[tuple[bytes, bytes]] = GroupCommit(
-            self._write_batch, "cdpkit-redis", own_queue_lock=True)
+            self._write_batch, "cdpkit-redis")
         self._jlock: threading.Lock = self._journal_batches.lock
 
     @property

@@ -76,7 +76,7 @@ class SqliteStore(Store):
     def _setup_group_commit(self) -> None:
         # items: (writes kept, entry, entry id); _write looked up at each batch, as the synchronous paths do
         self._batches: GroupCommit[tuple[Writes | None, Any, int | None]] = GroupCommit(
-            lambda items: self._write(items), "cdpkit-sqlite", own_queue_lock=True, on_failure=_log_failure)
+            lambda items: self._write(items), "cdpkit-sqlite", on_failure=_log_failure)
         self._db_lock = self._batches.lock
 
     def finish(self, entry: dict[str, Any] | None, keep_writes: bool) -> None:

@@ -212,8 +212,8 @@ async def store_outage(
     ``Retry-After``; :mod:`cdpkit.mockserver.redis_outage`), never aiohttp's 500 with a traceback: the journal,
     counts, faults and state it reads are in the Redis that is away.
 
-    A route that reads the store first asks Redis through the asyncio client (``probe``: one PING, a fraction of
-    a millisecond), which waits without holding the event loop: the route's synchronous calls, the first to meet
+    A route that reads the store first asks Redis through the asyncio client (``store.probe()``: one PING, a
+    fraction of a millisecond), which waits without holding the event loop: the route's synchronous calls, the first to meet
     a Redis that does not answer at all, would hold the loop for their timeout (5 s to connect, 30 s on an open
     connection), and every other request with it. Redis answering ends the outage (also one that only the
     control API met), and the route runs."""
@@ -224,10 +224,10 @@ async def store_outage(
     if outage is None or request.match_info.route.handler in _STORE_FREE:
         return await handler(request)
     # imported here, not at start-up: a Redis store has loaded it already
-    from cdpkit.mockserver.redis_outage import HEADERS, probe, unreachable
+    from cdpkit.mockserver.redis_outage import HEADERS, unreachable
 
     try:
-        await probe(store.async_client())
+        await store.probe()
         outage.over()
         return await handler(request)
     except Exception as exc:

@@ -51,15 +51,26 @@ PROBE_TIMEOUT = 5.0  # seconds a probe waits for PONG: the connect timeout; a PI
 QUICK_TIMEOUT = 0.1
 
 
-async def probe(client: Any) -> None:
+async def probe(client: Any, attempts: int) -> None:
     """PING Redis through ``client`` (a ``redis.asyncio`` client), waiting without holding the event loop; raise
-    what :func:`unreachable` recognises if Redis refuses, or does not answer within :data:`PROBE_TIMEOUT`."""
+    what :func:`unreachable` recognises if Redis refuses, or does not answer within :data:`PROBE_TIMEOUT`.
+
+    A connection error is tried again, up to ``attempts`` PINGs: after Redis restarted, the pool still holds
+    connections the old one closed, and each fails once (and is dropped) before a new one answers; a Redis that
+    is away refuses every attempt at once."""
     import redis.exceptions
 
-    try:
-        await asyncio.wait_for(client.ping(), PROBE_TIMEOUT)
-    except asyncio.TimeoutError:
-        raise redis.exceptions.TimeoutError(f"no answer to PING within {PROBE_TIMEOUT:g} s") from None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + PROBE_TIMEOUT
+    for attempt in range(1, attempts + 1):
+        try:
+            await asyncio.wait_for(client.ping(), max(deadline - loop.time(), 0.0))
+            return
+        except asyncio.TimeoutError:
+            raise redis.exceptions.TimeoutError(f"no answer to PING within {PROBE_TIMEOUT:g} s") from None
+        except redis.exceptions.ConnectionError:
+            if attempt == attempts or loop.time() >= deadline:
+                raise
 
 
 def unreachable(exc: BaseException) -> bool:

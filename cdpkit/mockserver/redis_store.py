@@ -53,7 +53,7 @@ from cdpkit.mockserver import redis_scripts
 from cdpkit.mockserver.redis_exact import ExactTransactions, RedisScope
 from cdpkit.mockserver.redis_faults import RedisFaults
 from cdpkit.mockserver.redis_journal import RedisJournal, _settle
-from cdpkit.mockserver.redis_outage import QUICK_TIMEOUT, Outage
+from cdpkit.mockserver.redis_outage import QUICK_TIMEOUT, Outage, probe
 from cdpkit.mockserver.redis_scripts import cache_bytes, parse_url, split_value
 from cdpkit.mockserver.redis_seed import SeedTransactions
 from cdpkit.mockserver.store import (
@@ -122,6 +122,21 @@ class RedisStore(ExactTransactions, SeedTransactions, RedisJournal, Store):
             self._aredis = redis.asyncio.Redis.from_pool(pool)
             self._aloop = loop
         return self._aredis
+
+    async def probe(self) -> None:
+        """Whether Redis answers, asked without holding the event loop (:func:`redis_outage.probe`): the control
+        API's first step, so its synchronous calls never wait out a timeout on the loop. Each of the pool's
+        connections may have been closed by a Redis that restarted: one attempt each, and one more. When it ends
+        an outage, the idle connections of every client are closed, to be opened afresh at their next use: one
+        opened before the outage may have been closed under it, and would fail a request that had nothing to do
+        with the outage."""
+        client = self.async_client()
+        away = self.outage.cause is not None
+        await probe(client, POOL_SIZE + 1)
+        if away:
+            await client.connection_pool.disconnect(inuse_connections=False)
+            self._redis.connection_pool.disconnect(inuse_connections=False)
+            self._quick.connection_pool.disconnect(inuse_connections=False)
 
     def take_fault(self, fault_id: int) -> bool:
         """Take one use of a fault with a count, atomically across processes (False: none was left)."""

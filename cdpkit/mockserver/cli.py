@@ -67,7 +67,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--admin-token", default=None, metavar="TOKEN",
                         help="require this token on the control API (generated and printed when --host is not loopback)")
     parser.add_argument("--loop", default=None, choices=LOOPS,
-                        help="event loop: uvloop (C, ~12%% less CPU per request) when installed, else asyncio's "
+                        help="event loop: uvloop (C, a few %% less CPU per request) when installed, else asyncio's "
                              "(default auto)")
     parser.add_argument("--config", default=None, metavar="FILE",
                         help="TOML, JSON or YAML file with the same keys as these options (flags win)")

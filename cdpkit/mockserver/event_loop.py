@@ -2,8 +2,8 @@
 
 Why (issue 9): asyncio's selector loop writes every answer through a Python ``transport.write`` and runs
 each callback through Python ``Handle`` objects; uvloop does both in C. Measured side by side on the
-Zebline upsert, it takes 12% of the mock's CPU per request (124 → 109 µs) and as much of a bare aiohttp
-handler's (48 → 42 µs). It comes with cdpkit wherever it has a wheel (CPython, not Windows); ``--loop
+Zebline upsert on a quiet machine (5 alternating rounds, wrk -c32): the mock's CPU per request falls 2-3%
+(113 → 110 µs), a bare aiohttp handler's 10% (47 → 42 µs); the mock's own Python is the larger part. It comes with cdpkit wherever it has a wheel (CPython, not Windows); ``--loop
 asyncio`` keeps the standard loop, e.g. to compare the two or to rule the loop out when chasing a problem.
 Every behaviour of the mock is the same on both: the project's tests run it on both loops.
 """

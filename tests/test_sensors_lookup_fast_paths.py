@@ -1,7 +1,8 @@
 """The Sensors online look-up's shortcuts (issue 9) answer exactly as the long way does.
 
-* Headers the operation's schema plainly accepts skip the validator; anything else (an empty value, a
-  repeated header whose first value is empty, a schema that says more) still goes through it.
+* Headers the operation's schema plainly accepts skip the validator's copy (validation.plain_header_rules;
+  tests/test_header_rules.py holds it to the validator's verdicts); an empty value, or a repeated header
+  whose first value is empty, is still refused naming the requirement.
 * A batch reads each named tag once, yet answers every user as the single look-up answers that user.
 """
 
@@ -15,7 +16,6 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from cdpkit.mockserver import sensors
 from cdpkit.mockserver.pytest_plugin import MockServer
 from tests.mock_fixtures import one_vendor_mock
 
@@ -71,30 +71,6 @@ def test_a_repeated_header_is_judged_by_its_first_value(server, values, status):
             _refused_by_the_headers_schema(json.loads(answer.read()))
     finally:
         conn.close()
-
-
-def test_a_headers_schema_that_says_more_turns_the_shortcut_off(monkeypatch):
-    """Only a schema of required, non-empty strings is decided without the validator: a pattern on a header
-    (say) must leave every request to it."""
-    import cdpkit.schemas
-
-    real = cdpkit.schemas.bundle
-
-    def stricter(vendor: str, ref: str, **kw: Any) -> Any:
-        schema = real(vendor, ref, **kw)
-        target = schema["$defs"]["headers"] if "$ref" in schema else schema
-        target["properties"]["api-key"]["pattern"] = "^#K-"
-        return schema
-
-    sensors._required_text_headers.cache_clear()
-    monkeypatch.setattr(cdpkit.schemas, "bundle", stricter)
-    try:
-        assert sensors._required_text_headers("sensors", "get_online_attributes") is None
-    finally:
-        sensors._required_text_headers.cache_clear()
-    monkeypatch.undo()
-    assert sensors._required_text_headers("sensors", "get_online_attributes") == ("api-key", "x-organization-id",
-                                                                                  "sensorsdata-project")
 
 
 def test_a_batch_answers_each_user_as_the_single_look_up_does(server):

@@ -10,7 +10,6 @@ for the iframe page.
 
 from __future__ import annotations
 
-import functools
 from types import ModuleType
 from typing import Any
 
@@ -87,58 +86,9 @@ def tenant(call: Call) -> str:
     return tenant_project(call)[0]
 
 
-# Keywords of a schema that constrain nothing (what the headers check may ignore).
-_ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "title", "description", "examples", "x-seed", "x-requirement",
-                          "x-required-by", "x-message"})
-
-
-@functools.cache
-def _required_text_headers(vendor: str, operation_id: str) -> tuple[str, ...] | None:
-    """The header names an operation's headers schema requires, when that is all it says: an object whose every
-    property is required and is a string of at least one character. Then "each is present and not empty" is
-    exactly the schema's verdict on headers (always text), and a valid request skips the validator's copy of
-    them (issue 9). None, for any other schema: every request is validated. Read from the schema itself, so a
-    constraint added to it later is never skipped."""
-    from cdpkit.schemas import bundle, operation, resolve_pointer
-
-    try:
-        ref = operation(vendor, operation_id).get("headers")
-    except KeyError:  # no operation of the table (a test's own handler): the validator decides, as it always did
-        return None
-    schema = bundle(vendor, ref) if ref else None
-    if isinstance(schema, dict) and set(schema) <= {"$ref", "$defs", "$schema"} and str(schema.get("$ref")).startswith("#/"):
-        schema = resolve_pointer(schema, schema["$ref"][1:])  # the bundle's wrapper around the file's schema
-    if not isinstance(schema, dict) or set(schema) - _ANNOTATIONS - {"type", "required", "properties"} \
-            or schema.get("type") != "object":
-        return None
-    required, properties = schema.get("required") or [], schema.get("properties") or {}
-    if set(required) != set(properties):
-        return None
-    for name, rule in properties.items():
-        if not isinstance(rule, dict) or set(rule) - _ANNOTATIONS - {"type", "minLength"} or rule.get("type") != "string" \
-                or rule.get("minLength", 0) not in (0, 1) or name != name.lower():
-            return None
-    return tuple(required)
-
-
-def _plainly_valid_headers(call: Call) -> bool:
-    """True when the headers surely satisfy the operation's schema (see :func:`_required_text_headers`);
-    False: let the validator judge (it refuses, naming the requirement, or accepts)."""
-    names = _required_text_headers(call.vendor, call.operation_id)
-    if names is None:
-        return False
-    headers = call.headers
-    for name in names:
-        value = headers.get(name)
-        if not isinstance(value, str) or not value:
-            return False
-    return True
-
-
 def tenant_project(call: Call) -> tuple[str, dict[str, Any]]:
     """:func:`tenant`, with the project record it read: a handler that needs the record reads it once."""
-    if not _plainly_valid_headers(call):
-        call.require_valid("headers", status=401)
+    call.require_valid("headers", status=401)  # a plain schema: checked without a copy (validation.py)
     key = call.state.get("keys", call.headers["api-key"])
     if key is None:
         raise Rejection(401, "unknown api-key", ("SF-HEADERS-ENFORCED", "SF-AUTH-ERRORS"))

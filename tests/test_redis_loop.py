@@ -42,32 +42,37 @@ PROBE_TIMEOUT = 3.0  # seconds a probe waits before it counts as unanswered
 
 class Relay:
     """A TCP relay to the tests' Redis that can drop everything, as a firewall dropping packets does (:meth:`drop`:
-    open connections stay open and nothing arrives; a new one is accepted, never answered), then cut every
-    connection (:meth:`cut`: what was waiting fails at once; new connections are refused)."""
+    open connections stay open and nothing arrives; a new one is accepted, never answered), refuse every
+    connection, as a stopped Redis does (:meth:`refuse`), drop again on the same port (:meth:`hold`), and cut
+    every connection (:meth:`cut`: what was waiting fails at once; new connections are refused)."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
         self.dropping = False
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
-        threading.Thread(target=self._accept, name="relay", daemon=True).start()
+        self.port = 0
+        self._listen()
 
     def url(self, prefix: str) -> str:
         return f"redis://127.0.0.1:{self.port}/0?prefix={prefix}"
+
+    def _listen(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", self.port))  # SO_REUSEADDR: the same port again
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, args=(self.listener,), name="relay", daemon=True).start()
 
     def _keep(self, sock: socket.socket) -> socket.socket:
         with self._lock:
             self._sockets.append(sock)
         return sock
 
-    def _accept(self) -> None:
+    def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
-                client = self._keep(self.listener.accept()[0])
+                client = self._keep(listener.accept()[0])
             except OSError:
-                return  # cut
+                return  # refused or cut
             upstream = None
             if not self.dropping:
                 upstream = self._keep(socket.create_connection(("127.0.0.1", self.target_port)))
@@ -96,19 +101,19 @@ class Relay:
     def drop(self) -> None:
         self.dropping = True
 
-    def end_open_connections(self) -> None:
-        """End every connection open now (each side reads an end, so what waited on one fails at once); what
-        connects afterwards is held as :meth:`drop` says."""
-        with self._lock:
-            open_now, self._sockets = self._sockets, []
-        self._end(open_now)
+    def refuse(self) -> None:
+        """End every connection and refuse new ones: what waited on one fails at once."""
+        self.cut()
+
+    def hold(self) -> None:
+        """After :meth:`refuse`: accept connections on the same port again, and never answer them."""
+        self.dropping = True
+        self._listen()
 
     def cut(self) -> None:
-        self._end([self.listener, *self._sockets])
-
-    @staticmethod
-    def _end(sockets: list[socket.socket]) -> None:
-        for sock in sockets:
+        with self._lock:
+            open_now, self._sockets = self._sockets, []
+        for sock in [self.listener, *open_now]:
             try:
                 sock.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked on it, and the peer reads an end
             except OSError:
@@ -208,18 +213,18 @@ def test_the_first_vendor_request_meeting_a_blackholed_redis_leaves_the_loop_fre
 
 
 def test_a_fault_during_a_known_outage_of_a_blackholed_redis_leaves_the_loop_free(relay) -> None:
-    """The outage is known (the open connections ended) and Redis now answers nothing: a request matching a fault
+    """The outage is known (connections refused) and Redis now answers nothing: a request matching a fault
     must not try to record the fault's use, which held the loop for the timeout at every such request."""
     with MockServer(MockConfig(port=0, vendors=["zebline"], state=relay.url(f"loop{time.monotonic_ns()}"))) as server:
         session = requests.Session()
         added = session.post(server.url + "/__mock/faults", json={"path": USERS, "method": "GET", "latency_ms": 1})
         assert added.status_code == 201, added.text
         assert session.get(server.url + USERS, params={"userId": "nobody"}, headers=AUTH).status_code == 404
-        relay.drop()
-        relay.end_open_connections()
+        relay.refuse()
         body = {"userId": "during", "attributes": {"n": 1}}
         answer = session.post(server.url + USERS, json=body, headers=AUTH, timeout=PROBE_TIMEOUT)
         assert answer.status_code == 503, answer.text  # the outage is known
+        relay.hold()  # and Redis now answers nothing: a new connection waits for its timeout
         waiting = in_background(lambda: requests.get(server.url + USERS, params={"userId": "nobody"}, headers=AUTH,
                                                      timeout=60))
         took = probe_while(server, waiting, at_least=1.0)

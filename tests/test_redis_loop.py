@@ -161,13 +161,14 @@ def test_a_fault_change_waiting_for_a_silent_process_leaves_the_loop_free(redis_
     config = MockConfig(port=0, vendors=["zebline"], state=redis_server.url(prefix))
     with MockServer(config) as server, redis.Redis(port=redis_server.port) as other:
         session = requests.Session()
-        assert session.post(server.url + USERS, json={"userId": "u", "attributes": {"n": 1}}, headers=AUTH).status_code == 200
+        created = session.post(server.url + USERS, json={"userId": "u", "attributes": {"n": 1}}, headers=AUTH)
+        assert created.status_code == 200, created.text
         silent = other.pubsub()
         silent.subscribe(f"{prefix}:fchan")  # counted by PUBLISH as a receiver; never reads, never acknowledges
+        faults = server.url + "/__mock/faults"
         try:
-            for change in (lambda: requests.post(server.url + "/__mock/faults", json={"path": "/nowhere", "status": 500},
-                                                 timeout=30),
-                           lambda: requests.delete(server.url + "/__mock/faults", json={}, timeout=30)):
+            for change in (lambda: requests.post(faults, json={"path": "/nowhere", "status": 500}, timeout=30),
+                           lambda: requests.delete(faults, json={}, timeout=30)):
                 sent = time.monotonic()
                 waiting = in_background(change)
                 took = probe_while(server, waiting, at_least=ACK_TIMEOUT / 2)

@@ -213,10 +213,10 @@ async def store_outage(
     counts, faults and state it reads are in the Redis that is away.
 
     A route that reads the store first asks Redis through the asyncio client (``store.probe()``: one PING, a
-    fraction of a millisecond), which waits without holding the event loop: the route's synchronous calls, the first to meet
-    a Redis that does not answer at all, would hold the loop for their timeout (5 s to connect, 30 s on an open
-    connection), and every other request with it. Redis answering ends the outage (also one that only the
-    control API met), and the route runs."""
+    fraction of a millisecond), which waits without holding the event loop: the route's synchronous calls, the
+    first to meet a Redis that does not answer at all, would hold the loop for their timeout (5 s to connect, 30 s
+    on an open connection), and every other request with it. Redis answering ends the outage (also one that only
+    the control API met), and the route runs."""
     if not request.path.startswith(PREFIX):
         return await handler(request)
     store = request.app[MOCK_KEY].store

@@ -66,10 +66,10 @@ class RedisFaults(Faults):
             if fresh or self._version is None or int(version) >= int(self._version):
                 self._faults, self._version = faults, version
 
-    def _refresh(self, client: Any = None) -> None:
+    def _refresh(self, client: Any | None = None) -> None:
         """Reload the list if its version moved: the round trip a process makes per request while it is not
         listening (on the loop, through ``client``: the store's quick one), and a change's own load."""
-        client = client or self._r
+        client = self._r if client is None else client
         version = client.get(self.store._k("fv")) or b"0"
         if version != self._version:
             pipe = client.pipeline(transaction=True)

@@ -46,7 +46,7 @@ VIOLATION = "MOCK-STORE-UNREACHABLE"
 HEADERS = {"Retry-After": str(RETRY_AFTER_SECONDS)}  # on every 503 of an outage
 PROBE_TIMEOUT = 5.0  # seconds a probe waits for PONG: the connect timeout; a PING takes well under a millisecond
 # seconds the one synchronous call a vendor request may make on the loop waits (to connect, then for the answer):
-# a round trip on a reachable Redis takes well under a millisecond, even on a busy machine rarely 10, and the loop
+# a round trip on a reachable Redis takes well under a millisecond (on a busy machine, rarely 10 ms), and the loop
 # must never wait long
 QUICK_TIMEOUT = 0.1
 
@@ -66,7 +66,7 @@ async def probe(client: Any, attempts: int) -> None:
         try:
             await asyncio.wait_for(client.ping(), max(deadline - loop.time(), 0.0))
             return
-        except asyncio.TimeoutError:
+        except TimeoutError:  # asyncio's own, since Python 3.11
             raise redis.exceptions.TimeoutError(f"no answer to PING within {PROBE_TIMEOUT:g} s") from None
         except redis.exceptions.ConnectionError:
             if attempt == attempts or loop.time() >= deadline:

@@ -1,6 +1,6 @@
 """No Redis call holds a Redis mock's event loop for long: whatever waits on Redis, other requests are answered.
 
-Three waits used to run synchronously on the loop, so that while they lasted the mock answered nobody:
+Four waits used to run synchronously on the loop, so that while they lasted the mock answered nobody:
 
 * a fault change (``POST``/``DELETE /__mock/faults``) waiting for every other process to acknowledge it (up to
   2 s for a process that does not answer; :mod:`cdpkit.mockserver.redis_faults`);

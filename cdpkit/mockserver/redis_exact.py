@@ -359,6 +359,9 @@ class RedisScope(Scope):
     def for_request(self) -> RedisScope:
         return RedisScope(self.store, self.vendor, {}, {})
 
+    def _present(self, kind: str, key: str) -> bool:
+        return self.get(kind, key) is not None  # read, so the commit checks it as every read
+
     def get(self, kind: str, key: str) -> Any | None:
         if self.reads is None:
             return super().get(kind, key)

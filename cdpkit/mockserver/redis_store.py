@@ -155,6 +155,9 @@ class RedisStore(ExactTransactions, SeedTransactions, RedisJournal, Store):
                 self._seed_read(("k", ns, key), version)
         return None if raw is None else orjson.loads(raw)
 
+    def exists(self, ns: str, key: str) -> bool:
+        return self.get(ns, key) is not None  # a read a seed's commit checks, as every read
+
     def _listing(self, ns: str, command: str) -> Any:
         """``HKEYS`` or ``HGETALL`` of a namespace; while a seed is loaded, with the namespace's version read in
         the same transaction, for the seed's commit to check (:mod:`cdpkit.mockserver.redis_seed`)."""

@@ -75,6 +75,15 @@ class Store:
         self._pending[(ns, key)] = _DELETED
         return existed
 
+    def exists(self, ns: str, key: str) -> bool:
+        """Whether ``key`` holds a value, without parsing it (a delete only needs to know)."""
+        if self._pending:
+            raw = self._pending.get((ns, key))
+            if raw is not None:
+                return raw is not _DELETED
+        values = self._data.get(ns)
+        return values is not None and key in values
+
     def keys(self, ns: str) -> list[str]:
         return sorted(_overlay(set(self._data.get(ns, {})), ns, self._pending))
 
@@ -269,9 +278,18 @@ class Scope:
     def delete(self, kind: str, key: str) -> bool:
         if self.writes is None:
             return self.store.delete(self._ns(kind), key)
-        existed = self.get(kind, key) is not None
+        existed = self._present(kind, key)
         self.writes[(self._ns(kind), key)] = _DELETED
         return existed
+
+    def _present(self, kind: str, key: str) -> bool:
+        """Whether this request sees a value at ``key``, without parsing it (a scope that must record what
+        it read, RedisScope, reads it instead)."""
+        ns = f"{self.vendor}/{kind}"
+        raw = self.writes.get((ns, key)) if self.writes else None
+        if raw is not None:
+            return raw is not _DELETED
+        return self.store.exists(ns, key)
 
     def keys(self, kind: str) -> list[str]:
         ns = self._ns(kind)

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import random
 
-from cdpkit.mockserver.journal_entry import SECRET_FIELDS, mask, masked
+from cdpkit.mockserver.journal_entry import SECRET_FIELDS, mask, masked, secret_field
 
 
-def test_masked_copies_any_json_and_masks_only_secret_named_strings() -> None:
-    """journal_entry.masked against its plain definition, on nested dicts and lists of every JSON type."""
-    def reference(value):
+def test_masked_copies_any_json_and_masks_everything_under_a_secret_name() -> None:
+    """journal_entry.masked against its plain definition, on nested dicts and lists of every JSON type: every
+    string and number under a secret-named field, at any depth ({"api_key": [KEY]} is as much a credential)."""
+    def reference(value, secret=False):
         if isinstance(value, dict):
-            return {k: mask(v) if isinstance(v, str) and k.lower() in SECRET_FIELDS else reference(v)
-                    for k, v in value.items()}
-        return [reference(v) for v in value] if isinstance(value, list) else value
+            return {k: reference(v, secret or secret_field(k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [reference(v, secret) for v in value]
+        if secret and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return mask(str(value))
+        return value
 
     rng = random.Random(9)
     keys = ["api_key", "Token", "name", "password", "x", "accessKeySecret", "list"]

@@ -13,7 +13,7 @@ from typing import AsyncIterator, Awaitable, Callable
 import orjson
 from aiohttp import web
 
-from cdpkit.mockserver import control
+from cdpkit.mockserver import control, journal_entry
 from cdpkit.mockserver.control_guard import ControlGuard
 from cdpkit.mockserver.fast_routes import VendorFirstRunner, VendorRoutes
 from cdpkit.mockserver.pipeline import make_route
@@ -127,5 +127,6 @@ def runner_for(app: web.Application, config: MockConfig) -> web.AppRunner:
     ``idle_timeout`` seconds (200 slowloris connections would otherwise be held for ever), and a
     shutdown waits at most ``shutdown_timeout`` seconds for requests in flight. Vendor operations are
     matched ahead of the application's router and middleware (:mod:`cdpkit.mockserver.fast_routes`)."""
+    journal_entry.keep_credentials_out_of_server_logs()  # aiohttp logs an unparsable request's bytes
     return VendorFirstRunner(app, app[VENDOR_ROUTES], access_log=None, keepalive_timeout=config.idle_timeout,
                              shutdown_timeout=config.shutdown_timeout)

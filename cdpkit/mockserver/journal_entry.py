@@ -6,7 +6,9 @@ the SQLite file and shown by the dashboard):
 * **No credential in the clear.** Header values that carry credentials (``Authorization``, ``api-key``,
   cookies) and fields that hold them (TTO's ``api_key`` in a body or query, Quick Audience's
   ``accessKeySecret`` in an answer) keep only their last four characters (``****7f3c``): enough to
-  tell which credential was used, never enough to use it. Refused tokens are masked the same way.
+  tell which credential was used, never enough to use it. Refused tokens are masked the same way. Which
+  names hold credentials, in any spelling, and the masking itself are :mod:`cdpkit.mockserver.masking`'s; a
+  refusal that repeats the request's credential elsewhere (its message, its path) is masked there too.
 * **Always printable.** A header or query value with bytes that are not UTF-8 is kept with U+FFFD in
   their place, so reading the journal never fails on what a client sent.
 * **Bounded.** A body is kept whole up to :data:`BODY_LIMIT` bytes; past that, its first bytes as text
@@ -16,35 +18,33 @@ the SQLite file and shown by the dashboard):
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 from itertools import chain
 from typing import Any, Callable, Iterable, Mapping
 
 import orjson
 
+from cdpkit.mockserver.masking import (  # noqa: F401  (SECRET_*, masked, secret_field, scrub: this module's API)
+    ECHO_MIN,
+    SECRET_FIELDS,
+    SECRET_HEADERS,
+    credential_parts,
+    keep_credentials_out_of_server_logs,
+    mask,
+    masked,
+    may_name_secret,
+    name_verdicts,
+    scrub,
+    scrub_text,
+    scrubbed,
+    secret_field,
+    secret_name,
+    spellings_of,
+    text_may_name_secret,
+)
+
 BODY_LIMIT = 8 * 1024
 VALUE_LIMIT = 1024
-SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "cookie", "set-cookie", "proxy-authorization",
-                            "x-cdpkit-token"})
-SECRET_FIELDS = frozenset({"api_key", "apikey", "accesskeysecret", "access_key_secret", "access_token", "token",
-                           "secret", "password", "client_secret"})
-# What a body must hold, in any letter case, to name one of SECRET_FIELDS (masked() compares names in lower
-# case, so the scan must too: "Token" or "ACCESS_KEY_SECRET" alone once kept a body in the clear).
-_SECRET_SCAN = re.compile(b"api_?key|token|secret|password").search
-assert all(_SECRET_SCAN(name.encode()) for name in SECRET_FIELDS)
-
-
-def _may_name_secret(raw: bytes) -> bool:
-    """Whether ``raw`` may name a secret field: in any letter case, or behind a JSON ``\\u`` escape (which
-    spells a name no byte scan can read), so only a body that surely names none is kept as sent."""
-    lowered = raw.lower()
-    return _SECRET_SCAN(lowered) is not None or lowered.find(b"\\u") >= 0
-
-
-def mask(value: str) -> str:
-    """``****`` and the last four characters (nothing of a value shorter than eight)."""
-    return "****" + value[-4:] if len(value) >= 8 else "****"
 
 
 def _printable(value: str) -> str:
@@ -57,9 +57,12 @@ def _printable(value: str) -> str:
 
 
 def _header(name: str, value: str) -> str:
+    return _secret_header(value) if secret_name(name) else _printable(value)
+
+
+def _secret_header(value: str) -> str:
+    """A credential header's value masked, its scheme word kept (``Bearer ****7f3c``)."""
     value = _printable(value)
-    if name.lower() not in SECRET_HEADERS:
-        return value
     scheme, sep, rest = value.partition(" ")
     return f"{scheme} {mask(rest)}" if sep and scheme.lower() in ("bearer", "basic", "token") else mask(value)
 
@@ -69,37 +72,22 @@ def headers(raw: Mapping[str, str]) -> dict[str, str]:
 
 
 def query(raw: Mapping[str, str]) -> dict[str, str]:
-    return {_printable(k): mask(_printable(v)) if k.lower() in SECRET_FIELDS else _printable(v) for k, v in raw.items()}
+    return {_printable(k): mask(_printable(v)) if secret_name(k) else _printable(v) for k, v in raw.items()}
 
 
-def masked(value: Any) -> Any:
-    """A copy of a JSON value with every secret-named field's string masked (the original is untouched).
-
-    Only containers recurse: every TTO message names its api_key, so this runs once per request there."""
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if isinstance(v, str):
-                out[k] = mask(v) if k.lower() in SECRET_FIELDS else v
-            else:
-                out[k] = masked(v) if isinstance(v, (dict, list)) else v
-        return out
-    if isinstance(value, list):
-        return [masked(v) if isinstance(v, (dict, list)) else v for v in value]
-    return value
-
-
-def body(raw: bytes, parsed: Any) -> Any:
+def body(raw: bytes, parsed: Any, found: "list[str] | None" = None) -> Any:
     """What the journal keeps of a request or answer body (``parsed`` is its JSON, or None)."""
     if not raw:
         return None
     if len(raw) > BODY_LIMIT or parsed is None:
         text = raw[:BODY_LIMIT].decode("utf-8", "replace")
-        if _may_name_secret(raw):
+        if may_name_secret(raw) if parsed is not None else text_may_name_secret(raw):
             text = "(not kept: it may name a credential field and is not readable JSON)" if parsed is None else (
                 f"(not kept whole: {len(raw)} bytes, more than {BODY_LIMIT}, that may name a credential field)")
+            if parsed is not None and found is not None:
+                masked(parsed, found)  # what it holds is looked for in the rest of the exchange all the same
         return text if len(raw) <= BODY_LIMIT else {"truncated": True, "bytes": len(raw), "start": text}
-    return masked(parsed) if _may_name_secret(raw) else parsed
+    return masked(parsed, found) if may_name_secret(raw) else parsed
 
 
 def weight(entry: "dict[str, Any] | tuple") -> int:
@@ -117,12 +105,13 @@ _TIME, VENDOR, OPERATION, VERDICT, _METHOD, _PATH, _QUERY, _HEADERS, _BODY, _STA
 _LAZY, _BUILT = 0, 1  # a kept body: (_LAZY, bytes kept, size, is JSON) or (_BUILT, what the journal shows)
 
 
-def _kept_body(raw: bytes, parsed: Any) -> tuple | None:
-    """What a record keeps of a body: its bounded bytes, or at once the masked form if it names a secret."""
+def _kept_body(raw: bytes, parsed: Any, found: "list[str] | None" = None) -> tuple | None:
+    """What a record keeps of a body: its bounded bytes, or at once the masked form if it names a secret
+    (whose masked values go to ``found``)."""
     if not raw:
         return None
-    if _may_name_secret(raw):
-        return (_BUILT, body(raw, parsed))
+    if may_name_secret(raw) if parsed is not None else text_may_name_secret(raw):
+        return (_BUILT, body(raw, parsed, found))
     # a copy of exactly the bytes kept: orjson's answers hold a buffer of at least 4 KiB, and a reference
     # would keep it for as long as the entry lives (measured: +28 MB RSS over 10,000 entries)
     return (_LAZY, bytes(memoryview(raw)[:BODY_LIMIT]), len(raw), parsed is not None)
@@ -138,6 +127,30 @@ def _shown_body(kept: tuple | None) -> Any:
     if size > BODY_LIMIT:
         return {"truncated": True, "bytes": size, "start": raw.decode("utf-8", "replace")}
     return orjson.loads(raw) if is_json else raw.decode("utf-8", "replace")
+
+
+def _without_echoes(sent: "list[str]", body_values: int, path: str, headers_kept: tuple, query_kept: tuple,
+                    raw: bytes, body_kept: tuple | None, answer: bytes, answer_kept: tuple | None) -> tuple:
+    """The parts of a refused exchange's record with the request's credentials (``sent``: the secret header
+    and query values, then the ``body_values`` its body's secret fields held) masked wherever else they are."""
+    values: list[str] = []
+    for value in sent[:len(sent) - body_values]:
+        credential_parts(_printable(value), values)
+    values += [v for v in sent[len(sent) - body_values:] if len(v) >= ECHO_MIN]
+    if not values:
+        return path, headers_kept, query_kept, body_kept, answer_kept
+    known = spellings_of(values)
+    needles = tuple({n for v in known for n in (v.encode("utf-8", "surrogatepass"), orjson.dumps(v)[1:-1])})
+    path = scrub_text(path, known)
+    headers_kept = tuple([(k, scrub_text(_printable(v), known)) for k, v in headers_kept])
+    query_kept = tuple([(k, scrub_text(_printable(v), known)) for k, v in query_kept])
+    # a body's own secret fields hold some of the occurrences (already masked); any more is an echo, and a
+    # body with escapes may spell one no byte search finds
+    if body_kept is not None and (b"\\" in raw or sum(map(raw.count, needles)) > body_values):
+        body_kept = (_BUILT, scrubbed(_shown_body(body_kept), known))
+    if answer_kept is not None and any(n in answer for n in needles):
+        answer_kept = (_BUILT, scrubbed(_shown_body(answer_kept), known))
+    return path, headers_kept, query_kept, body_kept, answer_kept
 
 
 def record(
@@ -161,18 +174,38 @@ def record(
 
     ``query_items``/``header_items`` are the request's ``(name, value)`` pairs (``query_items`` is only
     read when ``query_string`` is not empty); ``parsed`` is the body's JSON (None if it was not parsed),
-    ``answer_json`` the JSON the handler replied (None when the answer is not JSON), as :func:`body` takes them."""
+    ``answer_json`` the JSON the handler replied (None when the answer is not JSON), as :func:`body` takes them.
+
+    A refusal (status 400 and up) is also searched for the request's credentials repeated elsewhere (its
+    message, its path): the mock's answers quote what was sent only when they refuse it, so an accepted
+    exchange, the ordinary case, pays nothing for that search."""
     headers_kept = tuple(header_items)
     size = len(path) + len(query_string) + sum(map(len, chain.from_iterable(headers_kept)))
-    if not SECRET_HEADERS.isdisjoint([name.lower() for name, _ in headers_kept]):
-        headers_kept = tuple([pair if pair[0].lower() not in SECRET_HEADERS else (pair[0], _header(*pair))
-                              for pair in headers_kept])
+    sent: list[str] = []  # the credential values this request carried, for the search above
+    verdicts = name_verdicts
+    flags = [verdicts.get(name) for name, _ in headers_kept]
+    if None in flags:
+        flags = [secret_name(name) for name, _ in headers_kept]
+    if True in flags:
+        sent += [pair[1] for pair, secret in zip(headers_kept, flags) if secret]
+        headers_kept = tuple([pair if not secret else (pair[0], _secret_header(pair[1]))
+                              for pair, secret in zip(headers_kept, flags)])
+    query_kept: tuple = ()
     if query_string:
-        query_kept = tuple((k, mask(_printable(v)) if k.lower() in SECRET_FIELDS else v) for k, v in query_items)
-    else:
-        query_kept = ()
-    body_kept = _kept_body(raw, parsed)
+        kept = []
+        for k, v in query_items:
+            secret = verdicts.get(k)
+            if secret or (secret is None and secret_name(k)):
+                sent.append(v)
+                v = mask(_printable(v))
+            kept.append((k, v))
+        query_kept = tuple(kept)
+    secret_sent = len(sent)
+    body_kept = _kept_body(raw, parsed, sent)
     answer_kept = _kept_body(answer, answer_json) if answer_json is not None else None
+    if status >= 400 and sent:
+        path, headers_kept, query_kept, body_kept, answer_kept = _without_echoes(
+            sent, len(sent) - secret_sent, path, headers_kept, query_kept, raw, body_kept, answer, answer_kept)
     size += min(len(raw), BODY_LIMIT) + (min(len(answer), BODY_LIMIT) if answer_json is not None else 0)
     verdict = "good" if status < 400 and not violations else "bad"
     # the estimate weight() makes of the entry this record becomes: its JSON size, twice, plus overhead

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 import orjson
 from aiohttp import web
 
-from cdpkit.mockserver.journal_entry import record
+from cdpkit.mockserver.journal_entry import record, scrub
 from cdpkit.mockserver.vendor import Call, Rejection, Reply, Vendor
 
 if TYPE_CHECKING:
@@ -149,7 +149,8 @@ def make_route(mock: "Mock", vendor: Vendor, op: dict[str, Any]) -> Callable[[we
             reply = render_error(rejection, call)
             violations = rejection.requirement_ids
         except Exception:  # a bug in the mock: say so loudly, never pass it off as the vendor's answer
-            log.error("mock bug in %s.%s:\n%s", name, operation_id, traceback.format_exc())
+            log.error("mock bug in %s.%s:\n%s", name, operation_id,  # without the request's credentials
+                      scrub(traceback.format_exc(), request.headers.items(), request.query.items(), parsed))
             reply = Reply(500, {"error": "cdpkit mock internal error", "operation": f"{name}.{operation_id}"})
             violations = ("MOCK-BUG",)
         response = to_response(reply)

@@ -181,6 +181,13 @@ def test_a_fault_change_waiting_for_a_silent_process_leaves_the_loop_free(redis_
                 assert max(took) < PROMPT, f"the loop was held while a fault change waited: probes took {took}"
                 assert vendor.status_code == 200 and vendor_took < PROMPT, (vendor_took, vendor.text)
                 assert answered_after >= ACK_TIMEOUT * 0.9, "the change was answered before the silent process's wait"
+            # a reset clears the faults too, with the same wait for every process's acknowledgement
+            sent = time.monotonic()
+            waiting = in_background(lambda: requests.post(server.url + "/__mock/reset", json={}, timeout=30))
+            took = probe_while(server, waiting, at_least=ACK_TIMEOUT / 2)
+            assert waiting.result(timeout=30).status_code == 200
+            assert max(took) < PROMPT, f"the loop was held while a reset waited: probes took {took}"
+            assert time.monotonic() - sent >= ACK_TIMEOUT * 0.9, "the reset was answered before the silent process's wait"
         finally:
             silent.close()
 

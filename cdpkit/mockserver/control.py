@@ -117,7 +117,7 @@ async def summary(request: web.Request) -> web.Response:
 
 
 async def reset(request: web.Request) -> web.Response:
-    _mock(request).reset()
+    await _mock(request).reset_async()
     return _json({"reset": True})
 
 
@@ -184,19 +184,14 @@ async def faults_add(request: web.Request) -> web.Response:
         fault = parse_fault(await _json_body(request))
     except (FaultSpecError, TypeError, _BadBody) as exc:
         return _error(400, str(exc))
-    add_async = getattr(faults, "add_async", None)  # only the Redis store's fault list waits on others
-    fault = await add_async(fault) if add_async is not None else faults.add(fault)
+    fault = await faults.add_async(fault)
     return _json({"added": fault.id, "faults": faults.list()}, 201)
 
 
 async def faults_clear(request: web.Request) -> web.Response:
     """Clear every fault; on Redis, waiting for the other processes off the loop, as :func:`faults_add` does."""
     faults = _mock(request).faults
-    clear_async = getattr(faults, "clear_async", None)
-    if clear_async is not None:
-        await clear_async()
-    else:
-        faults.clear()
+    await faults.clear_async()
     return _json({"faults": []})
 
 

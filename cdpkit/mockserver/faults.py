@@ -94,6 +94,14 @@ class Faults:
     def clear(self) -> None:
         self._faults.clear()
 
+    # What the control API awaits on the serving loop: here nothing waits, so the plain calls; a list shared
+    # with other processes (RedisFaults) waits for their acknowledgements in a thread instead.
+    async def add_async(self, fault: Fault) -> Fault:
+        return self.add(fault)
+
+    async def clear_async(self) -> None:
+        self.clear()
+
     def delay_seconds(self, fault: Fault) -> float:
         """How long to hold this call (a latency range is drawn from the seeded generator)."""
         return fault.delay_seconds(self._rng)

@@ -161,6 +161,13 @@ class Mock:
         self.faults.clear()
         self.store.reset_to(self._load_startup_data)
 
+    async def reset_async(self) -> None:
+        """:meth:`reset` for the control API on the serving loop: a fault list shared with other processes
+        waits for their acknowledgements of the clear in a thread, not on the loop (up to 2 s for a process
+        that does not answer)."""
+        await self.faults.clear_async()
+        self.store.reset_to(self._load_startup_data)
+
     def _load_startup_data(self) -> None:
         if self.config.demo:
             self.apply_seed({name: vendor.demo() for name, vendor in self.vendors.items()}, known_valid=True)

@@ -53,7 +53,8 @@ def secret(tag: str) -> str:
 Request = tuple[str, str, list[tuple[str, str]], bytes]  # method, target (path and query), headers, body
 
 
-def send(url: str, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes = b"") -> tuple[int, bytes]:
+def send(url: str, method: str, target: str, headers: Iterable[tuple[str, str]],
+         body: bytes = b"") -> tuple[int, bytes]:
     """One request exactly as given (repeated headers, odd spellings), on its own connection."""
     parts = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=20)
@@ -310,13 +311,66 @@ def test_a_mock_bug_log_does_not_repeat_the_requests_credential(caplog: pytest.L
     monkeypatch.setitem(server.mock.vendors["tto"].handlers, "track", lambda call: {}[call.body["api_key"]])
     with server:
         token = secret("bug-header")
-        status, answer = send(server.url, "GET", "/v1/user/get-user-cdp?user_id=u1", [("Authorization", "Bearer " + token)])
+        status, answer = send(server.url, "GET", "/v1/user/get-user-cdp?user_id=u1",
+                              [("Authorization", "Bearer " + token)])
         assert status == 500 and CORE not in answer
-        status, _ = send(server.url, "POST", "/v1/track", [JSON], json.dumps({**TTO_TRACK, "api_key": secret("bug-body")}).encode())
+        sent = json.dumps({**TTO_TRACK, "api_key": secret("bug-body")}).encode()
+        status, _ = send(server.url, "POST", "/v1/track", [JSON], sent)
         assert status == 500
         journal = journal_of(server)
     logged = "\n".join(r.getMessage() for r in caplog.records).encode()
-    assert b"mock bug in gptbots.get_user_cdp" in logged and b"KeyError" in logged and b"mock bug in tto.track" in logged
+    assert b"mock bug in gptbots.get_user_cdp" in logged and b"mock bug in tto.track" in logged
+    assert b"KeyError" in logged
     assert MASKED.encode() in logged
     assert not clear_copies(logged), clear_copies(logged)
     assert not clear_copies(journal), clear_copies(journal)
+
+
+def test_a_redis_password_is_not_printed_by_the_banner_or_a_refusal(tmp_path: Path) -> None:
+    """``--state redis://:PASSWORD@…``: the banner (stdout, kept by CI logs) and the "cannot use Redis" and
+    bad-URL refusals (stderr) name the store with its password masked."""
+    import shutil
+    import socket
+
+    from tests.test_store import free_port
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    password = secret("redis")
+    port = free_port()
+    redis_proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                   "--appendonly", "no", "--dir", str(tmp_path), "--requirepass", password],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    printed = b""
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        url = f"redis://:{password}@127.0.0.1:{port}/0?prefix=pw"
+        mock = subprocess.Popen([sys.executable, "-m", "cdpkit", "mock", "--port", "0", "--state", url],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert mock.stdout is not None
+            first = mock.stdout.readline()  # "cdpkit mock listening on URL"
+            printed += first + mock.stdout.readline()  # "vendors: …  state: …"
+            answered = send(first.decode().split()[-1], "GET", "/v1/user/get-user-cdp?user_id=u1",
+                            [("Authorization", "Bearer ${token}")])
+            assert answered[0] == 200, answered  # the mock works on that Redis: the password was right
+        finally:
+            mock.terminate()
+            out, err = mock.communicate(timeout=30)
+            printed += out + err
+        assert b"state: redis://:" + MASKED.encode() + b"@127.0.0.1" in printed, printed
+        for state in (f"redis://:{password}@127.0.0.1:{free_port()}/0", f"redis://:{password}@127.0.0.1:{port}/x"):
+            refused = subprocess.run([sys.executable, "-m", "cdpkit", "mock", "--port", "0", "--state", state],
+                                     capture_output=True, timeout=60)
+            assert refused.returncode == 2 and MASKED.encode() in refused.stderr, refused.stderr
+            printed += refused.stdout + refused.stderr
+    finally:
+        redis_proc.terminate()
+        redis_proc.wait(timeout=10)
+    assert not clear_copies(printed), clear_copies(printed)

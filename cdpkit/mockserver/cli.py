@@ -16,6 +16,7 @@ import orjson
 from cdpkit.mockserver import event_loop
 from cdpkit.mockserver.control_guard import is_loopback
 from cdpkit.mockserver.event_loop import LOOPS
+from cdpkit.mockserver.masking import url_without_password
 from cdpkit.mockserver.runtime import Mock, MockConfig, available_vendors, read_seed_file
 from cdpkit.mockserver.store import STATE_FORMS
 from cdpkit.mockserver.workers import serve_until_stopped, supervise, url_of
@@ -155,9 +156,10 @@ def _check_state(state: Any) -> str:
         try:
             parse_url(state)
         except ValueError as exc:
-            raise UsageProblem(str(exc)) from None
+            raise UsageProblem(str(exc).replace(state, url_without_password(state))) from None
         if importlib.util.find_spec("redis") is None:
-            raise UsageProblem(f"--state {state}: the redis package is not installed (pip install redis)")
+            raise UsageProblem(f"--state {url_without_password(state)}: the redis package is not installed "
+                               "(pip install redis)")
         return state
     if not state.startswith("sqlite:") or state == "sqlite:":
         raise UsageProblem(f"--state must be {STATE_FORMS}, not {state!r}")
@@ -250,8 +252,9 @@ def _workers(args: argparse.Namespace, config: MockConfig) -> int:
 def banner(mock: Mock, url: str) -> str:
     """The start-up text: where and what. Credentials are shown in one place only, the control API's
     ``/__mock/credentials`` (a terminal's scroll-back and CI logs keep what a banner prints)."""
+    state = url_without_password(mock.config.state)  # a Redis password is a credential too
     lines = [f"cdpkit mock listening on {url}",
-             f"vendors: {', '.join(mock.vendors)}  state: {mock.config.state}  loop: {mock.config.loop}"]
+             f"vendors: {', '.join(mock.vendors)}  state: {state}  loop: {mock.config.loop}"]
     for name, vendor in mock.vendors.items():
         tenants = len(vendor.credentials(mock.scopes[name]).get("tenants", []))
         count = len(operations(name))
@@ -299,7 +302,8 @@ def run(args: argparse.Namespace) -> int:
         # The Redis client's errors first (some subclass OSError or ValueError; the package is imported only
         # for redis://): a raise inside one except clause would skip the clauses after it.
         if type(exc).__module__.split(".")[0] == "redis":
-            print(f"cdpkit mock: --state {config.state}: cannot use Redis: {' '.join(str(exc).split())}", file=sys.stderr)
+            print(f"cdpkit mock: --state {url_without_password(config.state)}: cannot use Redis: "
+                  f"{' '.join(str(exc).split())}", file=sys.stderr)
             return 2
         if isinstance(exc, OSError):
             print(f"cdpkit mock: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)

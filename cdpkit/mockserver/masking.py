@@ -221,3 +221,18 @@ def keep_credentials_out_of_server_logs() -> None:
     server_log = logging.getLogger("aiohttp.server")
     if not any(isinstance(f, MalformedRequestLog) for f in server_log.filters):
         server_log.addFilter(MalformedRequestLog())
+
+
+def url_without_password(url: str) -> str:
+    """``url`` with the password of its user part masked (``redis://:****2pw9@host:6379/0``): what a banner or an
+    error message may print of ``--state redis://:PASSWORD@…`` (a terminal's scroll-back and CI logs keep it)."""
+    if "@" not in url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit  # only for a URL with a user part
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit((parts.scheme, f"{user}:{mask(parts.password)}@{host}", parts.path, parts.query, parts.fragment))

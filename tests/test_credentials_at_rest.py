@@ -154,6 +154,9 @@ def echo_requests() -> list[Request]:
         ("POST", "/quickaudience/v1/collect?" + collect_query, [JSON, ("Origin", "https://www.example.com")],
          b'{"appkey": "qademowebappkey00000001", "id": "click", "puid": "u", "ts": "1", "sdk_type": "httpapi"}'),
         ("POST", f"/v1/accounts/{zeb_token}/users", [("authorization", zeb_token), JSON], b'{"userId": "u-at-rest"}'),
+        # a field's refusal quotes its value: '[KEY] is not of types "boolean", "number", "string"'
+        ("POST", "/v1/accounts/LICENSE_CODE/users", [("authorization", "ACCESS_TOKEN"), JSON],
+         json.dumps({"userId": "u-at-rest", "attributes": {"Token": [secret("e-zeb-attr")]}}).encode()),
     ]
 
 
@@ -374,3 +377,18 @@ def test_a_redis_password_is_not_printed_by_the_banner_or_a_refusal(tmp_path: Pa
         redis_proc.terminate()
         redis_proc.wait(timeout=10)
     assert not clear_copies(printed), clear_copies(printed)
+
+
+def test_the_dashboards_state_view_masks_a_secret_field_of_any_spelling(server: MockServer) -> None:
+    """``/__mock/ui/state/<vendor>`` promises every credential masked; state holds what clients sent (TTO traits,
+    Zebline attributes), so a secret field there is masked by the same names as the journal's."""
+    track = {**TTO_TRACK, "api_key": "your_api_key_here", "traits": {"Access-Token": secret("d-tto"),
+                                                                      "api-key": secret("d-tto2")}}
+    assert send(server.url, "POST", "/v1/track", [JSON], json.dumps(track).encode())[0] == 200
+    upsert = {"userId": "u-dash", "attributes": {"X-Api-Key": secret("d-zeb"), "client_secret_2": secret("d-zeb2")}}
+    assert send(server.url, "POST", "/v1/accounts/LICENSE_CODE/users", [("authorization", "ACCESS_TOKEN"), JSON],
+                json.dumps(upsert).encode())[0] == 200
+    for vendor in ("tto", "zebline"):
+        status, view = send(server.url, "GET", f"/__mock/ui/state/{vendor}", [])
+        assert status == 200 and MASKED.encode() in view, view[:2000]
+        assert not clear_copies(view), clear_copies(view)

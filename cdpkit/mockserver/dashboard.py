@@ -29,7 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from cdpkit.mockserver import control
-from cdpkit.mockserver.journal_entry import SECRET_FIELDS, mask
+from cdpkit.mockserver.journal_entry import mask, secret_field
 
 STATE_PAGE = 50  # entries per state collection on the page unless ?limit= says otherwise
 
@@ -119,7 +119,7 @@ def masked(view: Any, secrets: set[str]) -> Any:
 
     def walk(value: Any, secret: bool) -> Any:
         if isinstance(value, dict):
-            return {text(k) if isinstance(k, str) else k: walk(v, secret or str(k).lower() in SECRET_FIELDS)
+            return {text(k) if isinstance(k, str) else k: walk(v, secret or secret_field(str(k)))
                     for k, v in value.items()}
         if isinstance(value, list):
             return [walk(v, secret) for v in value]

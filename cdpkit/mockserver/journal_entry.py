@@ -131,7 +131,7 @@ def _shown_body(kept: tuple | None) -> Any:
 
 def _without_echoes(sent: "list[str]", body_values: int, path: str, headers_kept: tuple, query_kept: tuple,
                     raw: bytes, body_kept: tuple | None, answer: bytes, answer_kept: tuple | None) -> tuple:
-    """The parts of a refused exchange's record with the request's credentials (``sent``: the secret header
+    """The parts of a refused or redirected exchange's record with the request's credentials (``sent``: the secret header
     and query values, then the ``body_values`` its body's secret fields held) masked wherever else they are."""
     values: list[str] = []
     for value in sent[:len(sent) - body_values]:
@@ -176,9 +176,10 @@ def record(
     read when ``query_string`` is not empty); ``parsed`` is the body's JSON (None if it was not parsed),
     ``answer_json`` the JSON the handler replied (None when the answer is not JSON), as :func:`body` takes them.
 
-    A refusal (status 400 and up) is also searched for the request's credentials repeated elsewhere (its
-    message, its path): the mock's answers quote what was sent only when they refuse it, so an accepted
-    exchange, the ordinary case, pays nothing for that search."""
+    An answer that is not a success (status 300 and up) is also searched for the request's credentials repeated
+    elsewhere (a refusal's message, its path, a redirect's location that keeps the other query parameters): the
+    mock's answers quote what was sent only when they refuse or redirect it, so a success, the ordinary case,
+    pays nothing for that search."""
     headers_kept = tuple(header_items)
     size = len(path) + len(query_string) + sum(map(len, chain.from_iterable(headers_kept)))
     sent: list[str] = []  # the credential values this request carried, for the search above
@@ -203,7 +204,7 @@ def record(
     secret_sent = len(sent)
     body_kept = _kept_body(raw, parsed, sent)
     answer_kept = _kept_body(answer, answer_json) if answer_json is not None else None
-    if status >= 400 and sent:
+    if status >= 300 and sent:
         path, headers_kept, query_kept, body_kept, answer_kept = _without_echoes(
             sent, len(sent) - secret_sent, path, headers_kept, query_kept, raw, body_kept, answer, answer_kept)
     size += min(len(raw), BODY_LIMIT) + (min(len(answer), BODY_LIMIT) if answer_json is not None else 0)

@@ -157,10 +157,12 @@ def credential_parts(value: str, into: list[str]) -> None:
             into.extend(p for p in _parts(value) if p != value)
 
 
-def _spellings(value: str) -> tuple[str, ...]:
-    """``value`` as a message may quote it: as is, or as Python's repr escapes it (a validator's message)."""
-    quoted = repr(value)[1:-1]
-    return (value,) if quoted == value else (value, quoted)
+def _spellings(value: str) -> set[str]:
+    """``value`` as an answer may quote it: as is, as Python's repr escapes it (a validator's message), or
+    percent-encoded as a URL holds it (a redirect's location: Sensors keys start with ``#``)."""
+    from urllib.parse import quote, quote_plus  # loaded already (aiohttp); only a refusal or redirect asks
+
+    return {value, repr(value)[1:-1], quote_plus(value), quote(value, safe="")}
 
 
 def scrub_text(text: str, known: "tuple[str, ...]") -> str:
@@ -183,7 +185,7 @@ def scrubbed(value: Any, known: "tuple[str, ...]") -> Any:
 
 def spellings_of(values: "list[str]") -> "tuple[str, ...]":
     """Every spelling of each credential, longest first (a credential inside another is masked after it)."""
-    spelled = {s for v in values for s in _spellings(v)}
+    spelled = set().union(*map(_spellings, values))
     return tuple(sorted(spelled, key=len, reverse=True))
 
 

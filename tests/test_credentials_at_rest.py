@@ -151,6 +151,8 @@ def echo_requests() -> list[Request]:
         ("GET", gpt, [("Authorization", "Token " + secret("e-gpt-token"))], b""),
         ("GET", "/quickaudience/v1/apis", [("Authorization", "Basic " + secret("e-qa-basic"))], b""),
         ("GET", "/quickaudience/v1/apis", [("Authorization", secret("e-qa-bare"))], b""),
+        # longer than the journal keeps of a header value (1,024 characters): the message quotes all of it
+        ("GET", "/quickaudience/v1/apis", [("Authorization", "Basic " + secret("e-qa-long") + "L" * 1500)], b""),
         ("POST", "/quickaudience/v1/collect?" + collect_query, [JSON, ("Origin", "https://www.example.com")],
          b'{"appkey": "qademowebappkey00000001", "id": "click", "puid": "u", "ts": "1", "sdk_type": "httpapi"}'),
         ("POST", f"/v1/accounts/{zeb_token}/users", [("authorization", zeb_token), JSON], b'{"userId": "u-at-rest"}'),

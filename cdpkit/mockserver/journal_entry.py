@@ -48,12 +48,18 @@ VALUE_LIMIT = 1024
 
 
 def _printable(value: str) -> str:
+    """``value`` as valid UTF-8 text (:func:`_utf8`), cut at :data:`VALUE_LIMIT` characters."""
+    value = _utf8(value)
+    return value if len(value) <= VALUE_LIMIT else value[:VALUE_LIMIT] + f"… ({len(value)} chars)"
+
+
+def _utf8(value: str) -> str:
     """``value`` as valid UTF-8 text: aiohttp keeps undecodable header bytes as lone surrogates."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return value if len(value) <= VALUE_LIMIT else value[:VALUE_LIMIT] + f"… ({len(value)} chars)"
+    return value
 
 
 def _header(name: str, value: str) -> str:
@@ -135,7 +141,7 @@ def _without_echoes(sent: "list[str]", body_values: int, path: str, headers_kept
     and query values, then the ``body_values`` its body's secret fields held) masked wherever else they are."""
     values: list[str] = []
     for value in sent[:len(sent) - body_values]:
-        credential_parts(_printable(value), values)
+        credential_parts(_utf8(value), values)  # whole: a refusal may quote more than the journal keeps of it
     values += [v for v in sent[len(sent) - body_values:] if len(v) >= ECHO_MIN]
     if not values:
         return path, headers_kept, query_kept, body_kept, answer_kept

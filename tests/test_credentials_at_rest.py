@@ -215,8 +215,13 @@ def body_requests() -> list[Request]:
 
 def test_secret_fields_of_json_bodies_are_masked_whatever_their_shape(server: MockServer) -> None:
     requests = body_requests()
+    # a number is a credential too under a secret name (a PIN): it has no "zz-hidden", so it is looked for itself
+    pin = json.dumps({**TTO_TRACK, "api_key": "x", "properties": {"PIN_Password": 98765432109}}).encode()
+    requests.append(("POST", "/v1/track", [JSON], pin))
     # the two bodies past the 8 KiB cut and the malformed one are not kept at all: no masked copy of them
-    assert_kept_only_masked(server, requests, masked_at_least=len(requests) - 3)
+    assert_kept_only_masked(server, requests, masked_at_least=len(requests) - 4)
+    journal = journal_of(server)
+    assert b"98765432109" not in journal and b"****2109" in journal
 
 
 def test_a_non_json_body_naming_a_credential_is_not_kept_in_the_clear(server: MockServer) -> None:

@@ -95,18 +95,18 @@ class _Compiler:
         return result
 
     def disjunction(self) -> Condition:
-        parts = [self.conjunction()]
-        while (t := self.peek()) and t[1].lower() == "or":
-            self.take()
-            parts.append(self.conjunction())
-        return parts[0] if len(parts) == 1 else _all_of(parts, any)
+        return self._joined("or", self.conjunction, any)
 
     def conjunction(self) -> Condition:
-        parts = [self.negation()]
-        while (t := self.peek()) and t[1].lower() == "and":
+        return self._joined("and", self.negation, all)
+
+    def _joined(self, keyword: str, operand: Callable[[], Condition], combine: Callable[[list[bool]], bool]) -> Condition:
+        """``operand (keyword operand)*``: one operand as it is, several combined (``any`` for or, ``all`` for and)."""
+        parts = [operand()]
+        while (t := self.peek()) and t[1].lower() == keyword:
             self.take()
-            parts.append(self.negation())
-        return parts[0] if len(parts) == 1 else _all_of(parts, all)
+            parts.append(operand())
+        return parts[0] if len(parts) == 1 else _all_of(parts, combine)
 
     def negation(self) -> Condition:
         negations = 0

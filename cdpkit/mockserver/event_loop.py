@@ -3,9 +3,11 @@
 Why (issue 9): asyncio's selector loop writes every answer through a Python ``transport.write`` and runs
 each callback through Python ``Handle`` objects; uvloop does both in C. Measured side by side on the
 Zebline upsert on a quiet machine (5 alternating rounds, wrk -c32): the mock's CPU per request falls 2-3%
-(113 → 110 µs), a bare aiohttp handler's 10% (47 → 42 µs); the mock's own Python is the larger part. It comes with cdpkit wherever it has a wheel (CPython, not Windows); ``--loop
-asyncio`` keeps the standard loop, e.g. to compare the two or to rule the loop out when chasing a problem.
-Every behaviour of the mock is the same on both: the project's tests run it on both loops.
+(113 → 110 µs), a bare aiohttp handler's 10% (47 → 42 µs); the mock's own Python is the larger part.
+It comes with cdpkit wherever it has a wheel (CPython, not Windows); ``--loop asyncio`` keeps the standard
+loop, e.g. to compare the two or to rule the loop out when chasing a problem. Every behaviour of the mock is
+the same on both: the tests run the mock on the default loop, and every vendor's ``check --strict`` on
+asyncio's (tests/test_event_loop.py).
 """
 
 from __future__ import annotations

@@ -137,8 +137,9 @@ def _shown_body(kept: tuple | None) -> Any:
 
 def _without_echoes(sent: "list[str]", body_values: int, path: str, headers_kept: tuple, query_kept: tuple,
                     raw: bytes, body_kept: tuple | None, answer: bytes, answer_kept: tuple | None) -> tuple:
-    """The parts of a refused or redirected exchange's record with the request's credentials (``sent``: the secret header
-    and query values, then the ``body_values`` its body's secret fields held) masked wherever else they are."""
+    """The parts of a refused or redirected exchange's record with the request's credentials (``sent``: the
+    secret header and query values, then the ``body_values`` its body's secret fields held) masked wherever else
+    they are."""
     values: list[str] = []
     for value in sent[:len(sent) - body_values]:
         credential_parts(_utf8(value), values)  # whole: a refusal may quote more than the journal keeps of it

@@ -43,8 +43,9 @@ name_verdicts: dict[str, bool] = {}
 
 
 def _judge(name: str, verdicts: dict[str, bool], word: Callable[[str], Any]) -> bool:
-    secret = word(name.lower()) is not None
-    if len(verdicts) < _REMEMBERED_NAMES and len(name) <= _REMEMBERED_NAME_CHARS:
+    text = str(name)  # a handler's answer may have int keys (it is written with OPT_NON_STR_KEYS)
+    secret = word(text.lower()) is not None
+    if len(verdicts) < _REMEMBERED_NAMES and len(text) <= _REMEMBERED_NAME_CHARS:
         verdicts[name] = secret
     return secret
 
@@ -177,7 +178,7 @@ def scrubbed(value: Any, known: "tuple[str, ...]") -> Any:
     if isinstance(value, str):
         return scrub_text(value, known)
     if isinstance(value, dict):
-        return {scrub_text(k, known): scrubbed(v, known) for k, v in value.items()}
+        return {scrub_text(k, known) if isinstance(k, str) else k: scrubbed(v, known) for k, v in value.items()}
     if isinstance(value, list):
         return [scrubbed(v, known) for v in value]
     return value

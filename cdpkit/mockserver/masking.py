@@ -163,7 +163,8 @@ def _spellings(value: str) -> set[str]:
     percent-encoded as a URL holds it (a redirect's location: Sensors keys start with ``#``)."""
     from urllib.parse import quote, quote_plus  # loaded already (aiohttp); only a refusal or redirect asks
 
-    return {value, repr(value)[1:-1], quote_plus(value), quote(value, safe="")}
+    # errors="replace": a header value may hold bytes that are not UTF-8 (kept by aiohttp as lone surrogates)
+    return {value, repr(value)[1:-1], quote_plus(value, errors="replace"), quote(value, safe="", errors="replace")}
 
 
 def scrub_text(text: str, known: "tuple[str, ...]") -> str:

@@ -65,3 +65,49 @@ def test_a_secret_field_spelled_with_json_escapes_is_never_journaled_in_the_clea
     assert "token" in sent["attributes"]
     rec = record(0.0, "zebline", "upsert_user", "POST", "/p", "", (), (), raw, sent, 200, b"{}", {}, (), 0.1)
     assert b"hunter2" not in orjson.dumps(materialize(rec))
+
+
+def test_an_answer_with_int_keys_is_journaled_and_masked() -> None:
+    """A handler's answer is written with OPT_NON_STR_KEYS, so its keys may be ints: judging and scrubbing them
+    must neither fail (the journal is written after the answer is made: a failure there is a 500) nor skip them."""
+    import orjson
+
+    from cdpkit.mockserver.journal_entry import materialize, record
+
+    token = "zz-hidden-4f9c-int-keys-value"
+    answer = {1: f"unknown token {token}", 2: {"token": token}}
+    raw = orjson.dumps(answer, option=orjson.OPT_NON_STR_KEYS)
+    for status in (200, 401):
+        rec = record(0.0, "gptbots", "get_user_cdp", "GET", "/p", "", (), (("Authorization", "Bearer " + token),),
+                     b"", None, status, raw, answer, (), 0.1)
+        shown = orjson.dumps(materialize(rec), option=orjson.OPT_NON_STR_KEYS)
+        assert shown.count(b"****alue") == 2 + (status >= 300), shown  # a refusal's message is scrubbed too
+    assert b"zz-hidden" not in shown, shown
+
+
+def test_record_never_fails_and_masks_a_credential_a_refusal_or_redirect_repeats() -> None:
+    """record() on random credentials (quotes, backslashes, bytes that are not UTF-8, separators, %-signs) in a
+    header, the query or the body, repeated by the answer as a message quotes it (repr, as is, percent-encoded)
+    and in the path: never an exception (it runs after the answer is made: one would be a 500), never the
+    credential in the clear once the answer is a refusal or a redirect."""
+    import urllib.parse
+
+    import orjson
+
+    from cdpkit.mockserver.journal_entry import materialize, record
+
+    rng = random.Random(5)
+    letters = ["a", "Z", "0", " ", '"', "'", "\\", "\udcff", "é", "#", "%", ";", "=", ",", "\t", "\x01", "/", "&"]
+    for _ in range(3000):
+        sent = "zz-hidden-4f9c" + "".join(rng.choice(letters) for _ in range(rng.randint(0, 12)))
+        text = sent.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # what a handler sees
+        header = (rng.choice(["Authorization", "api-key", "X-Auth-Token", "Cookie"]),
+                  rng.choice(["", "Bearer ", "Basic ", "Digest x=", "bearer  "]) + sent)
+        query = [("API_KEY", sent)] if rng.random() < 0.3 else []
+        answer = {"message": rng.choice([f"bad {text!r}", f"bad {text}", "?x=" + urllib.parse.quote_plus(text)])}
+        body = {"Api_Key": text} if rng.random() < 0.3 else None
+        rec = record(0.0, "v", "o", "POST", rng.choice(["/p", f"/x/{text}/y"]), "q" if query else "", query,
+                     (header,), orjson.dumps(body) if body else b"", body, rng.choice([303, 401, 500]),
+                     orjson.dumps(answer), answer, (), 0.1)
+        shown = orjson.dumps(materialize(rec))
+        assert b"zz-hidden" not in shown, (header, shown)

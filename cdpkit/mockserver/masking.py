@@ -8,7 +8,8 @@
   secret-named field at any depth (``{"api_key": [KEY]}`` holds a credential as much as ``{"api_key": KEY}``).
 * **Echoes.** A refusal may quote what was sent, a client may put its token in the path, a handler's exception
   may name it: :func:`scrub_text` masks the request's own credentials wherever else they are repeated.
-* **Logs.** aiohttp logs an unparsable request with its bytes: :class:`MalformedRequestLog` drops them.
+* **Logs.** aiohttp logs an unparsable request with its bytes: :class:`MalformedRequestLog` drops them; a
+  ``--state redis://:PASSWORD@…`` is printed as :func:`url_without_password` makes it.
 """
 
 from __future__ import annotations

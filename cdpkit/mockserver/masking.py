@@ -98,22 +98,15 @@ def masked(value: Any, found: "list[str] | None" = None) -> Any:
         out = {}
         verdicts = _field_verdicts
         for k, v in value.items():
-            if type(v) is str:
+            if isinstance(v, (str, dict, list, int, float)):  # None and the like hold nothing to mask
                 secret = verdicts.get(k)
-                if secret is False or (secret is None and not _judge(k, verdicts, _field_word)):
-                    out[k] = v
-                else:  # the usual secret: TTO's api_key, on every message
-                    if found is not None:
-                        found.append(v)
-                    out[k] = "****" + v[-4:] if len(v) >= 8 else "****"
-            elif isinstance(v, (dict, list, int, float)):
-                secret = verdicts.get(k)
-                if secret is False or (secret is None and not _judge(k, verdicts, _field_word)):
-                    out[k] = masked(v, found) if isinstance(v, (dict, list)) else v
-                else:
-                    out[k] = _hidden(v, found)
-            else:
-                out[k] = v
+                if secret is None:
+                    secret = _judge(k, verdicts, _field_word)
+                if secret:  # the usual one: TTO's api_key, on every message
+                    v = _hidden(v, found)
+                elif isinstance(v, (dict, list)):
+                    v = masked(v, found)
+            out[k] = v
         return out
     if isinstance(value, list):
         return [masked(v, found) if isinstance(v, (dict, list)) else v for v in value]

@@ -81,19 +81,18 @@ def query(raw: Mapping[str, str]) -> dict[str, str]:
     return {_printable(k): mask(_printable(v)) if secret_name(k) else _printable(v) for k, v in raw.items()}
 
 
-def body(raw: bytes, parsed: Any, found: "list[str] | None" = None) -> Any:
-    """What the journal keeps of a request or answer body (``parsed`` is its JSON, or None)."""
-    if not raw:
-        return None
+def _masked_body(raw: bytes, parsed: Any, found: "list[str] | None") -> Any:
+    """What the journal keeps of a body that may name a credential (``parsed`` is its JSON, or None): the JSON
+    masked, or, for one that cannot be masked field by field (not JSON, or over :data:`BODY_LIMIT`), a note."""
     if len(raw) > BODY_LIMIT or parsed is None:
-        text = raw[:BODY_LIMIT].decode("utf-8", "replace")
-        if may_name_secret(raw) if parsed is not None else text_may_name_secret(raw):
-            text = "(not kept: it may name a credential field and is not readable JSON)" if parsed is None else (
-                f"(not kept whole: {len(raw)} bytes, more than {BODY_LIMIT}, that may name a credential field)")
-            if parsed is not None and found is not None:
+        if parsed is None:
+            text = "(not kept: it may name a credential field and is not readable JSON)"
+        else:
+            text = f"(not kept whole: {len(raw)} bytes, more than {BODY_LIMIT}, that may name a credential field)"
+            if found is not None:
                 masked(parsed, found)  # what it holds is looked for in the rest of the exchange all the same
         return text if len(raw) <= BODY_LIMIT else {"truncated": True, "bytes": len(raw), "start": text}
-    return masked(parsed, found) if may_name_secret(raw) else parsed
+    return masked(parsed, found)
 
 
 def weight(entry: "dict[str, Any] | tuple") -> int:
@@ -116,15 +115,15 @@ def _kept_body(raw: bytes, parsed: Any, found: "list[str] | None" = None) -> tup
     (whose masked values go to ``found``)."""
     if not raw:
         return None
-    if may_name_secret(raw) if parsed is not None else text_may_name_secret(raw):
-        return (_BUILT, body(raw, parsed, found))
+    if may_name_secret(raw) if parsed is not None else text_may_name_secret(raw):  # judged once, here
+        return (_BUILT, _masked_body(raw, parsed, found))
     # a copy of exactly the bytes kept: orjson's answers hold a buffer of at least 4 KiB, and a reference
     # would keep it for as long as the entry lives (measured: +28 MB RSS over 10,000 entries)
     return (_LAZY, bytes(memoryview(raw)[:BODY_LIMIT]), len(raw), parsed is not None)
 
 
 def _shown_body(kept: tuple | None) -> Any:
-    """:func:`body` of what :func:`_kept_body` kept."""
+    """What the journal shows of what :func:`_kept_body` kept."""
     if kept is None:
         return None
     if kept[0] == _BUILT:
@@ -181,7 +180,7 @@ def record(
 
     ``query_items``/``header_items`` are the request's ``(name, value)`` pairs (``query_items`` is only
     read when ``query_string`` is not empty); ``parsed`` is the body's JSON (None if it was not parsed),
-    ``answer_json`` the JSON the handler replied (None when the answer is not JSON), as :func:`body` takes them.
+    ``answer_json`` the JSON the handler replied (None when the answer is not JSON), as :func:`_kept_body` takes them.
 
     An answer that is not a success (status 300 and up) is also searched for the request's credentials repeated
     elsewhere (a refusal's message, its path, a redirect's location that keeps the other query parameters): the

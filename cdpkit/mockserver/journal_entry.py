@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from itertools import chain
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable
 
 import orjson
 
@@ -62,23 +62,11 @@ def _utf8(value: str) -> str:
     return value
 
 
-def _header(name: str, value: str) -> str:
-    return _secret_header(value) if secret_name(name) else _printable(value)
-
-
 def _secret_header(value: str) -> str:
     """A credential header's value masked, its scheme word kept (``Bearer ****7f3c``)."""
     value = _printable(value)
     scheme, sep, rest = value.partition(" ")
     return f"{scheme} {mask(rest)}" if sep and scheme.lower() in ("bearer", "basic", "token") else mask(value)
-
-
-def headers(raw: Mapping[str, str]) -> dict[str, str]:
-    return {_printable(k): _header(k, v) for k, v in raw.items()}
-
-
-def query(raw: Mapping[str, str]) -> dict[str, str]:
-    return {_printable(k): mask(_printable(v)) if secret_name(k) else _printable(v) for k, v in raw.items()}
 
 
 def _masked_body(raw: bytes, parsed: Any, found: "list[str] | None") -> Any:

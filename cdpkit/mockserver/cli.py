@@ -187,18 +187,22 @@ def _integer(raw: dict[str, Any], key: str, default: int, low: int, high: int | 
     return number
 
 
+# The options a --config file may set as well, by their names there (flags win); "no_demo" besides, a switch.
+_VALUE_OPTIONS = ("host", "port", "vendors", "state", "seed", "journal_limit", "max_body", "allow_host", "admin_token",
+                  "loop")
+
+
 def config_from_args(args: argparse.Namespace) -> MockConfig:
     """Merge the --config file and the flags (flags win) into a validated MockConfig; every problem is a
     UsageProblem that names the option."""
     raw: dict[str, Any] = _read_config(args.config) if args.config else {}
-    for key in ("host", "port", "vendors", "state", "seed", "journal_limit", "max_body", "allow_host", "admin_token", "loop"):
+    for key in _VALUE_OPTIONS:
         value = getattr(args, key)
         if value is not None:
             raw[key] = value
     if args.no_demo:
         raw["no_demo"] = True
-    known = {"host", "port", "vendors", "state", "seed", "no_demo", "journal_limit", "max_body", "allow_host", "admin_token",
-             "loop"}
+    known = {*_VALUE_OPTIONS, "no_demo"}
     unknown = set(raw) - known
     if unknown:
         raise UsageProblem(f"unknown option(s) in --config {args.config}: {sorted(unknown)}; known: {sorted(known)}")

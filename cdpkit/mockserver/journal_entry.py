@@ -174,7 +174,8 @@ def record(
     elsewhere (a refusal's message, its path, a redirect's location that keeps the other query parameters): the
     mock's answers quote what was sent only when they refuse or redirect it, so a success, the ordinary case,
     pays nothing for that search."""
-    headers_kept = tuple(header_items)
+    # names as plain str: aiohttp's are multidict.istr, which the memory journal's marshal cannot write
+    headers_kept = tuple([(str(name), value) for name, value in header_items])
     size = len(path) + len(query_string) + sum(map(len, chain.from_iterable(headers_kept)))
     sent: list[str] = []  # the credential values this request carried, for the search above
     verdicts = name_verdicts
@@ -216,17 +217,18 @@ def fields(entry: "dict[str, Any] | tuple") -> tuple[str, str, str]:
     return entry["vendor"], entry["verdict"], entry["operation"]
 
 
-def page(items: Iterable[tuple[int, Any]], show: Callable[[int, Any], dict[str, Any]], vendor: str | None,
-         verdict: str | None, operation: str | None, limit: int | None, before: int | None) -> list[dict[str, Any]]:
-    """A page of the journal, newest first: of ``items`` ((id, record), newest first) those with an id below
-    ``before`` that pass every filter given (an empty one passes all), at most ``limit``, each made an entry
-    by ``show(id, record)``. Every store pages with this, so they cannot disagree."""
+def page(items: Iterable[tuple[int, tuple[str, str, str], Any]], show: Callable[[int, Any], dict[str, Any]],
+         vendor: str | None, verdict: str | None, operation: str | None, limit: int | None,
+         before: int | None) -> list[dict[str, Any]]:
+    """A page of the journal, newest first: of ``items`` ((id, :func:`fields`, record), newest first) those with
+    an id below ``before`` that pass every filter given (an empty one passes all), at most ``limit``, each made
+    an entry by ``show(id, record)``. Every store pages with this, so they cannot disagree."""
     out: list[dict[str, Any]] = []
     wanted = (vendor, verdict, operation)
-    for entry_id, rec in items:
+    for entry_id, have_fields, rec in items:
         if before is not None and entry_id >= before:
             continue
-        if all(not want or have == want for have, want in zip(fields(rec), wanted)):
+        if all(not want or have == want for have, want in zip(have_fields, wanted)):
             out.append(show(entry_id, rec))
             if limit and len(out) >= limit:
                 break

@@ -22,7 +22,8 @@ import orjson
 
 from cdpkit.mockserver import journal_entry
 from cdpkit.mockserver.faults import Faults
-from cdpkit.mockserver.journal_entry import materialize, weight
+from cdpkit.mockserver.journal_entry import fields, materialize, weight
+from cdpkit.mockserver.memory_journal import MemoryJournal, read
 
 log = logging.getLogger("cdpkit.mock")
 
@@ -47,11 +48,9 @@ class Store:
         self.journal_bytes = journal_bytes
         self._data: dict[str, dict[str, bytes]] = collections.defaultdict(dict)
         self._pending: dict[tuple[str, str], Any] = {}
-        # the journal: (id, entry) newest last, bounded by entries and by the estimated bytes its entries hold;
-        # an entry is a dict, or a lazy record (journal_entry.record) built into one when read
-        self._journal: collections.deque[tuple[int, Any]] = collections.deque()
-        self._weights: collections.deque[int] = collections.deque()
-        self._journal_weight = 0
+        # the journal, bounded by entries and by the estimated bytes its entries hold; an entry is a dict, or a
+        # lazy record (journal_entry.record) built into one when read
+        self._journal = MemoryJournal(journal_limit, journal_bytes)
         self._counts: collections.Counter[tuple[str, str]] = collections.Counter()
         self._next_id = 1
 
@@ -152,17 +151,11 @@ class Store:
 
     def _keep(self, entry_id: int, entry: dict[str, Any] | tuple) -> None:
         """Hold ``entry`` in memory, dropping the oldest while over the entry or byte bound."""
-        w = weight(entry)
-        self._journal.append((entry_id, entry))
-        self._weights.append(w)
-        self._journal_weight += w
-        while len(self._journal) > 1 and (len(self._journal) > self.journal_limit or self._journal_weight > self.journal_bytes):
-            self._journal.popleft()
-            self._journal_weight -= self._weights.popleft()
+        self._journal.add(entry_id, fields(entry), entry, weight(entry))
 
     def journal_size(self) -> tuple[int, int]:
         """(entries, estimated bytes) held in memory by the journal."""
-        return len(self._journal), self._journal_weight
+        return len(self._journal), self._journal.weight
 
     def journal(
         self,
@@ -173,7 +166,7 @@ class Store:
         before: int | None = None,
     ) -> list[dict[str, Any]]:
         """Journal entries, newest first, filtered; ``before`` keeps those with a smaller id (paging)."""
-        return journal_entry.page(reversed(self._journal), _shown, vendor, verdict, operation, limit, before)
+        return journal_entry.page(self._journal.newest_first(), _shown, vendor, verdict, operation, limit, before)
 
     def counts(self) -> dict[tuple[str, str], int]:
         """Requests per (vendor, verdict) since the last reset (not bounded by the journal limit)."""
@@ -184,8 +177,6 @@ class Store:
         self._data.clear()
         self._pending.clear()
         self._journal.clear()
-        self._weights.clear()
-        self._journal_weight = 0
         self._counts.clear()
 
     def reset_to(self, load: Callable[[], None] | None) -> None:
@@ -203,8 +194,9 @@ class Store:
         self.close()
 
 
-def _shown(entry_id: int, entry: "dict[str, Any] | tuple") -> dict[str, Any]:
+def _shown(entry_id: int, kept: Any) -> dict[str, Any]:
     """A journal record as the control API shows it: a lazy record (a tuple) made an entry, with its id."""
+    entry = read(kept)
     if type(entry) is not tuple:
         return entry
     shown = materialize(entry)

@@ -149,7 +149,10 @@ def test_fuzzing_a_real_target_sends_valid_writes_only_when_asked() -> None:
 
     from cdpkit.suites import fuzz
 
-    real = {v: SimpleNamespace(vendor=v, is_mock=False) for v in VENDORS}
+    from cdpkit.schemas.tiers import features
+
+    every = {v: frozenset(f.name for f in features(v)) for v in VENDORS}  # only the write guard decides here
+    real = {v: SimpleNamespace(vendor=v, is_mock=False, features=every[v]) for v in VENDORS}
     guarded = {v: {o for o in fuzz.operation_ids(v) if fuzz.writes_guarded(real[v], o)} for v in VENDORS}
     assert guarded["sensors"] == {"start_realtime_tag", "stop_realtime_tag", "delete_realtime_tag", "h5_save_realtime_tag"}
     assert guarded["zebline"] == {"upsert_user"}
@@ -164,6 +167,12 @@ def test_fuzzing_a_real_target_sends_valid_writes_only_when_asked() -> None:
             assert (fuzz.skip_reason(real[vendor], op, "positive", True) is not None) == deletes, op
     mock = SimpleNamespace(vendor="sensors", is_mock=True)
     assert not any(fuzz.writes_guarded(mock, o) for o in fuzz.operation_ids("sensors"))
+    # an operation of a feature the target does not serve gets no generated requests, in either mode
+    no_readback = SimpleNamespace(vendor="zebline", is_mock=False, features=every["zebline"] - {"readback"})
+    for op in ("modeled_get_user", "modeled_get_track"):
+        for mode in ("positive", "negative"):
+            assert fuzz.skip_reason(no_readback, op, mode, True) == "feature not checked: readback"
+    assert fuzz.skip_reason(no_readback, "upsert_user", "negative", True) is None
 
 
 def test_a_guarded_write_is_sent_only_when_it_breaks_a_documented_rule() -> None:

@@ -303,6 +303,10 @@ def test_a_deleted_tag_is_gone(cdp: Target) -> None:
     else:
         name = cdp.require("disposable_tag_name")
         distinct = cdp.creds.get("distinct_id")
+        before = get_tag(cdp, name)
+        if cdp.profile.is_rejection(before):  # a precondition, not the target's fault: nothing to judge
+            pytest.skip(f"the disposable tag {name!r} does not exist on the target (an earlier run deletes it: this is "
+                        "the one check that deletes); name a fresh one with --cred disposable_tag_name=…")
         if tag_of(cdp, name).get("status") != "STOPPED":
             act(cdp, "stop_realtime_tag", name)  # the document deletes a stopped tag
     success(cdp, act(cdp, "delete_realtime_tag", name), "POST …/real-time-tag/delete {name} answers code SUCCESS")
@@ -564,11 +568,23 @@ def _page_and_scripts(cdp: Target, exchange: Exchange) -> str:
 
 @requirement("SF-H5-POSTMESSAGE")
 def test_page_posts_the_documented_message(cdp: Target) -> None:
+    undetermined: list[str] = []
     with page_tag(cdp) as name:
         for mode, kind in (("create", "CREATE_SUCCESS"), ("edit", "EDIT_SUCCESS")):
             exchange = page(cdp, mode=mode, **({"tag_name": name} if mode == "edit" else {}))
             page_served(cdp, exchange, f"the {mode} page")
             text = _page_and_scripts(cdp, exchange)
-            missing = [s for s in (MESSAGE_KEY, kind, "postMessage") if s not in text]
-            cdp.expect.that(not missing, exchange, f"the {mode} page and its scripts lack {missing}",
-                            f"postMessage({{key: {MESSAGE_KEY}, value: {{type: {kind}, data: {{tag_name, tag_cname}}}}}})")
+            documented = f"postMessage({{key: {MESSAGE_KEY}, value: {{type: {kind}, data: {{tag_name, tag_cname}}}}}})"
+            missing = [s for s in (MESSAGE_KEY, "postMessage") if s not in text]
+            cdp.expect.that(not missing, exchange, f"the {mode} page and its scripts lack {missing}", documented)
+            # The type may reach the script at run time (an independent page posts the type its save call
+            # answered), which reading the page cannot see: only the other mode's type, written where this
+            # one is not, is a wrong message; neither written is inconclusive.
+            other = "EDIT_SUCCESS" if kind == "CREATE_SUCCESS" else "CREATE_SUCCESS"
+            cdp.expect.that(kind in text or other not in text, exchange,
+                            f"the {mode} page and its scripts write {other} but never {kind}", documented)
+            if kind not in text:
+                undetermined.append(mode)
+        if undetermined:
+            pytest.skip(f"the {' and '.join(undetermined)} page posts {MESSAGE_KEY} but writes no type: it takes it at "
+                        "run time (from its save call, say), which cdpkit does not run; the key was checked")

@@ -101,6 +101,12 @@ def _other_message_key(call: Call, reply: Reply) -> Reply:
     return reply
 
 
+def _edit_posts_create(call: Call, reply: Reply) -> Reply:
+    if reply.status == 200 and isinstance(reply.body, str):
+        return Reply(200, reply.body.replace("EDIT_SUCCESS", "CREATE_SUCCESS"), content_type=reply.content_type)
+    return reply
+
+
 # Over-specification variants: other reasonable choices where the document is silent.
 def _errors_at_200(rejection: Rejection, reply: Reply) -> Reply:
     """VENDOR-NOTES: the outcome is in code, not in the HTTP status."""
@@ -434,6 +440,8 @@ MUTANTS = [
            "rule is a nested object, not a JSON string"),
     Mutant("postmessage-key-changed", "sensors", ("SF-H5-POSTMESSAGE",), replying("h5_realtime_tag_page", _other_message_key),
            "the page posts another message key"),
+    Mutant("edit-page-posts-create-success", "sensors", ("SF-H5-POSTMESSAGE",), replying("h5_realtime_tag_page", _edit_posts_create),
+           "the edit page posts CREATE_SUCCESS after a save"),
 ]
 
 # Defects of the mock's own assumptions: caught only with --strict (tests/test_mock_sensors_session.py runs them).

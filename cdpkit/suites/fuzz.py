@@ -52,7 +52,7 @@ import requests
 
 from cdpkit.schemas import is_safe, operations
 from cdpkit.schemas.openapi import build
-from cdpkit.schemas.tiers import documented_view, features_of
+from cdpkit.schemas.tiers import TIER_LABELS, documented_view, features_of, tier
 from cdpkit.schemas.validation import Validators
 from cdpkit.suites.checks import CheckFailure, Exchange
 from cdpkit.suites.registry import lookup
@@ -246,9 +246,11 @@ def run(target: Target, operation_id: str, mode: str, *, max_examples: int, seed
         broken = must_reject(target, operation_id, wire_parts(response.request, case.path_parameters or {}))
         exchange = _exchange(response, target)
         if broken and not target.profile.is_rejection(exchange):
-            rid, message = broken[0]
+            # the strongest rule first, and its tier said: a --strict run may break only an assumption
+            rid, message = min(broken, key=lambda b: not lookup(b[0]).documented)
             raise CheckFailure(rid, exchange.describe_response(),
-                               f"a rejection: the request breaks {rid} ({message})", exchange.describe_request())
+                               f"a rejection: the request breaks {rid}, {TIER_LABELS[tier(lookup(rid))]} ({message})",
+                               exchange.describe_request())
 
     with cases_independent_of_loaded_modules():
         one()

@@ -18,6 +18,9 @@ from tests.cleanroom import AppServer
 from tests.independent import sensors, zebline
 from tests.mutants import CheckRun, run_check_at
 
+# kept as written: the independent Sensors keys its application with strings, which aiohttp warns of
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+
 SENSORS_CREDS = ("api_key", "organization_id", "project", "tag_name", "disposable_tag_name", "distinct_id")
 
 

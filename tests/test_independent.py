@@ -9,13 +9,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Callable
 
 import pytest
 from aiohttp import web
 
 from tests.cleanroom import AppServer
-from tests.independent import sensors, zebline
+from tests.independent import gptbots, quickaudience, sensors, tto, zebline
 from tests.mutants import CheckRun, run_check_at
 
 # kept as written: the independent Sensors keys its application with strings, which aiohttp warns of
@@ -29,18 +30,30 @@ def _sensors() -> tuple[web.Application, dict[str, str]]:
     return app, {k: app["creds"][k] for k in SENSORS_CREDS}
 
 
-def _zebline() -> tuple[web.Application, dict[str, str]]:
-    return zebline.make_app(), dict(zebline.CREDS)
+def _plain(module: ModuleType) -> Callable[[], tuple[web.Application, dict[str, str]]]:
+    return lambda: (module.make_app(), dict(module.CREDS))
 
 
-# vendor -> (a fresh app and its credentials, --features: everything it serves)
-IMPLEMENTATIONS: dict[str, tuple[Callable[[], tuple[web.Application, dict[str, str]]], str]] = {
-    "zebline": (_zebline, "-readback"),  # it serves a GET at the modeled path, but another one
+# vendor -> (a fresh app and its credentials, --features: every feature it serves; None: the default)
+IMPLEMENTATIONS: dict[str, tuple[Callable[[], tuple[web.Application, dict[str, str]]], str | None]] = {
+    "tto": (_plain(tto), None),
+    "gptbots": (_plain(gptbots), None),
+    "quickaudience": (_plain(quickaudience), None),
+    "zebline": (_plain(zebline), "-readback"),  # it serves a GET at the modeled path, but another one
     "sensors": (_sensors, "+h5"),
 }
 
-# What each fails under --strict: where it chose differently from the mock (its *_CHOICES.md)
+# What each fails under --strict (without the schemathesis run): where it chose differently from the mock
+# (its *_CHOICES.md)
 STRICT_DIFFERENCES: dict[str, dict[str, str]] = {
+    "tto": {
+        "TTO-BAD-INPUT": "reads a JSON body whatever its Content-Type",
+        "TTO-DATA-OBJECT-TYPE": "takes track's properties and traits as a string holding a JSON object too",
+        "TTO-ERROR-BODY": "errors are {success: false, error: {code, message, field}}",
+        "TTO-SETTINGS-BODY": "settings answers {success, source: {id, name, type, enabled, created_at}, destinations}",
+    },
+    "gptbots": {},  # its one difference, an empty parameter taken as absent, only the schemathesis run finds
+    "quickaudience": {"QA-BAD-INPUT": "a body that is not JSON is 400 whatever its Content-Type"},
     "zebline": {"ZEB-ERROR-BODY": "errors are {response: {status: error, error, message}}"},
     "sensors": {
         "SF-BAD-INPUT": "reads a body sent as text/plain",

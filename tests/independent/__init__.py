@@ -1,10 +1,11 @@
-"""Third implementations of two vendor APIs, each written in one sitting from the vendor's document and
-VENDOR-NOTES alone, by a developer who had never seen cdpkit (not the mock, the suites, nor the clean-room
-implementations of ``tests/cleanroom``) and was told nothing of what cdpkit checks.
+"""Third implementations of the five vendor APIs, each written in one sitting from the vendor's document and
+VENDOR-NOTES alone (for Quick Audience, whose document describes console steps, also cdpkit's OpenAPI
+document of the modeled surface), by developers who had never seen cdpkit (not the mock, the suites, nor the
+clean-room implementations of ``tests/cleanroom``) and were told nothing of what cdpkit checks.
 
-They are kept as their author left them (``zebline.py``, ``sensors.py``; their choices where the documents
-are open in ``*_CHOICES.md``), because their value is that cdpkit's reading shaped nothing in them. Their
-first runs found three checks that failed a correct implementation: the schemathesis run judged Zebline's
+They are kept as their authors left them (``<vendor>.py``; their choices where the documents are open in
+``<vendor>_CHOICES.md``), because their value is that cdpkit's reading shaped nothing in them. Their first
+runs found three checks that failed a correct implementation: the schemathesis run judged Zebline's
 modeled read-back with the feature off (this one lists users at that path), the Sensors H5 check required
 the message type written in the page (this page posts the type its save call answers), and the Sensors
 delete check failed instead of skipping when the disposable tag was already gone.

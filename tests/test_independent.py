@@ -1,13 +1,15 @@
 """`cdpkit check` judged by implementations written without any sight of cdpkit (``tests/independent``).
 
 * each passes the whole default run (schemathesis included), with every feature it serves checked;
-* under ``--strict`` each fails exactly the assumptions where it chose differently (its CHOICES say so);
+* under ``--strict`` each fails exactly the assumptions where it chose differently (its CHOICES say so), so
+  a check of a documented rule that leaned on an assumption would show here as a default-run failure;
 * a second run against the same target, whose disposable tag the first run deleted, skips the delete
   check instead of failing a correct implementation.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
@@ -16,7 +18,8 @@ import pytest
 from aiohttp import web
 
 from tests.cleanroom import AppServer
-from tests.independent import gptbots, quickaudience, sensors, tto, zebline
+from tests.independent import (gptbots, quickaudience, sensors, sensors_divergent, tto, tto_divergent, zebline,
+                               zebline_divergent)
 from tests.mutants import CheckRun, run_check_at
 
 # kept as written: the independent Sensors keys its application with strings, which aiohttp warns of
@@ -34,63 +37,97 @@ def _plain(module: ModuleType) -> Callable[[], tuple[web.Application, dict[str, 
     return lambda: (module.make_app(), dict(module.CREDS))
 
 
-# vendor -> (a fresh app and its credentials, --features: every feature it serves; None: the default)
-IMPLEMENTATIONS: dict[str, tuple[Callable[[], tuple[web.Application, dict[str, str]]], str | None]] = {
-    "tto": (_plain(tto), None),
-    "gptbots": (_plain(gptbots), None),
-    "quickaudience": (_plain(quickaudience), None),
-    "zebline": (_plain(zebline), "-readback"),  # it serves a GET at the modeled path, but another one
-    "sensors": (_sensors, "+h5"),
-}
+@dataclass(frozen=True)
+class Implementation:
+    vendor: str
+    make: Callable[[], tuple[web.Application, dict[str, str]]]  # a fresh app and its credentials
+    features: str | None  # --features: every feature it serves (None: the default)
+    strict_differences: dict[str, str]  # what --strict fails (no schemathesis run): where it chose differently
 
-# What each fails under --strict (without the schemathesis run): where it chose differently from the mock
-# (its *_CHOICES.md)
-STRICT_DIFFERENCES: dict[str, dict[str, str]] = {
-    "tto": {
+
+# Written plainly (the obvious reading where the document is open), and "divergent": told to take, wherever
+# the document leaves room, a defensible choice other than the obvious one (their *_CHOICES.md say which).
+IMPLEMENTATIONS: dict[str, Implementation] = {
+    "tto": Implementation("tto", _plain(tto), None, {
         "TTO-BAD-INPUT": "reads a JSON body whatever its Content-Type",
         "TTO-DATA-OBJECT-TYPE": "takes track's properties and traits as a string holding a JSON object too",
         "TTO-ERROR-BODY": "errors are {success: false, error: {code, message, field}}",
         "TTO-SETTINGS-BODY": "settings answers {success, source: {id, name, type, enabled, created_at}, destinations}",
-    },
-    "gptbots": {},  # its one difference, an empty parameter taken as absent, only the schemathesis run finds
-    "quickaudience": {"QA-BAD-INPUT": "a body that is not JSON is 400 whatever its Content-Type"},
-    "zebline": {"ZEB-ERROR-BODY": "errors are {response: {status: error, error, message}}"},
-    "sensors": {
+    }),
+    "tto_divergent": Implementation("tto", _plain(tto_divergent), None, {
+        "TTO-API-KEY-STATUS": "an unknown api_key is 403",
+        "TTO-BAD-INPUT": "another Content-Type is 415",
+        "TTO-DATA-OBJECT-TYPE": "takes track's properties and traits as a string too",
+        "TTO-DEDUP-REPLAY-ACK": "a replay answers 200 {duplicate: true}, the first 202",
+        "TTO-ERROR-BODY": "errors are application/problem+json",
+        "TTO-ID-TYPES": "integer ids are taken",
+        "TTO-PAYLOAD-LIMIT": "bodies up to 64 KiB",
+        "TTO-RESPONSE-SUCCESS": "answers 202 with extra fields",
+        "TTO-SETTINGS-BODY": "settings has its own body",
+    }),
+    "gptbots": Implementation("gptbots", _plain(gptbots), None, {}),  # an empty parameter taken as absent: fuzz only
+    "quickaudience": Implementation("quickaudience", _plain(quickaudience), None,
+                                    {"QA-BAD-INPUT": "a body that is not JSON is 400 whatever its Content-Type"}),
+    "zebline": Implementation("zebline", _plain(zebline), "-readback",  # it serves a GET at the modeled path, another one
+                              {"ZEB-ERROR-BODY": "errors are {response: {status: error, error, message}}"}),
+    "zebline_divergent": Implementation("zebline", _plain(zebline_divergent), None, {
+        "ZEB-CUSTOM-TYPES-ONLY": "a null custom value clears it",
+        "ZEB-ERROR-BODY": "errors are application/problem+json",
+        "ZEB-SUCCESS-STATUS": "answers 202",
+        "ZEB-SYSTEM-TYPES-EXACT": "3.0 is a whole number",
+        "ZEB-TRACKID-UUID": "trackIDs are ULIDs",
+        "ZEB-TYPE-LOCK-PER-ACCOUNT": "types lock per user",
+    }),
+    "sensors": Implementation("sensors", _sensors, "+h5", {
         "SF-BAD-INPUT": "reads a body sent as text/plain",
         "SF-ERROR-HTTP-STATUS": "answers failures at HTTP 200 with a code",
         "SF-H5-ERRORS": "the page shows its form for an unknown project",
         "SF-QUOTA-BODY": "ignores any body on the quota call",
         "SF-TAG-NOT-FOUND": "an unknown tag is NOT_FOUND at HTTP 200",
-    },
+    }),
+    "sensors_divergent": Implementation("sensors", _plain(sensors_divergent), None, {
+        "SF-AUTH-ERRORS": "authentication failures at HTTP 200 with a code",
+        "SF-BAD-INPUT": "unreadable bodies at HTTP 200 with a code",
+        "SF-ERROR-CODES": "its own failure codes",
+        "SF-ERROR-HTTP-STATUS": "every failure at HTTP 200",
+        "SF-H5-ERRORS": "an unknown tag's page is a 200 showing an error",
+        "SF-IDEMPOTENT": "starting a running tag is an error",
+        "SF-ONLINE-ATTR-ORDER": "entries sorted by name",
+        "SF-QUOTA-BODY": "ignores any body on the quota call",
+        "SF-QUOTA-MODEL": "every existing tag holds a unit, of 50",
+        "SF-REQUEST-ID": "request ids are dashed UUIDs",
+        "SF-TAG-NOT-FOUND": "an unknown tag is REAL_TIME_TAG_NOT_EXIST at HTTP 200",
+    }),
 }
 
 
-def _check(server: AppServer, vendor: str, creds: dict[str, Any], workdir: Path, name: str, **kw: Any) -> CheckRun:
-    return run_check_at(server.url, vendor, workdir / f"{vendor}-{name}.xml", creds=creds,
-                        features=IMPLEMENTATIONS[vendor][1], max_examples=10, **kw)
+def _check(server: AppServer, impl: Implementation, creds: dict[str, Any], workdir: Path, name: str, **kw: Any) -> CheckRun:
+    return run_check_at(server.url, impl.vendor, workdir / f"{name}.xml", creds=creds, features=impl.features,
+                        max_examples=10, **kw)
 
 
-@pytest.mark.parametrize("vendor", list(IMPLEMENTATIONS))
-def test_an_implementation_written_without_cdpkit_passes(vendor: str, tmp_path: Path) -> None:
-    app, creds = IMPLEMENTATIONS[vendor][0]()
+@pytest.mark.parametrize("name", list(IMPLEMENTATIONS))
+def test_an_implementation_written_without_cdpkit_passes(name: str, tmp_path: Path) -> None:
+    impl = IMPLEMENTATIONS[name]
+    app, creds = impl.make()
     with AppServer(app) as server:
-        run = _check(server, vendor, creds, tmp_path, "default")
+        run = _check(server, impl, creds, tmp_path, "default")
         assert run.exit_code == 0 and run.failed == [], [(f["name"], f["message"][:400]) for f in run.failed]
-        if vendor == "sensors":
+        if impl.vendor == "sensors":
             # the first run deleted the disposable tag; a second run cannot judge the delete, and says so
-            again = _check(server, vendor, creds, tmp_path, "again", fuzz=False)
+            again = _check(server, impl, creds, tmp_path, "again", fuzz=False)
             assert again.exit_code == 0 and again.failed == [], [(f["name"], f["message"][:400]) for f in again.failed]
             assert any("test_a_deleted_tag_is_gone" in s["name"] and "does not exist" in s["message"]
                        for s in again.skipped), again.skipped
 
 
-@pytest.mark.parametrize("vendor", list(IMPLEMENTATIONS))
-def test_under_strict_it_fails_only_where_it_chose_differently(vendor: str, tmp_path: Path) -> None:
-    app, creds = IMPLEMENTATIONS[vendor][0]()
+@pytest.mark.parametrize("name", list(IMPLEMENTATIONS))
+def test_under_strict_it_fails_only_where_it_chose_differently(name: str, tmp_path: Path) -> None:
+    impl = IMPLEMENTATIONS[name]
+    app, creds = impl.make()
     with AppServer(app) as server:
-        run = _check(server, vendor, creds, tmp_path, "strict", strict=True, fuzz=False)
+        run = _check(server, impl, creds, tmp_path, "strict", strict=True, fuzz=False)
     assert all(f["kind"] == "failure" and f["caught_by"] for f in run.failed), run.failed
-    failed = {f["caught_by"] for f in run.failed}
-    assert failed == set(STRICT_DIFFERENCES[vendor]), (
-        f"{vendor} under --strict: unexpected {sorted(failed - set(STRICT_DIFFERENCES[vendor]))}, "
-        f"no longer failing {sorted(set(STRICT_DIFFERENCES[vendor]) - failed)}")
+    failed, expected = {f["caught_by"] for f in run.failed}, set(impl.strict_differences)
+    assert failed == expected, (f"{name} under --strict: unexpected {sorted(failed - expected)}, "
+                                f"no longer failing {sorted(expected - failed)}")

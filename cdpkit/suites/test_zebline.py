@@ -154,12 +154,18 @@ def test_other_accounts_token_is_401_on_this_license(cdp: Target) -> None:
 
 # The queued answer -------------------------------------------------------------------------------
 @requirement("ZEB-RESP-QUEUED")
-def test_accepted_request_is_queued_with_a_uuid_track_id(cdp: Target) -> None:
+def test_accepted_request_is_queued_with_a_track_id(cdp: Target) -> None:
     first = accepted(cdp, body(user=cdp.unique("zeb-user"), seed=5))
-    cdp.expect.conforms(first, "queued_response.json", '{"response": {"status": "queued", "trackID": "<UUID>"}}')
+    cdp.expect.conforms(first, "queued_response.json", '{"response": {"status": "queued", "trackID": "…"}}')
     second = accepted(cdp, body(anon=cdp.unique("zeb-anon"), seed=6))
-    cdp.expect.conforms(second, "queued_response.json", '{"response": {"status": "queued", "trackID": "<UUID>"}}')
+    cdp.expect.conforms(second, "queued_response.json", '{"response": {"status": "queued", "trackID": "…"}}')
     cdp.expect.that(track_id(first) != track_id(second), second, f"{track_id(first)} twice", "each request its own trackID")
+
+
+@requirement("ZEB-TRACKID-UUID")
+def test_track_id_is_a_uuid(cdp: Target) -> None:
+    exchange = accepted(cdp, body(user=cdp.unique("zeb-user"), seed=50))
+    cdp.expect.conforms(exchange, "queued_response.json", '{"response": {"status": "queued", "trackID": "<UUID>"}}')
 
 
 # Upsert and merge --------------------------------------------------------------------------------

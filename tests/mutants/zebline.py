@@ -154,6 +154,19 @@ def _same_track_id(call: Call, reply: Reply) -> Reply:
     return reply
 
 
+def _hex_track_ids(original: Handler) -> Handler:
+    """trackIDs as 32 hex digits, no dashes (not a UUID's form), on the queued answer and the read-back alike."""
+    def handler(call: Call) -> Reply:
+        given = call.path_params.get("track_id", "")
+        if len(given) == 32 and all(c in "0123456789abcdef" for c in given):
+            call.path_params["track_id"] = str(uuid.UUID(given))
+        reply = original(call)
+        if reply.status < 300 and isinstance(reply.body.get("response", {}).get("trackID"), str):
+            reply.body["response"]["trackID"] = reply.body["response"]["trackID"].replace("-", "")
+        return reply
+    return handler
+
+
 def _malformed_json_422(vendor: Vendor) -> Vendor:
     errors = dataclasses.replace(vendor.input_errors, malformed_json=("ZEB-STATUS-400", 422))
     return dataclasses.replace(vendor, input_errors=errors)
@@ -520,11 +533,15 @@ STRICT_MUTANTS = [
            "on a merge the user's table defaults overwrite values the anonymous profile was sent"),
     Mutant("iso-and-plain-strings-one-type", "zebline", ("ZEB-DATETIME-DETECTION",), wrapping(OP, _datetimes_are_strings),
            "a datetime-locked attribute takes any string"),
+    Mutant("track-ids-not-uuids", "zebline", ("ZEB-TRACKID-UUID",), wrapping((OP, "modeled_get_track"), _hex_track_ids),
+           "trackIDs are 32 hex digits without dashes"),
 ]
 
 VARIANTS = [
     Mutant("accepted-202-extra-fields", "zebline", (), replying(OP, _accepted_202), "202 with extra fields in the queued body",
            varies=("ZEB-SUCCESS-STATUS",)),
+    Mutant("hex-track-ids", "zebline", (), wrapping((OP, "modeled_get_track"), _hex_track_ids),
+           "trackIDs as 32 hex digits (an independent implementation answers ULIDs)", varies=("ZEB-TRACKID-UUID",)),
     Mutant("other-error-body", "zebline", (), erroring(_other_error_body), "errors as {error: {code, message}}",
            varies=("ZEB-ERROR-BODY",)),
     Mutant("type-change-409", "zebline", (), wrapping(OP, on_refusal("ZEB-TYPE-LOCK", _as_409)), "a type change answers 409",

@@ -102,8 +102,8 @@ class RedisJournal:
     def journal(self, vendor: str | None = None, verdict: str | None = None, operation: str | None = None,
                 limit: int | None = None, before: int | None = None) -> list[dict[str, Any]]:
         entries = (orjson.loads(raw) for raw in self._redis.lrange(self._k("j"), 0, -1))
-        return journal_entry.page(((entry["id"], journal_entry.fields(entry), entry) for entry in entries), lambda _id, entry: entry,
-                                  vendor, verdict, operation, limit, before)
+        return journal_entry.page(((entry["id"], journal_entry.fields(entry), entry) for entry in entries),
+                                  lambda _id, entry: entry, vendor, verdict, operation, limit, before)
 
     def counts(self) -> dict[tuple[str, str], int]:
         out = {}

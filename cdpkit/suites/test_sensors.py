@@ -111,8 +111,9 @@ def get_tag(cdp: Target, name: str) -> Exchange:
     return send(cdp, "get_realtime_tag", generators.valid("sensors.get", name=name))
 
 
-def tag_of(cdp: Target, name: str) -> dict[str, Any]:
-    exchange = get_tag(cdp, name)
+def tag_of(cdp: Target, name: str, exchange: Exchange | None = None) -> dict[str, Any]:
+    """The tag ``name`` as its get answers it (``exchange``: that answer, when already asked for)."""
+    exchange = exchange or get_tag(cdp, name)
     body = success(cdp, exchange, f"the tag {name!r} (data.realtime_tag)")
     tag = (body.get("data") or {}).get("realtime_tag")
     cdp.expect.that(isinstance(tag, dict), exchange, exchange.describe_response(), "data.realtime_tag: an object")
@@ -307,7 +308,7 @@ def test_a_deleted_tag_is_gone(cdp: Target) -> None:
         if cdp.profile.is_rejection(before):  # a precondition, not the target's fault: nothing to judge
             pytest.skip(f"the disposable tag {name!r} does not exist on the target (an earlier run deletes it: this is "
                         "the one check that deletes); name a fresh one with --cred disposable_tag_name=…")
-        if tag_of(cdp, name).get("status") != "STOPPED":
+        if tag_of(cdp, name, before).get("status") != "STOPPED":
             act(cdp, "stop_realtime_tag", name)  # the document deletes a stopped tag
     success(cdp, act(cdp, "delete_realtime_tag", name), "POST …/real-time-tag/delete {name} answers code SUCCESS")
     cdp.expect.rejected(get_tag(cdp, name), "a refusal: the deleted tag no longer exists, it cannot be read")

@@ -168,3 +168,14 @@ def test_what_aiohttp_hands_the_journal_is_kept_as_bytes() -> None:
         requests.get(server.url + "/nowhere", timeout=10)
         kept = _kept_entries(server.mock.store)
         assert len(kept) >= 3 and all(type(k) is bytes for k in kept), [type(k) for k in kept]
+
+
+def test_a_record_marshal_cannot_write_is_kept_as_it_is_and_read_back() -> None:
+    """The fallback of the memory journal: a str subclass anywhere in a record (marshal refuses it) costs the
+    record its compact form, never the request or the journal read."""
+    store = Store()
+    rec = record(0.0, "tto", "track", "POST", "/v1/track", "q=1", ((istr("Odd"), "v"),), (), b"", None, 200, b"{}", {},
+                 (), 0.1)
+    store.finish_request(rec, True, {})
+    assert type(_kept_entries(store)[0]) is tuple
+    assert store.journal()[0]["request"]["query"] == {"Odd": "v"}

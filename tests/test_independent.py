@@ -18,8 +18,8 @@ import pytest
 from aiohttp import web
 
 from tests.cleanroom import AppServer
-from tests.independent import (gptbots, quickaudience, sensors, sensors_divergent, tto, tto_divergent, zebline,
-                               zebline_divergent)
+from tests.independent import (gptbots, gptbots_divergent, quickaudience, quickaudience_divergent, sensors,
+                               sensors_divergent, tto, tto_divergent, zebline, zebline_divergent)
 from tests.mutants import CheckRun, run_check_at
 
 # kept as written: the independent Sensors keys its application with strings, which aiohttp warns of
@@ -66,8 +66,30 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
         "TTO-SETTINGS-BODY": "settings has its own body",
     }),
     "gptbots": Implementation("gptbots", _plain(gptbots), None, {}),  # an empty parameter taken as absent: fuzz only
+    "gptbots_divergent": Implementation("gptbots", _plain(gptbots_divergent), None, {
+        "GPT-ANON-ENTRIES-FILTERED": "an anonymous_id query lists each user's every anonymous id",
+        "GPT-AUTH-SCHEME": "a bare key without Bearer is taken",
+    }),
     "quickaudience": Implementation("quickaudience", _plain(quickaudience), None,
                                     {"QA-BAD-INPUT": "a body that is not JSON is 400 whatever its Content-Type"}),
+    "quickaudience_divergent": Implementation("quickaudience", _plain(quickaudience_divergent), None, {
+        "QA-CHANNEL-NAME-BLANK": "a name is trimmed, then judged",
+        "QA-COLLECT-APPKEY": "a missing appkey is 422",
+        "QA-COLLECT-BODY": "invalid event fields are 422",
+        "QA-COLLECT-ORIGIN": "a missing Origin is taken",
+        "QA-COLLECT-PLATFORM": "an undeclared platform is 422, a missing one taken",
+        "QA-COLLECTED-NO-REJECTED": "invalid fields are 422",
+        "QA-DOMAIN-ORIGIN-FORM": "a domain with a path is taken",
+        "QA-DOMAIN-UNIQUE": "repeated domains are merged",
+        "QA-EDIT-EMPTY": "an empty edit succeeds",
+        "QA-ENUM-SPELLING": "platform spellings are loose, and more are known",
+        "QA-ENVELOPE": "create and rotate answer 201, remove 202",
+        "QA-FIELDS-PER-TYPE": "the other type's field is ignored",
+        "QA-PLATFORM-MATCHES-TYPE": "invalid fields are 422",
+        "QA-PLATFORM-UNIQUE": "repeated platforms are merged",
+        "QA-SIGNATURE": "a bad signature is 403",
+        "QA-TENANT-ISOLATION": "another organization's record is 403",
+    }),
     "zebline": Implementation("zebline", _plain(zebline), "-readback",  # it serves a GET at the modeled path, another one
                               {"ZEB-ERROR-BODY": "errors are {response: {status: error, error, message}}"}),
     "zebline_divergent": Implementation("zebline", _plain(zebline_divergent), None, {

@@ -3,7 +3,7 @@ VENDOR-NOTES alone (for Quick Audience, whose document describes console steps, 
 document of the modeled surface), by developers who had never seen cdpkit (not the mock, the suites, nor the
 clean-room implementations of ``tests/cleanroom``) and were told nothing of what cdpkit checks.
 
-Three of them (``<vendor>_divergent.py``) were written with one more instruction: wherever the document leaves
+Five more (``<vendor>_divergent.py``) were written with one more instruction: wherever the document leaves
 room, take a defensible choice other than the obvious one (202 or 422, problem+json errors, failures at HTTP 200,
 ULID trackIDs, type locks per user, other check orders), never breaking a stated rule.
 

@@ -166,8 +166,10 @@ def _not_collected(d: Draw, body: Payload) -> Payload:
 
 
 def _unknown_type(d: Draw, body: Payload) -> Payload:
-    """QA-APP-TYPE: a type the console does not offer (the platforms/domains stay as they were)."""
-    return {**body, "applicationType": d.choice(("DESKTOP", "app", "Mini Program", "H5"))}
+    """QA-APP-TYPE: a type the console does not offer (the platforms/domains stay as they were). Never another
+    spelling of an offered one ("app", "Mini Program"): refusing those is QA-ENUM-SPELLING, cdpkit's
+    assumption, and a server that reads types case-insensitively (a divergent implementation does) is right."""
+    return {**body, "applicationType": d.choice(("DESKTOP", "H5", "SERVER", "SMART_TV"))}
 
 
 def _no_platforms(d: Draw, body: Payload) -> Payload:

@@ -137,6 +137,9 @@ def test_missing_or_empty_token_is_401(cdp: Target) -> None:
 def test_wrong_token_or_license_is_401(cdp: Target) -> None:
     payload = body(user=cdp.unique("zeb-user"), seed=3)
     cdp.expect.status(post(cdp, payload, token=cdp.unique("not-a-token")), 401, "401 Unauthorized for a wrong access token")
+    token = cdp.creds["access_token"]
+    near = token[:-1] + ("0" if token[-1:] != "0" else "1")  # what a comparison of a prefix would let through
+    cdp.expect.status(post(cdp, payload, token=near), 401, "401 Unauthorized for the token with its last character changed")
     cdp.expect.status(post(cdp, payload, license_code=cdp.unique("no-such-license")), 401,
                       "401 Unauthorized for a wrong license code")
 
@@ -190,7 +193,8 @@ def test_existing_user_id_is_updated_not_refused(cdp: Target) -> None:
 def test_user_id_with_anonymous_id_merges(cdp: Target) -> None:
     user, anon = cdp.unique("zeb-user"), cdp.unique("zeb-anon")
     accepted(cdp, body(anon=anon, attributes={attr(cdp, "source"): "ads"}, seed=13))
-    accepted(cdp, body(user=user, anon=anon, seed=14), "both userId and anonymousId: the anonymous profile merges (2xx)")
+    merged = accepted(cdp, body(user=user, anon=anon, seed=14), "both userId and anonymousId: the anonymous profile merges (2xx)")
+    cdp.expect.conforms(merged, "queued_response.json", 'a merge is answered like any accepted request: {"response": {"status": "queued", "trackID": "…"}}')
 
 
 @requirement("ZEB-UPSERT-UPDATE", relies_on=READ_USER)
@@ -271,7 +275,7 @@ def test_the_four_types_are_accepted(cdp: Target) -> None:
 @requirement("ZEB-TYPE-LOCK")
 def test_custom_attribute_keeps_its_first_type(cdp: Target) -> None:
     user = cdp.unique("zeb-user")
-    for first, then in ((30, "thirty"), ("gold", 3), (True, "yes"), ("basic", False)):
+    for first, then in ((30, "thirty"), ("gold", 3), (True, "yes"), ("basic", False), (5, True), (False, 7)):
         name = attr(cdp, "locked")
         accepted(cdp, body(user=user, attributes={name: first}, seed=27))
         refused(cdp, body(user=user, attributes={name: then}, seed=28),
@@ -352,6 +356,17 @@ def test_type_change_is_400_and_changes_nothing(cdp: Target) -> None:
     cdp.expect.status(post(cdp, body(user=newcomer, attributes={locked: "thirty"}, seed=46)), 400, "400 for a new user too")
     cdp.expect.status(lookup(cdp, userId=newcomer), 404, "the user was not added (404 from the modeled lookup)")
     accepted(cdp, body(user=user, attributes={other: 5}, seed=46), f"the refused request set no lock: {other} takes a number (2xx)")
+
+
+@requirement("ZEB-TYPE-LOCK-STATUS")
+def test_a_refused_type_change_sets_no_lock(cdp: Target) -> None:
+    """The part of "changes nothing" the documented call alone shows (no read-back): a new attribute that rode
+    along a refused type change is not locked by it (an independent server with this defect locked it)."""
+    user, locked, rider = cdp.unique("zeb-user"), attr(cdp, "age"), attr(cdp, "rider")
+    accepted(cdp, body(user=user, attributes={locked: 30}, seed=71))
+    refused(cdp, body(user=user, attributes={locked: "thirty", rider: "gold"}, seed=72), "a refusal (4xx): a type change")
+    accepted(cdp, body(user=user, attributes={rider: 1}, seed=73),
+             f"the refused request set no lock: {rider}, first sent there as text, now takes a number (2xx)")
 
 
 @requirement("ZEB-TYPE-LOCK-PER-ACCOUNT")

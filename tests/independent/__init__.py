@@ -15,5 +15,8 @@ the message type written in the page (this page posts the type its save call ans
 check failed instead of skipping when the disposable tag was already gone; the Zebline queued answer
 required a UUID trackID where the document shows one UUID and states no format (now ZEB-TRACKID-UUID, an
 assumption).
-``tests/test_independent.py`` keeps them passing.
+A fifth: the Quick Audience check of unknown application types sent another spelling of an offered one.
+``tests/test_independent.py`` keeps them passing. The plain TTO, Zebline and Sensors also carry switchable
+realistic bugs their authors wrote afterwards (``DEFECTS``, with ``make_app(defects)``/``build_app(defects=…)``),
+which ``tests/test_independent_defects.py`` holds the suites to catching.
 """

@@ -36,6 +36,86 @@ H5_SAVE = "/sf/h5/iframe-app/sf/realtime-tag/save"
 LANGUAGES = ("zh-cn", "zh-tw", "en-us", "ja", "th")
 MODES = ("create", "edit", "view")
 
+# --------------------------------------------------------------------------- switchable defects
+# Each entry: the document sentence the bug breaks (verbatim from the seed), its English, and the bug.
+DEFECTS: dict[str, dict[str, str]] = {
+    "start_returns_data": {
+        "sentence": "调用成功后,code 为 SUCCESS,data 不返回数据。",
+        "english": "After a successful call, code is SUCCESS and data returns no data.",
+        "bug": "real-time-tag/start answers SUCCESS with data {\"name\": ..., \"status\": \"STARTING\"} "
+               "instead of an empty data object.",
+    },
+    "stop_ignores_computing_tag": {
+        "sentence": "实时标签的停用",
+        "english": "Stopping (disabling) a real-time tag.",
+        "bug": "real-time-tag/stop only stops tags that are already RUNNING; a tag still computing "
+               "(STARTING) gets SUCCESS but keeps computing and later becomes RUNNING.",
+    },
+    "deleted_tag_still_readable": {
+        "sentence": "实时标签的删除",
+        "english": "Deleting a real-time tag.",
+        "bug": "real-time-tag/delete answers SUCCESS but only soft-deletes; real-time-tag/get still "
+               "returns the deleted tag with code SUCCESS.",
+    },
+    "quota_leak_on_stop": {
+        "sentence": "查询触发策略的额度使用信息",
+        "english": "Query the quota usage information.",
+        "bug": "the quota 'use' counter is incremented on start but never decremented on stop, so after "
+               "stopping a running tag quota/query still counts it (use too high, remain too low).",
+    },
+    "stopped_tag_value_served": {
+        "sentence": "计算成功的实时标签名称",
+        "english": "attribute_names: the names of real-time tags that have been computed successfully.",
+        "bug": "a tag that was running and has been stopped keeps serving its (stale) value with "
+               "error_msg SUCCESS from express-attribute-online/get and batch-get.",
+    },
+    "cross_tenant_tag_value": {
+        "sentence": "当请求的实时标签不存在时,接口不会报错,返回的结果中实时标签对应的 value 无值。",
+        "english": "When the requested real-time tag does not exist, the API does not report an error, "
+                   "and the tag's value in the result is empty.",
+        "bug": "a tag name unknown in the caller's project is looked up in every tenant's projects, so "
+               "another tenant's tag is evaluated and its value returned.",
+    },
+    "unknown_user_success": {
+        "sentence": "说明:当用户不存在时,请求接口会报错,提示用户不存在;",
+        "english": "Note: when the user does not exist, the request reports an error saying the user "
+                   "does not exist.",
+        "bug": "express-attribute-online/get for an unknown user answers code SUCCESS with "
+               "data.audience_entity = null instead of an error.",
+    },
+    "batch_ignores_attribute_names": {
+        "sentence": "实时标签名称",
+        "english": "attribute_names (required): the real-time tag names [to query].",
+        "bug": "express-attribute-online/batch-get ignores attribute_names and returns every tag of the "
+               "project for each user.",
+    },
+    "entity_name_default_missing": {
+        "sentence": "实体名称,不传默认为用户实体,即 user",
+        "english": "Entity name; when not passed it defaults to the user entity, i.e. user.",
+        "bug": "when entity_name is omitted the online get/batch-get answer carries entity_name null "
+               "instead of \"user\".",
+    },
+    "h5_edit_posts_create_success": {
+        "sentence": "创建成功标识,编辑保存成功后此处数据为 EDIT_SUCCESS",
+        "english": "Creation-success marker; after an edit is saved successfully this value is EDIT_SUCCESS.",
+        "bug": "the H5 page's save call reports type CREATE_SUCCESS for an edit (mode=edit), so the page "
+               "posts CREATE_SUCCESS to the parent window after editing.",
+    },
+    "h5_rejects_zh_tw": {
+        "sentence": "多语言设置,支持中文简体(zh-cn)、中文繁体(zh-tw)、英语(en-us)、日语(ja)和泰语(th),默认为 zh-cn",
+        "english": "Language setting; supports Simplified Chinese (zh-cn), Traditional Chinese (zh-tw), "
+                   "English (en-us), Japanese (ja) and Thai (th); defaults to zh-cn.",
+        "bug": "the H5 iframe page rejects language=zh-tw with a 400 parameter-error page (its language "
+               "list has zh-hk instead).",
+    },
+    "get_missing_name_500": {
+        "sentence": "query | name | 必传 | 实时标签名称",
+        "english": "query parameter name, required: the real-time tag name.",
+        "bug": "real-time-tag/get without the name query parameter crashes (KeyError) and answers "
+               "HTTP 500 INTERNAL instead of an INVALID_ARGUMENT envelope.",
+    },
+}
+
 
 # --------------------------------------------------------------------------- helpers
 
@@ -323,6 +403,7 @@ class Tag:
         self.create_time = now_str()
         self.update_time = self.create_time
         self.ready_at = 0.0 if status == ST_RUNNING else None
+        self.was_running = False          # used only by defect stopped_tag_value_served
 
     def refresh(self):
         if self.status == ST_STARTING and self.ready_at is not None and time.time() >= self.ready_at:
@@ -360,6 +441,8 @@ class Project:
         self.quota = quota
         self.tags: dict[str, Tag] = {}
         self.users: list[User] = []
+        self.leaked = 0                      # defect quota_leak_on_stop
+        self.trash: dict[str, Tag] = {}      # defect deleted_tag_still_readable
 
     def find_user(self, identity_map: dict):
         for key, val in identity_map.items():
@@ -391,9 +474,10 @@ class Tenant:
 
 
 class State:
-    def __init__(self, compute_seconds: float, quota: int):
+    def __init__(self, compute_seconds: float, quota: int, defects: frozenset = frozenset()):
         self.compute_seconds = compute_seconds
         self.quota = quota
+        self.defects = frozenset(defects)
         self.tenants: dict[str, Tenant] = {}
         self._tag_id = 70
         self._proj_id = 1
@@ -529,38 +613,60 @@ def get_tag(project: Project, name: str) -> Tag:
 # --------------------------------------------------------------------------- handlers
 
 def make_handlers(state: State):
+    defects = state.defects
+
+    def quota_used(project):
+        used = project.used()
+        if "quota_leak_on_stop" in defects:
+            used += project.leaked
+        return used
+
     async def start(request):
         project = authenticate(request, state)
         body = await read_json_object(request)
         tag = get_tag(project, require_name(body.get("name")))
         if tag.status in (ST_STARTING, ST_RUNNING):
             return ok({})      # idempotent
-        if project.used() >= project.quota:
+        if quota_used(project) >= project.quota:
             raise ApiError("RESOURCE_EXHAUSTED", "实时标签额度不足", 200,
                            "请停用其他实时标签或联系管理员扩容",
-                           {"remain": 0, "use": project.used()})
+                           {"remain": 0, "use": quota_used(project)})
         tag.status = ST_STARTING
         tag.ready_at = time.time() + state.compute_seconds
         tag.update_time = now_str()
         tag.refresh()
+        if "start_returns_data" in defects:
+            return ok({"name": tag.name, "status": ST_STARTING})
         return ok({})
 
     async def stop(request):
         project = authenticate(request, state)
         body = await read_json_object(request)
         tag = get_tag(project, require_name(body.get("name")))
+        if "stop_ignores_computing_tag" in defects and tag.status == ST_STARTING:
+            return ok({})      # bug: the compute job is not cancelled
         if tag.status != ST_STOPPED:
+            if tag.status == ST_RUNNING:
+                tag.was_running = True
             tag.status = ST_STOPPED
             tag.ready_at = None
             tag.update_time = now_str()
+            project.leaked += 1
         return ok({})
 
     async def get(request):
         project = authenticate(request, state)
-        names = request.query.getall("name", [])
+        if "get_missing_name_500" in defects:
+            names = [request.query["name"]]          # bug: KeyError when absent
+        else:
+            names = request.query.getall("name", [])
         if not names:
             raise invalid("name 为必传参数")
-        tag = get_tag(project, require_name(names[0]))
+        name = require_name(names[0])
+        if "deleted_tag_still_readable" in defects and name not in project.tags \
+                and name in project.trash:
+            return ok({"realtime_tag": project.trash[name].to_json()})
+        tag = get_tag(project, name)
         return ok({"realtime_tag": tag.to_json()})
 
     async def delete(request):
@@ -571,18 +677,19 @@ def make_handlers(state: State):
             raise ApiError("FAILED_PRECONDITION", f"实时标签 {tag.name} 正在运行,请先停用后再删除",
                            200, "请先调用停用接口", {"name": tag.name, "status": tag.status})
         del project.tags[tag.name]
+        project.trash[tag.name] = tag
         return ok({})
 
     async def quota(request):
         project = authenticate(request, state)
         # The documented call carries no body; whatever is sent is ignored.
-        used = project.used()
+        used = quota_used(project)
         return ok({"remain": max(project.quota - used, 0), "use": used})
 
     def parse_entity_name(body):
         name = body.get("entity_name")
         if name is None:
-            return "user"
+            return None if "entity_name_default_missing" in defects else "user"
         if not isinstance(name, str):
             raise invalid("entity_name 必须是字符串")
         if name != "user":
@@ -646,6 +753,11 @@ def make_handlers(state: State):
         out = []
         for n in names:
             tag = project.tags.get(n)
+            if tag is None and "cross_tenant_tag_value" in defects:
+                for tenant in state.tenants.values():      # bug: global name index
+                    for p in tenant.projects.values():
+                        if tag is None and n in p.tags:
+                            tag = p.tags[n]
             if tag is None:
                 out.append({"name": n})            # unknown tag: no value, no error
                 continue
@@ -653,7 +765,9 @@ def make_handlers(state: State):
             if tag.status == ST_STARTING:
                 out.append({"name": n, "error_msg": "NOT_READY"})
                 continue
-            if tag.status != ST_RUNNING:
+            stale = ("stopped_tag_value_served" in defects and tag.status == ST_STOPPED
+                     and tag.was_running)
+            if tag.status != ST_RUNNING and not stale:
                 out.append({"name": n, "error_msg": "UNAVAILABLE"})
                 continue
             v = tag.value_for(user.props)
@@ -681,6 +795,8 @@ def make_handlers(state: State):
         ref = parse_entity_id(body.get("audience_entity_id"), "audience_entity_id")
         names = parse_attribute_names(body)
         user = resolve(project, ref)
+        if user is None and "unknown_user_success" in defects:
+            return ok({"audience_entity": None})
         if user is None:
             raise ApiError("USER_NOT_FOUND", "用户不存在", 200, "请检查用户标识是否正确",
                            {"audience_entity_id": body.get("audience_entity_id")})
@@ -701,6 +817,8 @@ def make_handlers(state: State):
             raise invalid(f"audience_entity_ids 最多 {MAX_BATCH_USERS} 个")
         refs = [parse_entity_id(x, f"audience_entity_ids[{i}]") for i, x in enumerate(ids)]
         names = parse_attribute_names(body)
+        if "batch_ignores_attribute_names" in defects:
+            names = list(project.tags)
         seen, entities = set(), []
         for ref in refs:
             user = resolve(project, ref)
@@ -724,8 +842,11 @@ def make_handlers(state: State):
             problems.append("mode 只能是 create / edit / view")
         elif mode in ("edit", "view") and not tag_name:
             problems.append("mode 为 edit 或 view 时 tag_name 必传")
-        if language not in LANGUAGES:
-            problems.append("language 只能是 " + " / ".join(LANGUAGES))
+        languages = LANGUAGES
+        if "h5_rejects_zh_tw" in defects:
+            languages = ("zh-cn", "zh-hk", "en-us", "ja", "th")
+        if language not in languages:
+            problems.append("language 只能是 " + " / ".join(languages))
         if problems:
             return web.Response(status=400, content_type="text/html", charset="utf-8",
                                 text="<!doctype html><meta charset=utf-8><title>参数错误</title>"
@@ -781,7 +902,8 @@ def make_handlers(state: State):
             tag.comment = comment
             tag.rule = build_rule(layers)
             tag.update_time = now_str()
-            result_type = "EDIT_SUCCESS"
+            result_type = "CREATE_SUCCESS" if "h5_edit_posts_create_success" in defects \
+                else "EDIT_SUCCESS"
         return ok({"type": result_type, "tag_name": tag.name, "tag_cname": tag.cname})
 
     return dict(start=start, stop=stop, get=get, delete=delete, quota=quota,
@@ -880,8 +1002,13 @@ async def envelope_middleware(request, handler):
                                      "请稍后重试"))
 
 
-def build_app(compute_seconds: float = 1.0, quota: int = DEFAULT_QUOTA):
-    state = State(compute_seconds, quota)
+def build_app(compute_seconds: float = 1.0, quota: int = DEFAULT_QUOTA,
+              defects: frozenset[str] = frozenset()):
+    defects = frozenset(defects)
+    unknown = defects - set(DEFECTS)
+    if unknown:
+        raise ValueError(f"unknown defects: {sorted(unknown)}")
+    state = State(compute_seconds, quota, defects)
     creds = provision(state)
     app = web.Application(middlewares=[envelope_middleware], client_max_size=MAX_BODY)
     handlers = make_handlers(state)
@@ -903,8 +1030,10 @@ def main():
                     help="time a started tag spends computing before values are served")
     ap.add_argument("--quota", type=int, default=DEFAULT_QUOTA,
                     help="real-time tag quota per project (running tags)")
+    ap.add_argument("--defect", action="append", default=[], choices=sorted(DEFECTS),
+                    help="switch on a named defect (repeatable)")
     args = ap.parse_args()
-    app = build_app(args.compute_seconds, args.quota)
+    app = build_app(args.compute_seconds, args.quota, frozenset(args.defect))
     creds_path = Path(__file__).with_name("creds.json")
     creds_path.write_text(json.dumps(app["creds"], ensure_ascii=False, indent=2) + "\n",
                           encoding="utf-8")

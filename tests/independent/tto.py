@@ -42,6 +42,100 @@ MAX_JSON_DEPTH = 32
 DEDUP_WINDOW_SECONDS = 24 * 3600    # msg_id de-duplication window
 
 STATE_KEY = web.AppKey("tto_state", dict) if hasattr(web, "AppKey") else "tto_state"
+DEFECTS_KEY = web.AppKey("tto_defects", frozenset) if hasattr(web, "AppKey") else "tto_defects"
+
+# --------------------------------------------------------------------------
+# Switchable defects (for testing a conformance suite).  make_app(defects=...)
+# --------------------------------------------------------------------------
+DEFECTS: dict[str, dict[str, str]] = {
+    "settings_cached_source": {
+        "sentence": "settings接口用於查詢指定項目的配置信息,包括數據源設置和目的地配置。",
+        "english": "The settings endpoint queries the configuration of the specified project, "
+                   "including data-source settings and destination configuration.",
+        "bug": "The settings answer is cached app-wide after the first successful call, so a later "
+               "call with a different (valid) api_key gets the first source's configuration.",
+    },
+    "settings_query_key_ignored": {
+        "sentence": "  'https://cdp.cs.topkee.com/v1/settings?api_key=your_api_key_here' \\",
+        "english": "The settings example passes api_key in the query string of the POST URL.",
+        "bug": "settings only looks for api_key in the JSON body; the documented query-string key is "
+               "ignored, so the documented call (query key, no body) gets 401.",
+    },
+    "settings_empty_body_400": {
+        "sentence": "無特殊請求參數。",
+        "english": "No special request parameters.",
+        "bug": "settings insists on a JSON request body; the documented call with no body "
+               "(api_key in the query string only) gets 400 invalid_json.",
+    },
+    "alias_default_source": {
+        "sentence": "注意:儅通過API向 TTO CDP 發送數據時,請求體中必須添加 API 密鑰字段,具體信息在請見以下文檔",
+        "english": "Note: when sending data to TTO CDP through the API, the API key field must be added "
+                   "to the request body.",
+        "bug": "/v1/alias without any api_key is not rejected: it falls back to the first (default) "
+               "source and answers 200.",
+    },
+    "track_key_from_query": {
+        "sentence": "注意:儅通過API向 TTO CDP 發送數據時,請求體中必須添加 API 密鑰字段,具體信息在請見以下文檔",
+        "english": "Note: when sending data to TTO CDP through the API, the API key field must be added "
+                   "to the request body.",
+        "bug": "/v1/track reuses the settings key lookup: when the body has no api_key it takes one "
+               "from the query string and accepts the event (200 instead of 401).",
+    },
+    "api_key_prefix_match": {
+        "sentence": "項目API密鑰,用於身份驗證和數據歸屬",
+        "english": "The project API key, used for authentication and data attribution.",
+        "bug": "api_key is checked on its first 16 characters only (truncated key column), so a wrong "
+               "key sharing the prefix of a real key is accepted on every endpoint.",
+    },
+    "dedup_before_auth": {
+        "sentence": "項目API密鑰,用於身份驗證和數據歸屬",
+        "english": "The project API key, used for authentication and data attribution.",
+        "bug": "An app-wide msg_id idempotency cache (not per source) is consulted before the api_key is "
+               "checked: re-sending a seen msg_id with a wrong or missing api_key replays the cached 200.",
+    },
+    "timestamp_as_millis": {
+        "sentence": "事件發生時間戳(秒)",
+        "english": "Timestamp of when the event happened (in seconds).",
+        "bug": "timestamp is read as epoch milliseconds and range-checked (must be after 2000-01-01), "
+               "so a correct seconds value such as \"1767174918\" is rejected with 400.",
+    },
+    "track_properties_missing_500": {
+        "sentence": "  1. properties:可選,備註:收入|貨幣|值爲標準事件屬性,其他鍵爲自定義",
+        "english": "properties: optional; note: revenue | currency | value are standard event "
+                   "properties, other keys are custom.",
+        "bug": "A track without properties crashes while normalising the standard revenue/currency "
+               "fields (None.get) and answers 500.",
+    },
+    "identify_non_ascii_500": {
+        "sentence": "identify接口用於識別用戶身份並更新用戶畫像信息,建立完整的用戶檔案。",
+        "english": "The identify endpoint identifies the user and updates the user profile information, "
+                   "building a complete user profile.",
+        "bug": "identify encodes the traits as Latin-1 for the profile store; non-Latin-1 traits (e.g. "
+               "the document's own example name 張三) make it answer 500.",
+    },
+    "identify_without_identity": {
+        "sentence": "identify接口用於識別用戶身份並更新用戶畫像信息,建立完整的用戶檔案。",
+        "english": "The identify endpoint identifies the user and updates the user profile information, "
+                   "building a complete user profile.",
+        "bug": "identify with neither user_id nor anonymous_id (no user to identify) is accepted with 200.",
+    },
+    "alias_missing_previous_id": {
+        "sentence": "alias接口用於合併用戶的不同身份標識,解決用戶多設備、多身份問題。",
+        "english": "The alias endpoint merges a user's different identifiers, solving the multi-device / "
+                   "multi-identity problem.",
+        "bug": "alias without previous_id (nothing to merge) is accepted with 200 instead of rejected.",
+    },
+}
+
+_BUG_500 = "500 Internal Server Error\n\nServer got itself in trouble"
+
+
+def _d(request: web.Request, name: str) -> bool:
+    return name in request.app[DEFECTS_KEY]
+
+
+def _resp_500() -> web.Response:
+    return web.Response(status=500, text=_BUG_500, content_type="text/plain")
 
 
 class ApiError(Exception):
@@ -78,7 +172,8 @@ def _new_source_state(src: dict) -> dict:
 
 
 def _new_state() -> dict:
-    return {"sources": {s["api_key"]: _new_source_state(s) for s in _SOURCES}}
+    return {"sources": {s["api_key"]: _new_source_state(s) for s in _SOURCES},
+            "global_seen": {}, "settings_cache": None}
 
 
 # --------------------------------------------------------------------------
@@ -229,18 +324,27 @@ def _authenticate(request: web.Request, key: Any) -> dict:
     if not isinstance(key, str):
         raise ApiError(400, "invalid_field", "'api_key' must be a string", "api_key")
     src = request.app[STATE_KEY]["sources"].get(key)
+    if src is None and _d(request, "api_key_prefix_match") and len(key) >= 16:
+        for k, s in request.app[STATE_KEY]["sources"].items():
+            if k[:16] == key[:16]:
+                src = s
+                break
     if src is None:
         raise ApiError(401, "invalid_api_key", "api_key is not valid")
     return src
 
 
-def _common(body: dict, expected_type: str) -> dict:
+def _common(body: dict, expected_type: str, request: web.Request | None = None) -> dict:
     _check_type(body, expected_type)
+    ts = _opt_timestamp(body)
+    if ts is not None and request is not None and _d(request, "timestamp_as_millis"):
+        if ts / 1000.0 < 946684800:
+            raise ApiError(400, "invalid_field", "'timestamp' is out of range", "timestamp")
     out = {
         "msg_id": _opt_id(body, "msg_id"),
         "user_id": _opt_id(body, "user_id"),
         "anonymous_id": _opt_id(body, "anonymous_id"),
-        "timestamp": _opt_timestamp(body),
+        "timestamp": ts,
         "context": _opt_object(body, "context"),
     }
     return out
@@ -287,7 +391,17 @@ def _dedup_lookup(src: dict, msg_id: str | None):
     return status, body
 
 
-def _accept(src: dict, msg_type: str, common: dict, record: dict) -> web.Response:
+def _global_replay(request: web.Request, body: dict) -> web.Response | None:
+    if not _d(request, "dedup_before_auth"):
+        return None
+    mid = body.get("msg_id")
+    if isinstance(mid, str) and mid in request.app[STATE_KEY]["global_seen"]:
+        return web.json_response(request.app[STATE_KEY]["global_seen"][mid], status=200)
+    return None
+
+
+def _accept(src: dict, msg_type: str, common: dict, record: dict,
+            request: web.Request | None = None) -> web.Response:
     """De-duplicate on msg_id (per source), store, and answer 200."""
     msg_id = common["msg_id"]
     hit = _dedup_lookup(src, msg_id)
@@ -310,6 +424,8 @@ def _accept(src: dict, msg_type: str, common: dict, record: dict) -> web.Respons
     src["events"].append(stored)
     body = {"success": True, "msg_id": msg_id}
     src["seen"][msg_id] = (now, 200, body)
+    if request is not None:
+        request.app[STATE_KEY]["global_seen"][msg_id] = body
     return web.json_response(body, status=200)
 
 
@@ -318,8 +434,14 @@ def _accept(src: dict, msg_type: str, common: dict, record: dict) -> web.Respons
 # --------------------------------------------------------------------------
 async def handle_track(request: web.Request) -> web.Response:
     body = await _read_json_object(request)
-    src = _authenticate(request, body.get("api_key"))
-    common = _common(body, "track")
+    replay = _global_replay(request, body)
+    if replay is not None:
+        return replay
+    key = body.get("api_key")
+    if key is None and _d(request, "track_key_from_query"):
+        key = request.query.get("api_key")
+    src = _authenticate(request, key)
+    common = _common(body, "track", request)
     event = body.get("event")
     if event is None:
         raise ApiError(400, "missing_field", "'event' is required", "event")
@@ -332,10 +454,12 @@ async def handle_track(request: web.Request) -> web.Response:
     properties = _opt_object(body, "properties", allow_json_string=True)
     traits = _opt_object(body, "traits", allow_json_string=True)
     products = _opt_products(body)
+    if properties is None and _d(request, "track_properties_missing_500"):
+        return _resp_500()
     if common["user_id"] is None and common["anonymous_id"] is None:
         raise ApiError(400, "missing_field", "one of 'user_id' or 'anonymous_id' is required", "user_id")
     duplicate = _dedup_lookup(src, common["msg_id"])
-    resp = _accept(src, "track", common, {
+    resp = _accept(src, "track", common, request=request, record={
         "event": event, "properties": properties or {}, "traits": traits or {},
         "products": products or [],
     })
@@ -346,13 +470,22 @@ async def handle_track(request: web.Request) -> web.Response:
 
 async def handle_identify(request: web.Request) -> web.Response:
     body = await _read_json_object(request)
+    replay = _global_replay(request, body)
+    if replay is not None:
+        return replay
     src = _authenticate(request, body.get("api_key"))
-    common = _common(body, "identify")
+    common = _common(body, "identify", request)
     traits = _opt_object(body, "traits")
-    if common["user_id"] is None and common["anonymous_id"] is None:
+    if traits and _d(request, "identify_non_ascii_500"):
+        try:
+            json.dumps(traits, ensure_ascii=False).encode("latin-1")
+        except UnicodeEncodeError:
+            return _resp_500()
+    if common["user_id"] is None and common["anonymous_id"] is None \
+            and not _d(request, "identify_without_identity"):
         raise ApiError(400, "missing_field", "one of 'user_id' or 'anonymous_id' is required", "user_id")
     duplicate = _dedup_lookup(src, common["msg_id"])
-    resp = _accept(src, "identify", common, {"traits": traits or {}})
+    resp = _accept(src, "identify", common, {"traits": traits or {}}, request)
     if duplicate is None:
         _merge_traits(src, common, traits)
     return resp
@@ -360,15 +493,25 @@ async def handle_identify(request: web.Request) -> web.Response:
 
 async def handle_alias(request: web.Request) -> web.Response:
     body = await _read_json_object(request)
-    src = _authenticate(request, body.get("api_key"))
-    common = _common(body, "alias")
+    replay = _global_replay(request, body)
+    if replay is not None:
+        return replay
+    key = body.get("api_key")
+    if key in (None, "") and _d(request, "alias_default_source"):
+        key = _SOURCES[0]["api_key"]
+    src = _authenticate(request, key)
+    common = _common(body, "alias", request)
     previous_id = _opt_id(body, "previous_id")
+    if previous_id is None and _d(request, "alias_missing_previous_id"):
+        if common["user_id"] is None:
+            raise ApiError(400, "missing_field", "'user_id' is required", "user_id")
+        return _accept(src, "alias", common, {"previous_id": None}, request)
     if previous_id is None:
         raise ApiError(400, "missing_field", "'previous_id' is required", "previous_id")
     if common["user_id"] is None:
         raise ApiError(400, "missing_field", "'user_id' is required", "user_id")
     duplicate = _dedup_lookup(src, common["msg_id"])
-    resp = _accept(src, "alias", common, {"previous_id": previous_id})
+    resp = _accept(src, "alias", common, {"previous_id": previous_id}, request)
     if duplicate is None and previous_id != common["user_id"]:
         new_prof = _profile_for(src, common["user_id"])
         old = src["profiles"].pop(previous_id, None)
@@ -388,8 +531,10 @@ async def handle_alias(request: web.Request) -> web.Response:
 
 
 async def handle_settings(request: web.Request) -> web.Response:
-    body = await _read_json_object(request, allow_empty=True)
+    body = await _read_json_object(request, allow_empty=not _d(request, "settings_empty_body_400"))
     query_keys = request.query.getall("api_key", [])
+    if _d(request, "settings_query_key_ignored"):
+        query_keys = []
     if len(query_keys) > 1:
         raise ApiError(400, "invalid_request", "api_key given more than once in the query string")
     qkey = query_keys[0] if query_keys else None
@@ -398,7 +543,11 @@ async def handle_settings(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_request", "api_key in query string and body differ")
     key = qkey if qkey not in (None, "") else bkey
     src = _authenticate(request, key)
-    return web.json_response({
+    if _d(request, "settings_cached_source"):
+        cached = request.app[STATE_KEY]["settings_cache"]
+        if cached is not None:
+            return web.json_response(cached, status=200)
+    answer = {
         "success": True,
         "source": {
             "id": src["id"],
@@ -408,7 +557,10 @@ async def handle_settings(request: web.Request) -> web.Response:
             "created_at": src["created_at"],
         },
         "destinations": [],
-    }, status=200)
+    }
+    if _d(request, "settings_cached_source"):
+        request.app[STATE_KEY]["settings_cache"] = answer
+    return web.json_response(answer, status=200)
 
 
 # --------------------------------------------------------------------------
@@ -435,9 +587,14 @@ async def _errors(request: web.Request, handler):
         return _error_response(400, "bad_request", "the request could not be processed")
 
 
-def make_app() -> web.Application:
+def make_app(defects: frozenset[str] = frozenset()) -> web.Application:
+    defects = frozenset(defects)
+    unknown = defects - set(DEFECTS)
+    if unknown:
+        raise ValueError(f"unknown defects: {sorted(unknown)}")
     app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY_BYTES)
     app[STATE_KEY] = _new_state()
+    app[DEFECTS_KEY] = defects
     app.router.add_post("/v1/track", handle_track)
     app.router.add_post("/v1/identify", handle_identify)
     app.router.add_post("/v1/alias", handle_alias)

@@ -54,6 +54,93 @@ CREDS = {
     "other_access_token": "zbl_at_9e1c7a5b3f2d4e6a8c0b1d3f5a7e9c24",
 }
 
+# --------------------------------------------------------------------------
+# Switchable defects (for testing the conformance suite).  make_app(defects)
+# turns the named ones on; with no defects the server is the correct one.
+# --------------------------------------------------------------------------
+
+DEFECTS: dict[str, dict[str, str]] = {
+    "auth_cross_account_token": {
+        "sentence": "اگر اعتبارنامههای نادرست (مانند کد لایسنس یا توکن دسترسی) ارسال کنید، خطای 401 Unauthorized دریافت خواهید کرد.",
+        "english": "If you send incorrect credentials (such as the license code or the access token), you will get a 401 Unauthorized error.",
+        "bug": "The token is looked up among all accounts' tokens instead of being compared with the token of the "
+               "license code in the path, so a valid token of ANOTHER account is accepted (200 queued) for this license.",
+    },
+    "auth_token_prefix_match": {
+        "sentence": "این API به احراز هویت نیاز دارد و برای ارسال درخواست باید از یک توکن دسترسی معتبر در هدر درخواست استفاده شود.",
+        "english": "This API requires authentication, and a valid access token must be used in the request header to send a request.",
+        "bug": "Only the first 16 characters of the authorization header are compared with the account's token, so a "
+               "token whose tail is wrong (e.g. last characters altered) is accepted with 200.",
+    },
+    "attributes_optional_with_userid": {
+        "sentence": "در همه درخواستها میبایست کلید\nattributes\nرا ارسال نمایید حتی اگر خالی باشد و شما ویژگی سفارشی ندارید.",
+        "english": "In all requests you must send the attributes key, even if it is empty and you have no custom attributes.",
+        "bug": "The 'attributes is required' check only runs for anonymous traffic; a request with userId and no "
+               "'attributes' key is accepted with 200 (anonymous-only requests are still rejected with 400).",
+    },
+    "custom_key_case_folded": {
+        "sentence": "تمامی کلیدها باید بهصورت حروف کوچک (lowercase) باشند.",
+        "english": "All keys must be in lowercase.",
+        "bug": "Custom attribute names are lower-cased before the naming check, so a name with capital letters "
+               "(e.g. 'Favorite_Color') passes and is accepted with 200 instead of 400.",
+    },
+    "type_lock_per_user": {
+        "sentence": "بعد از ارسال یک ویژگی سفارشی با نوع خاص، نمیتوانید نوع آن ویژگی را تغییر دهد.",
+        "english": "After sending a custom attribute with a particular type, you cannot change that attribute's type.",
+        "bug": "Custom attribute types are locked per user instead of per account: once user A sent age as a number, "
+               "user B can still send age as a string and gets 200 (the same user is still refused).",
+    },
+    "type_lock_bool_as_number": {
+        "sentence": "پس از ثبت یک ویژگی با یک نوع خاص (مثلاً عددی)، سیستم اجازه تغییر نوع آن (مثلاً به رشتهای) را نمیدهد.",
+        "english": "After an attribute is registered with a particular type (e.g. numeric), the system does not allow its type to be changed (e.g. to string).",
+        "bug": "The numeric type check uses isinstance(v, (int, float)), and JSON booleans are ints in Python, so an "
+               "attribute locked as numeric accepts true/false with 200 (strings are still refused).",
+    },
+    "type_lock_skipped_on_update": {
+        "sentence": "به عنوان مثال، اگر یک فیلد ویژگی سفارشی به عنوان عددی ارسال شود، امکان ارسال مجدد آن به صورت رشته وجود ندارد و سیستم این کاربر را به سیستم اضافه نخواهد کرد.",
+        "english": "For example, if a custom attribute field is sent as numeric, it cannot be sent again as a string, and the system will not add this user.",
+        "bug": "Attribute types are only registered when the request creates a new profile; an attribute first sent "
+               "in an update of an existing user is never locked, so a later string value for it is accepted with 200.",
+    },
+    "type_lock_partial_commit": {
+        "sentence": "این درخواست نادرست است، زیرا مقدار\nage\nبه جای عددی، به صورت رشتهای ارسال شده است و سیستم این کاربر را اضافه نخواهد کرد.",
+        "english": "This request is incorrect, because the value of age was sent as a string instead of a number, and the system will not add this user.",
+        "bug": "A request rejected for a type mismatch is still partly applied: the types of the NEW attributes it "
+               "carried are registered, so a later valid request using such an attribute with another type is "
+               "refused with 400 although the rejected request should have had no effect.",
+    },
+    "birth_date_invalid_500": {
+        "sentence": "مثال: ارسال دادههایی با ساختار اشتباه یا مقدار نامعتبر در فیلدها.",
+        "english": "Example: sending data with a wrong structure or an invalid value in the fields (-> 400 Bad Request).",
+        "bug": "TIMESTAMPTZ system fields (birth_date, last_active, ...) are only checked against the ISO pattern; an "
+               "ISO-shaped but impossible date such as '2024-02-30' then crashes the date conversion and the server "
+               "answers 500 Internal Server Error instead of 400.",
+    },
+    "userid_number_coerced": {
+        "sentence": "راهحل: مطمئن شوید که\nuserId\nبه صورت رشته و معتبر است.",
+        "english": "Solution: make sure that userId is a string and valid.",
+        "bug": "A numeric userId (e.g. 12345) is silently converted to the string '12345' and the request is accepted "
+               "with 200 instead of being rejected as an invalid identifier.",
+    },
+    "int_field_accepts_numeric_string": {
+        "sentence": "children | INT | تعداد فرزندان |",
+        "english": "children | INT | number of children |",
+        "bug": "INT system fields (children, number_of_employees, annual_revenue, points) accept digit strings such "
+               "as \"2\" by converting them with int(); the request is accepted with 200 instead of 400.",
+    },
+    "merge_response_missing_trackid": {
+        "sentence": "پاسخ سرور\n{\n\"response\": {\n\"status\": \"queued\",\n\"trackID\": \"bfb7428a-f017-4b4b-b8f5-fd39c4bad20f\"\n}\n}",
+        "english": "Server response: {\"response\": {\"status\": \"queued\", \"trackID\": \"<uuid>\"}}",
+        "bug": "When a request merges an existing anonymous profile into a userId (both keys sent, anonymousId already "
+               "known), the 200 body is {\"response\": {\"status\": \"queued\"}} without the trackID field.",
+    },
+}
+
+
+class _InternalCrash(Exception):
+    """An unhandled server-side failure (answered with 500)."""
+
+
 # System user attributes from the document's table: name -> type.
 # (The table's e-mail row has no name; "email" is used.)
 SYSTEM_FIELDS = {
@@ -173,7 +260,7 @@ def check_string(name: str, v, max_len: int = MAX_STRING_LEN) -> None:
         raise ApiError(400, "invalid_value", f"'{name}' contains a NUL character")
 
 
-def validate_system_value(field: str, v):
+def validate_system_value(field: str, v, d: frozenset = frozenset()):
     """Validate a top-level system attribute against the table's type."""
     typ = SYSTEM_FIELDS[field]
     if v is None:
@@ -183,6 +270,8 @@ def validate_system_value(field: str, v):
             raise ApiError(400, "invalid_type", f"'{field}' must be a string")
         check_string(field, v)
     elif typ == "INT":
+        if "int_field_accepts_numeric_string" in d and isinstance(v, str) and v.strip().lstrip("+-").isdigit():
+            v = int(v)
         if isinstance(v, float) and v.is_integer() and math.isfinite(v):
             v = int(v)
         if not (isinstance(v, int) and not isinstance(v, bool)):
@@ -193,13 +282,22 @@ def validate_system_value(field: str, v):
         if not isinstance(v, bool):
             raise ApiError(400, "invalid_type", f"'{field}' must be a boolean")
     elif typ == "TIMESTAMPTZ":
+        if "birth_date_invalid_500" in d and isinstance(v, str) and (
+                ISO_DATETIME_RE.match(v) or ISO_DATE_RE.match(v)):
+            try:
+                datetime.fromisoformat(v.upper())
+            except ValueError as exc:
+                raise _InternalCrash(str(exc))
         if not isinstance(v, str) or not parse_iso_datetime(v, allow_date_only=True):
             raise ApiError(400, "invalid_type", f"'{field}' must be an ISO-8601 date-time string")
         check_string(field, v, 64)
     return v
 
 
-def validate_id(field_label: str, v) -> str:
+def validate_id(field_label: str, v, d: frozenset = frozenset()) -> str:
+    if "userid_number_coerced" in d and field_label == "userId" and isinstance(v, (int, float)) \
+            and not isinstance(v, bool):
+        v = str(v)
     if not isinstance(v, str):
         raise ApiError(400, "invalid_identifier", f"'{field_label}' must be a string")
     try:
@@ -290,7 +388,7 @@ def parse_json(raw: bytes):
         raise ApiError(400, "invalid_json", "request body is not valid JSON")
 
 
-def normalise_body(body) -> tuple[dict, dict]:
+def normalise_body(body, d: frozenset = frozenset()) -> tuple[dict, dict]:
     """Return (system_fields, custom_attributes) after structural validation."""
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_body", "request body must be a JSON object")
@@ -319,14 +417,17 @@ def normalise_body(body) -> tuple[dict, dict]:
                            f"'{key}' and '{seen_keys[field]}' name the same field")
         seen_keys[field] = key
         if field == "userid":
-            system[field] = validate_id("userId", val)
+            system[field] = validate_id("userId", val, d)
         elif field == "anonymousid":
-            system[field] = validate_id("anonymousId", val)
+            system[field] = validate_id("anonymousId", val, d)
         else:
-            system[field] = validate_system_value(field, val)
+            system[field] = validate_system_value(field, val, d)
 
     if "userid" not in system and "anonymousid" not in system:
         raise ApiError(400, "missing_identifier", "either 'userId' or 'anonymousId' is required")
+    if attributes is None and "attributes" not in body and "attributes_optional_with_userid" in d \
+            and "userid" in system:
+        attributes = {}
     if attributes is None and "attributes" not in body:
         raise ApiError(400, "missing_attributes",
                        "'attributes' is required in every request (send {} if there are none)")
@@ -343,7 +444,7 @@ def normalise_body(body) -> tuple[dict, dict]:
         if len(key) > MAX_KEY_LEN:
             raise ApiError(400, "invalid_attribute_name",
                            f"custom attribute name longer than {MAX_KEY_LEN} characters")
-        if not CUSTOM_KEY_RE.match(key):
+        if not CUSTOM_KEY_RE.match(key.lower() if "custom_key_case_folded" in d else key):
             raise ApiError(
                 400, "invalid_attribute_name",
                 f"custom attribute name '{key}' must be lowercase, using '_' between words "
@@ -366,19 +467,22 @@ def normalise_body(body) -> tuple[dict, dict]:
 # Upsert logic
 # --------------------------------------------------------------------------
 
-def resolve_custom_types(tenant: Tenant, custom: dict) -> dict:
+def resolve_custom_types(tenant: Tenant, custom: dict, d: frozenset = frozenset(),
+                         locks: dict | None = None) -> dict:
     """Check custom attributes against the account's locked types.
 
     Returns the {name: type} pairs that are new for the account.
     """
+    if locks is None:
+        locks = tenant.attr_types
     new_types: dict[str, str] = {}
     for key, val in custom.items():
-        locked = tenant.attr_types.get(key)
+        locked = locks.get(key)
         if locked is None:
             new_types[key] = custom_type_of(val)
             continue
         if locked == "numeric":
-            ok = is_number(val)
+            ok = is_number(val) or ("type_lock_bool_as_number" in d and isinstance(val, (int, float)))
         elif locked == "boolean":
             ok = isinstance(val, bool)
         elif locked == "datetime":
@@ -386,6 +490,10 @@ def resolve_custom_types(tenant: Tenant, custom: dict) -> dict:
         else:  # string: any string (even one that looks like a date) is fine
             ok = isinstance(val, str)
         if not ok:
+            if "type_lock_partial_commit" in d:
+                for k2, v2 in custom.items():
+                    if k2 not in locks:
+                        locks[k2] = custom_type_of(v2)
             sent = custom_type_of(val) if not isinstance(val, (dict, list)) else "object"
             raise ApiError(
                 400, "attribute_type_mismatch",
@@ -418,12 +526,17 @@ def merge_into(target: dict, source: dict) -> None:
         target["last_active"] = source["last_active"]
 
 
-def upsert(tenant: Tenant, system: dict, custom: dict) -> dict:
+def upsert(tenant: Tenant, system: dict, custom: dict, d: frozenset = frozenset()) -> dict:
     user_id = system.get("userid")
     anon_id = system.get("anonymousid")
 
     # ---- validation phase (no state changes) -----------------------------
-    new_types = resolve_custom_types(tenant, custom)
+    locks = tenant.attr_types
+    if "type_lock_per_user" in d:
+        scope = ("u", user_id) if user_id is not None else ("a", anon_id)
+        locks = tenant.__dict__.setdefault("_user_locks", {}).setdefault(scope, {})
+    new_types = resolve_custom_types(tenant, custom, d, locks)
+    created = False
 
     user_pid = tenant.by_user.get(user_id) if user_id is not None else None
     anon_pid = tenant.by_anon.get(anon_id) if anon_id is not None else None
@@ -457,12 +570,14 @@ def upsert(tenant: Tenant, system: dict, custom: dict) -> dict:
             prof["userid"] = user_id
             tenant.profiles[prof["_id"]] = prof
             tenant.by_user[user_id] = prof["_id"]
+            created = True
     else:
         if anon_pid is not None:
             prof = tenant.profiles[anon_pid]
         else:
             prof = tenant.new_profile()
             tenant.profiles[prof["_id"]] = prof
+            created = True
 
     if anon_id is not None:
         if anon_id not in prof["_anonymous_ids"]:
@@ -478,7 +593,9 @@ def upsert(tenant: Tenant, system: dict, custom: dict) -> dict:
     prof["attributes"].update(custom)
     if "updated_at" not in system:
         prof["updated_at"] = ts
-    tenant.attr_types.update(new_types)
+    if "type_lock_skipped_on_update" in d and not created:
+        new_types = {}
+    locks.update(new_types)
     return prof
 
 
@@ -487,10 +604,18 @@ def upsert(tenant: Tenant, system: dict, custom: dict) -> dict:
 # --------------------------------------------------------------------------
 
 def authenticate(request: web.Request) -> Tenant:
+    d = request.app[DEFECTS_KEY]
+    tenants = request.app[TENANTS_KEY]
     license_code = request.match_info.get("license", "")
-    tenant = TENANTS.get(license_code)
+    tenant = tenants.get(license_code)
     tokens = request.headers.getall("authorization", [])
     token = tokens[0].strip() if len(tokens) == 1 else None
+    if tenant is not None and token and "auth_cross_account_token" in d \
+            and any(token == t.token for t in tenants.values()):
+        return tenant
+    if tenant is not None and token and "auth_token_prefix_match" in d \
+            and len(token) >= 16 and token[:16] == tenant.token[:16]:
+        return tenant
     if tenant is None or not token or token != tenant.token:
         raise ApiError(401, "unauthorized", "invalid license code or access token")
     return tenant
@@ -508,8 +633,13 @@ async def post_users(request: web.Request) -> web.Response:
     if not raw.strip():
         raise ApiError(400, "invalid_json", "request body is empty")
     body = parse_json(raw)
-    system, custom = normalise_body(body)
-    upsert(tenant, system, custom)
+    d = request.app[DEFECTS_KEY]
+    system, custom = normalise_body(body, d)
+    merging = (system.get("userid") is not None and system.get("anonymousid") is not None
+               and system["anonymousid"] in tenant.by_anon)
+    upsert(tenant, system, custom, d)
+    if "merge_response_missing_trackid" in d and merging:
+        return web.json_response({"response": {"status": "queued"}}, status=200)
     return web.json_response(
         {"response": {"status": "queued", "trackID": str(uuid.uuid4())}}, status=200
     )
@@ -547,6 +677,9 @@ async def error_middleware(request: web.Request, handler):
         return await handler(request)
     except ApiError as e:
         return error_response(e.status, e.code, e.message)
+    except _InternalCrash:
+        return web.Response(status=500, text="500 Internal Server Error\n\nServer got itself in trouble",
+                            content_type="text/plain")
     except web.HTTPRequestEntityTooLarge:
         return error_response(413, "payload_too_large", f"request body larger than {MAX_BODY_BYTES} bytes")
     except web.HTTPException as e:
@@ -567,8 +700,21 @@ async def error_middleware(request: web.Request, handler):
         return error_response(400, "bad_request", "the request could not be processed")
 
 
-def make_app() -> web.Application:
+DEFECTS_KEY = web.AppKey("defects", frozenset)
+TENANTS_KEY = web.AppKey("tenants", dict)
+
+
+def make_app(defects: frozenset[str] = frozenset()) -> web.Application:
+    defects = frozenset(defects)
+    unknown = defects - DEFECTS.keys()
+    if unknown:
+        raise ValueError(f"unknown defects: {sorted(unknown)}")
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+    app[DEFECTS_KEY] = defects
+    # The correct server keeps the module-level state (as before); a server
+    # with defects gets its own fresh accounts so it cannot disturb others.
+    app[TENANTS_KEY] = TENANTS if not defects else {
+        lc: Tenant(lc, tok) for lc, tok in ACCOUNTS.items()}
     app.router.add_post("/v1/accounts/{license}/users", post_users)
     app.router.add_get("/v1/accounts/{license}/users", get_users)
     app.router.add_get("/v1/accounts/{license}/users/{user_id}", get_user)
@@ -585,9 +731,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="Zebline users API (independent implementation)")
     ap.add_argument("--port", type=int, default=8080)
     ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--defect", action="append", default=[], choices=sorted(DEFECTS),
+                    help="switch a named defect on (repeatable)")
     args = ap.parse_args()
     write_creds()
-    web.run_app(make_app(), host=args.host, port=args.port, print=None, access_log=None)
+    web.run_app(make_app(frozenset(args.defect)), host=args.host, port=args.port,
+                print=None, access_log=None)
 
 
 if __name__ == "__main__":

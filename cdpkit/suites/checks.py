@@ -93,6 +93,12 @@ def default_is_rejection(exchange: Exchange) -> bool:
 
 
 @functools.lru_cache(maxsize=None)
+def near_miss(secret: str) -> str:
+    """``secret`` with its last character changed: a credential nobody was issued that a server comparing only a
+    prefix would let through (an independent server with that bug passed every check of unknown credentials)."""
+    return secret[:-1] + ("0" if secret[-1:] != "0" else "1")
+
+
 def _validator(vendor: str, ref: str, strict: bool) -> jsonschema.protocols.Validator:
     schema = bundle(vendor, ref)
     if not strict:

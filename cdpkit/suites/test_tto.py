@@ -20,7 +20,7 @@ from cdpkit import schemas
 from cdpkit.generators import OMIT, transport
 from cdpkit.generators import tto as tto_generators
 from cdpkit.generators.draw import Draw
-from cdpkit.suites.checks import Exchange
+from cdpkit.suites.checks import Exchange, near_miss
 from cdpkit.suites.registry import requirement
 from cdpkit.suites.target import CredKey, FuzzAuth, Target, VendorProfile
 
@@ -185,11 +185,6 @@ def test_message_without_api_key_is_refused(cdp: Target) -> None:
         for body in ([keyed], "api_key"):  # JSON, but no object that could carry the api_key field
             exchange = cdp.request("POST", f"/v1/{op}", headers={"Content-Type": "application/json"}, json=body)
             cdp.expect.rejected(exchange, "a rejection (any 4xx): the body is no JSON object carrying the API key field")
-
-
-def near_miss(key: str) -> str:
-    """``key`` with its last character changed: a key no source was issued, that a check of a prefix would pass."""
-    return key[:-1] + ("0" if key[-1:] != "0" else "1")
 
 
 @requirement("TTO-API-KEY-AUTH")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from cdpkit.suites.checks import Exchange
+from cdpkit.suites.checks import Exchange, near_miss
 from cdpkit.suites.registry import requirement
 from cdpkit.suites.target import CredKey, Target, VendorProfile, bearer
 
@@ -107,6 +107,8 @@ def test_token_outside_bearer_scheme_is_unauthorized(cdp: Target) -> None:
 def test_unknown_token_is_401(cdp: Target) -> None:
     exchange = query(cdp, token=cdp.unique("not-a-token"), user_id=cdp.unique("gpt-user"))
     cdp.expect.status(exchange, 401, "401 (ไม่ได้รับอนุญาต) for a token no API Key page issued")
+    exchange = query(cdp, token=near_miss(cdp.creds["token"]), user_id=cdp.unique("gpt-user"))
+    cdp.expect.status(exchange, 401, "401 for the token with its last character changed (no API Key page issued it)")
 
 
 @requirement("GPT-STATUS-403", relies_on=("GPT-403-PERMISSION",))

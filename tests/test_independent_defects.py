@@ -1,10 +1,11 @@
 """Realistic bugs in the independent implementations, each caught on its requirement, or left on purpose.
 
-The bugs were written into ``tests/independent/{tto,zebline,sensors}.py`` (``DEFECTS``, each with the document's
+The bugs were written into the plain ``tests/independent/<vendor>.py`` (``DEFECTS``, each with the document's
 sentence it breaks) by developers who never saw cdpkit, to find checks that pass a broken implementation.
-Their first runs found six: a key or token one character off accepted, a replayed msg_id under an unknown key
-accepted, a boolean on a numeric-locked attribute, a merge answered without trackID, and a refused type change
-that locked the attribute riding along. Tests as data: each bug is expected caught (without ``--strict`` where it
+Their first runs found nine: a key or token one character off (or one longer) accepted, a replayed msg_id under
+an unknown key accepted, a boolean on a numeric-locked attribute, a merge answered without trackID, a refused
+type change that locked the attribute riding along, an anonymous_id matched by prefix, and a 500 on a list of
+objects where platform types belong. Tests as data: each bug is expected caught (without ``--strict`` where it
 breaks a documented rule; with it where cdpkit reads the rule as its assumption), or named here with the
 reason cdpkit does not judge it, so a check that stops catching a bug, or starts failing a choice, shows here.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.cleanroom import AppServer
-from tests.independent import sensors, tto, zebline
+from tests.independent import gptbots, quickaudience, sensors, tto, zebline
 from tests.mutants import run_check_at
 from tests.test_independent import IMPLEMENTATIONS, SENSORS_CREDS
 
@@ -68,6 +69,30 @@ EXPECTED: dict[str, dict[str, Caught | NotJudged]] = {
         "custom_key_case_folded": NotJudged("lowercase keys are what the document asks senders for (a convention, "
                                             "not a refusal the server owes)"),
     },
+    "gptbots": {
+        "token_prefix_match": Caught(("GPT-STATUS-401",)),
+        "cross_agent_leak": Caught(("GPT-PER-AGENT",)),
+        "precise_ignores_anonymous_id": Caught(("GPT-QUERY-BOTH",)),
+        "anonymous_id_prefix_match": Caught(("GPT-QUERY-ANON-ONLY",)),
+        "user_query_latest_binding_only": Caught(("GPT-QUERY-USER-ONLY",)),
+        "missing_params_500": Caught(("GPT-QUERY-ONE-REQUIRED", "GPT-ERROR-BODY")),
+        "unauthorized_http_200": Caught(("GPT-STATUS-401", "GPT-AUTH-BEARER")),
+        "data_keyed_by_anonymous_id": Caught(("GPT-RESP-KEYED-BY-USER", "GPT-QUERY-ANON-ONLY")),
+        "error_code_as_string": Caught(("GPT-ERROR-BODY",)),
+        "source_id_omitted_when_null": NotJudged("the field table lists source_id and the example shows it null; an "
+                                                 "answer that leaves a null field out carries the same data"),
+    },
+    "quickaudience": {
+        "rotated_secret_still_valid": Caught(("QA-SECRET-ROTATE-INVALIDATES",)),
+        "removed_key_still_works": Caught(("QA-REMOVE",)),
+        "web_domain_without_scheme": Caught(("QA-DOMAIN-HTTP",)),
+        "app_type_changeable": Caught(("QA-APP-TYPE-IMMUTABLE",)),
+        "edit_rotates_secret": Caught(("QA-REST-SURFACE",)),
+        "only_first_platform_saved": Caught(("QA-PLATFORM-MULTI", "QA-ONE-CHANNEL-MANY-PLATFORMS")),
+        "platform_object_500": Caught(("QA-NO-5XX",)),
+        "collected_no_accepted": Caught(("QA-COLLECTED-NO-REJECTED",), strict=True),
+        "list_shows_other_orgs": Caught(("QA-TENANT-ISOLATION",), strict=True),
+    },
     "sensors": {
         "start_returns_data": Caught(("SF-EMPTY-DATA-SUCCESS",)),
         "stop_ignores_computing_tag": Caught(("SF-TAG-STATUS",)),
@@ -86,7 +111,7 @@ EXPECTED: dict[str, dict[str, Caught | NotJudged]] = {
                                                   "it does not run them (SF-H5-POSTMESSAGE says so in a skip)"),
     },
 }
-MODULES = {"tto": tto, "zebline": zebline, "sensors": sensors}
+MODULES = {"tto": tto, "zebline": zebline, "gptbots": gptbots, "quickaudience": quickaudience, "sensors": sensors}
 CASES = [(vendor, name) for vendor, table in EXPECTED.items() for name in table]
 
 

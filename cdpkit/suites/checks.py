@@ -93,10 +93,11 @@ def default_is_rejection(exchange: Exchange) -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def near_miss(secret: str) -> str:
-    """``secret`` with its last character changed: a credential nobody was issued that a server comparing only a
-    prefix would let through (an independent server with that bug passed every check of unknown credentials)."""
-    return secret[:-1] + ("0" if secret[-1:] != "0" else "1")
+def near_misses(secret: str) -> tuple[str, str]:
+    """``secret`` with its last character changed, and with one more: credentials nobody was issued that a server
+    comparing only a prefix would let through (independent servers with either bug passed every check of
+    unknown credentials)."""
+    return secret[:-1] + ("0" if secret[-1:] != "0" else "1"), secret + "0"
 
 
 def _validator(vendor: str, ref: str, strict: bool) -> jsonschema.protocols.Validator:

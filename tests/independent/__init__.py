@@ -16,7 +16,7 @@ check failed instead of skipping when the disposable tag was already gone; the Z
 required a UUID trackID where the document shows one UUID and states no format (now ZEB-TRACKID-UUID, an
 assumption).
 A fifth: the Quick Audience check of unknown application types sent another spelling of an offered one.
-``tests/test_independent.py`` keeps them passing. The plain TTO, Zebline and Sensors also carry switchable
+``tests/test_independent.py`` keeps them passing. The five plain ones also carry switchable
 realistic bugs their authors wrote afterwards (``DEFECTS``, with ``make_app(defects)``/``build_app(defects=…)``),
 which ``tests/test_independent_defects.py`` holds the suites to catching.
 """

@@ -84,6 +84,64 @@ MAX_ID_LENGTH = 1024
 PATH = "/v1/user/get-user-cdp"
 
 _STATE_KEY = web.AppKey("cdp_state", dict)
+_DEFECTS_KEY = web.AppKey("cdp_defects", frozenset)
+
+# --------------------------------------------------------------------------------------
+# Switchable defects (for testing the conformance suite). Off by default.
+# --------------------------------------------------------------------------------------
+
+DEFECTS: dict[str, dict[str, str]] = {
+    "token_prefix_match": {
+        "sentence": "| Authorization | Bearer ${token} | ใช้ Authorization: Bearer ${token} สำหรับยืนยันตัวตน รับคีย์ ${token} ได้จากหน้า API Key |",
+        "english": "Authorization: use 'Authorization: Bearer ${token}' to authenticate; the ${token} key is obtained from the API Key page.",
+        "bug": "The token is compared by prefix: any bearer value that starts with a valid API key (e.g. the key plus extra characters) is accepted with 200 instead of 401.",
+    },
+    "cross_agent_leak": {
+        "sentence": "ข้อมูล User CDP จะถูกจัดเก็บแยกกันในแต่ละ Agent/Workflow หมายความว่าข้อมูลของผู้ใช้คนเดียวกันจะถูกแยกออกจากกันในแต่ละ Agent/Workflow",
+        "english": "User CDP data is stored separately per Agent/Workflow, meaning the same user's data is isolated between Agents/Workflows.",
+        "bug": "A user_id-only query searches the records of every agent, so the same user_id's bindings from another agent are merged into the answer.",
+    },
+    "precise_ignores_anonymous_id": {
+        "sentence": "หากระบุทั้ง\nuser_idและanonymous_idจะเป็นการสอบถามแบบแม่นยำ",
+        "english": "If both user_id and anonymous_id are given, the query is a precise one.",
+        "bug": "When both ids are given, anonymous_id is ignored: every binding of the user_id is returned, including anonymous ids other than the one asked for (and a non-matching anonymous_id still returns the user).",
+    },
+    "anonymous_id_prefix_match": {
+        "sentence": "หากระบุเฉพาะ\nanonymous_idจะสอบถามข้อมูลผู้ใช้ที่เกี่ยวข้องกับ anonymous ID นั้น",
+        "english": "If only anonymous_id is given, the users related to that anonymous ID are queried.",
+        "bug": "The anonymous_id filter is a prefix (LIKE 'x%') match, so a truncated anonymous id returns the users of every anonymous id starting with it instead of nothing.",
+    },
+    "user_query_latest_binding_only": {
+        "sentence": "หากระบุเฉพาะ\nuser_idจะสอบถามข้อมูลที่ผูกกับ user ทั้งหมด",
+        "english": "If only user_id is given, all data bound to the user is queried.",
+        "bug": "A user_id-only query returns only the most recently bound anonymous id of the user instead of all of them.",
+    },
+    "missing_params_500": {
+        "sentence": "| 400 | ข้อผิดพลาดของพารามิเตอร์ (ไม่มี query parameter) |",
+        "english": "400: parameter error (no query parameter).",
+        "bug": "A request with neither user_id nor anonymous_id crashes and answers 500 (code 50000) instead of the 400 parameter error.",
+    },
+    "source_id_omitted_when_null": {
+        "sentence": "| {user_id}.anonymous_ids[].source_id | string | source ID จากแพลตฟอร์มสนทนา เช่น หากเชื่อมต่อกับ TELEGRAM และเพิ่ม TG Bot 2 ตัว แต่ละ Bot จะมี source ID ของตัวเอง |",
+        "english": "{user_id}.anonymous_ids[].source_id (string): the source ID from the conversation platform, e.g. with TELEGRAM and two TG bots added, each bot has its own source ID.",
+        "bug": "The source_id field is dropped from anonymous_ids entries whose source is null (e.g. WEB bindings) instead of being present as null.",
+    },
+    "unauthorized_http_200": {
+        "sentence": "| 401 | ไม่ได้รับอนุญาต |",
+        "english": "401: unauthorized.",
+        "bug": "Authentication failures (missing, malformed or unknown key) answer HTTP 200 with the error only in the body ({code: 40127, ...}) instead of HTTP 401.",
+    },
+    "data_keyed_by_anonymous_id": {
+        "sentence": "ผลลัพธ์จะเป็นอ็อบเจกต์ที่ key คือ user_id และ value คือข้อมูล CDP ของผู้ใช้นั้น",
+        "english": "The result is an object whose keys are user_ids and whose values are that user's CDP data.",
+        "bug": "For an anonymous_id-only query the data object is keyed by the queried anonymous_id instead of by user_id (the value objects still carry user_id).",
+    },
+    "error_code_as_string": {
+        "sentence": "| code | int | รหัสข้อผิดพลาด |",
+        "english": "code (int): the error code.",
+        "bug": "Error bodies carry code as a string (e.g. \"40000\") instead of an integer.",
+    },
+}
 _KEYS_KEY = web.AppKey("cdp_keys", dict)
 
 
@@ -96,15 +154,27 @@ def _json(status: int, body: dict[str, Any]) -> web.Response:
     )
 
 
-def _error(status: int, code: int, message: str) -> web.Response:
+def _error(status: int, code: int, message: str, defects: frozenset = frozenset()) -> web.Response:
+    if "error_code_as_string" in defects:
+        return _json(status, {"code": str(code), "message": message})
     return _json(status, {"code": code, "message": message})
 
+
+_error_mod = _error
 
 # --------------------------------------------------------------------------------------
 # Authentication
 # --------------------------------------------------------------------------------------
 
 def _authenticate(request: web.Request) -> tuple[str | None, web.Response | None]:
+    defects = request.app[_DEFECTS_KEY]
+    unauth_status = 200 if "unauthorized_http_200" in defects else 401
+
+    def _error(status, code, message):  # noqa: F811 - shadows module helper to apply defects
+        if status == 401:
+            status = unauth_status
+        return _error_mod(status, code, message, defects)
+
     headers = request.headers.getall("Authorization", [])
     if len(headers) != 1:
         return None, _error(401, CODE_AUTH_FAILED, "Developer authentication failed")
@@ -113,7 +183,13 @@ def _authenticate(request: web.Request) -> tuple[str | None, web.Response | None
     if len(parts) != 2 or parts[0].lower() != "bearer":
         return None, _error(401, CODE_AUTH_FAILED, "Developer authentication failed")
     token = parts[1].strip()
-    entry = request.app[_KEYS_KEY].get(token)
+    keys = request.app[_KEYS_KEY]
+    entry = keys.get(token)
+    if entry is None and "token_prefix_match" in defects:
+        for known, val in keys.items():
+            if token.startswith(known):
+                entry = val
+                break
     if entry is None:
         return None, _error(401, CODE_AUTH_FAILED, "Developer authentication failed")
     agent, allowed = entry
@@ -144,6 +220,11 @@ def _read_param(request: web.Request, name: str) -> tuple[str | None, str | None
 
 
 async def get_user_cdp(request: web.Request) -> web.Response:
+    defects = request.app[_DEFECTS_KEY]
+
+    def _error(status, code, message):  # noqa: F811 - shadows module helper to apply defects
+        return _error_mod(status, code, message, defects)
+
     agent, err = _authenticate(request)
     if err is not None:
         return err
@@ -155,21 +236,43 @@ async def get_user_cdp(request: web.Request) -> web.Response:
     if msg:
         return _error(400, CODE_PARAM_ERROR, msg)
     if user_id is None and anonymous_id is None:
+        if "missing_params_500" in defects:
+            raise KeyError("user_id")
         return _error(400, CODE_PARAM_ERROR, "Parameter error: at least one of 'user_id' or 'anonymous_id' is required")
 
-    records = request.app[_STATE_KEY].get(agent, [])
+    state = request.app[_STATE_KEY]
+    records = state.get(agent, [])
+    if "cross_agent_leak" in defects and user_id is not None and anonymous_id is None:
+        records = [r for a in state for r in state[a]]
+    if "precise_ignores_anonymous_id" in defects and user_id is not None:
+        anonymous_id_filter = None
+    else:
+        anonymous_id_filter = anonymous_id
     data: dict[str, dict[str, Any]] = {}
     for rec in records:
         if user_id is not None and rec["user_id"] != user_id:
             continue
-        if anonymous_id is not None and rec["anonymous_id"] != anonymous_id:
-            continue
-        entry = data.setdefault(rec["user_id"], {"user_id": rec["user_id"], "anonymous_ids": []})
-        entry["anonymous_ids"].append({
+        if anonymous_id_filter is not None:
+            if "anonymous_id_prefix_match" in defects and user_id is None:
+                if not rec["anonymous_id"].startswith(anonymous_id_filter):
+                    continue
+            elif rec["anonymous_id"] != anonymous_id_filter:
+                continue
+        key = rec["user_id"]
+        if "data_keyed_by_anonymous_id" in defects and user_id is None:
+            key = anonymous_id
+        entry = data.setdefault(key, {"user_id": rec["user_id"], "anonymous_ids": []})
+        item = {
             "anonymous_id": rec["anonymous_id"],
             "conversation_type": rec["conversation_type"],
             "source_id": rec["source_id"],
-        })
+        }
+        if "source_id_omitted_when_null" in defects and rec["source_id"] is None:
+            del item["source_id"]
+        entry["anonymous_ids"].append(item)
+    if "user_query_latest_binding_only" in defects and user_id is not None and anonymous_id is None:
+        for entry in data.values():
+            entry["anonymous_ids"] = entry["anonymous_ids"][-1:]
     return _json(200, {"code": CODE_OK, "message": "OK", "data": data})
 
 
@@ -179,6 +282,11 @@ async def get_user_cdp(request: web.Request) -> web.Response:
 
 @web.middleware
 async def _errors_middleware(request: web.Request, handler):
+    defects = request.app[_DEFECTS_KEY]
+
+    def _error(status, code, message):  # noqa: F811 - shadows module helper to apply defects
+        return _error_mod(status, code, message, defects)
+
     try:
         return await handler(request)
     except web.HTTPNotFound:
@@ -197,7 +305,11 @@ async def _errors_middleware(request: web.Request, handler):
         return _error(500, CODE_SERVER_ERROR, "Server error")
 
 
-def make_app() -> web.Application:
+def make_app(defects: frozenset[str] = frozenset()) -> web.Application:
+    defects = frozenset(defects)
+    unknown = defects - DEFECTS.keys()
+    if unknown:
+        raise ValueError(f"unknown defect(s): {sorted(unknown)}")
     app = web.Application(
         middlewares=[_errors_middleware],
         client_max_size=64 * 1024,
@@ -206,6 +318,7 @@ def make_app() -> web.Application:
     )
     app[_STATE_KEY] = copy.deepcopy(_SEED)
     app[_KEYS_KEY] = dict(_KEYS)
+    app[_DEFECTS_KEY] = defects
     app.router.add_get(PATH, get_user_cdp)  # also answers HEAD
     return app
 

@@ -46,6 +46,59 @@ _HEX40 = re.compile(r"^[0-9a-fA-F]{40}$")
 _TS_STR = re.compile(r"^[0-9]{1,16}$")
 
 STATE_KEY = web.AppKey("qa_state", dict)
+DEFECTS_KEY = web.AppKey("qa_defects", frozenset)
+
+DEFECTS: dict[str, dict[str, str]] = {
+    "rotated_secret_still_valid": {
+        "sentence": "After you update the AccessKeySecret, the previous secret becomes invalid.",
+        "english": "After you update the AccessKeySecret, the previous secret becomes invalid.",
+        "bug": "After a secret rotation, collect calls signed with the previous AccessKeySecret are still accepted (200) alongside the new one.",
+    },
+    "removed_key_still_works": {
+        "sentence": "If you no longer need the API, click Remove to delete it.",
+        "english": "If you no longer need the API, click Remove to delete it.",
+        "bug": "Remove hides the record (GET 404) but its AccessKeyId stays in the key index, so signed collect calls with the removed channel's keys still return 200.",
+    },
+    "web_domain_without_scheme": {
+        "sentence": "For web applications, enter the full network domain that starts with http or https.",
+        "english": "For web applications, enter the full network domain that starts with http or https.",
+        "bug": "A WEB channel's network domain without http:// or https:// (e.g. 'www.example.com') is accepted on create and edit instead of 400.",
+    },
+    "app_type_changeable": {
+        "sentence": "Click Edit to modify the API configuration. The application type cannot be changed.",
+        "english": "Click Edit to modify the API configuration. The application type cannot be changed.",
+        "bug": "An edit giving a different applicationType (with a valid platform/domain list for it) is accepted (200) and the channel's type changes.",
+    },
+    "edit_rotates_secret": {
+        "sentence": "Click Edit to modify the API configuration. The application type cannot be changed.",
+        "english": "Click Edit to modify the API configuration. The application type cannot be changed.",
+        "bug": "Editing the configuration (e.g. only the channel name) silently regenerates the AccessKeySecret, so the edit answer and later reads show a different secret and the data collection program's old secret stops working.",
+    },
+    "only_first_platform_saved": {
+        "sentence": "Click New Platform Configuration to add another platform type.",
+        "english": "Click New Platform Configuration to add another platform type.",
+        "bug": "Create accepts several platform types but stores only the first; the record lists one platform and events from the second platform are refused with 403.",
+    },
+    "collected_no_accepted": {
+        "sentence": "Do not select No. You do not need to configure this API if data is not collected by Quick Tracking.",
+        "english": "Do not select No. You do not need to configure this API if data is not collected by Quick Tracking.",
+        "bug": "collectedByQuickTracking=false is accepted on create (200, record saved with false) instead of being refused with 400.",
+    },
+    "list_shows_other_orgs": {
+        "sentence": "In the upper-right corner of the page, click image and choose Organization Management > API Management. Then, in the upper-right corner, click Create API > Create App API.",
+        "english": "In the upper-right corner of the page, click the icon and choose Organization Management > API Management. Then, in the upper-right corner, click Create API > Create App API.",
+        "bug": "The API Management list returns every organization's channels (with their AccessKeySecrets), not only the calling organization's.",
+    },
+    "platform_object_500": {
+        "sentence": "For apps and Mini Programs, select the platform type, such as Android, iOS, WeChat mini program, or Alipay mini program.",
+        "english": "For apps and Mini Programs, select the platform type, such as Android, iOS, WeChat mini program, or Alipay mini program.",
+        "bug": "A platformTypes entry that is a JSON object/array (not a platform name) crashes the create handler: 500 Internal Server Error instead of a 400 refusal.",
+    },
+}
+
+
+def _on(request: web.Request, name: str) -> bool:
+    return name in request.app[DEFECTS_KEY]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -162,7 +215,10 @@ def _is_bool(v) -> bool:
 
 # --------------------------------------------------------------------------- validation
 
-def _validate_config(cfg: dict) -> None:
+class _Crash(Exception):
+    """Unhandled server error (defect)."""
+
+def _validate_config(cfg: dict, defects: frozenset = frozenset()) -> None:
     """Validate a complete channel configuration (create body, or merged edit)."""
     # Channel Name
     if "channelName" not in cfg:
@@ -177,7 +233,7 @@ def _validate_config(cfg: dict) -> None:
     cbqt = cfg["collectedByQuickTracking"]
     if not _is_bool(cbqt):
         raise ApiError(400, "InvalidParameter", "collectedByQuickTracking must be a boolean")
-    if cbqt is not True:
+    if cbqt is not True and "collected_no_accepted" not in defects:
         raise ApiError(400, "InvalidParameter",
                        "collectedByQuickTracking must be true: this API is only for data collected by Quick Tracking")
 
@@ -200,6 +256,8 @@ def _validate_config(cfg: dict) -> None:
         allowed = PLATFORMS_BY_TYPE[app_type]
         seen = set()
         for p in pts:
+            if "platform_object_500" in defects and isinstance(p, (dict, list)):
+                raise _Crash()
             if not isinstance(p, str) or p not in allowed:
                 raise ApiError(400, "InvalidParameter",
                                f"platform type {p!r} is not valid for {app_type} (allowed: {', '.join(allowed)})")
@@ -217,6 +275,9 @@ def _validate_config(cfg: dict) -> None:
         seen = set()
         for d in nds:
             parsed = _parse_domain(d)
+            if parsed is None and "web_domain_without_scheme" in defects and isinstance(d, str) \
+                    and "://" not in d:
+                parsed = _parse_domain("http://" + d)
             if parsed is None:
                 raise ApiError(400, "InvalidParameter",
                                f"network domain {d!r} must be a full domain starting with http:// or https:// "
@@ -269,7 +330,8 @@ async def create_api(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     org = _org_of(request)
     body = await _json_object(request)
-    _validate_config(body)
+    defects = request.app[DEFECTS_KEY]
+    _validate_config(body, defects)
     now = _now_ms()
     api_id = "qa-api-" + uuid.uuid4().hex[:16]
     while True:
@@ -280,7 +342,7 @@ async def create_api(request: web.Request) -> web.Response:
         "org": org,
         "apiId": api_id,
         "channelName": body["channelName"],
-        "collectedByQuickTracking": True,
+        "collectedByQuickTracking": body["collectedByQuickTracking"] if "collected_no_accepted" in defects else True,
         "applicationType": body["applicationType"],
         "accessKeyId": key_id,
         "accessKeySecret": _new_secret(),
@@ -293,6 +355,8 @@ async def create_api(request: web.Request) -> web.Response:
         rec["networkDomains"] = list(body["networkDomains"])
     else:
         rec["platformTypes"] = list(body["platformTypes"])
+        if "only_first_platform_saved" in defects:
+            rec["platformTypes"] = rec["platformTypes"][:1]
     state["apis"][api_id] = rec
     state["by_key"][key_id] = api_id
     return ok(_public(rec))
@@ -301,7 +365,8 @@ async def create_api(request: web.Request) -> web.Response:
 async def list_apis(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     org = _org_of(request)
-    items = [_public(r) for r in state["apis"].values() if r["org"] == org]
+    items = [_public(r) for r in state["apis"].values()
+             if r["org"] == org or _on(request, "list_shows_other_orgs")]
     return ok({"items": items, "total": len(items)})
 
 
@@ -321,13 +386,26 @@ async def update_api(request: web.Request) -> web.Response:
     if not given:
         raise ApiError(400, "InvalidParameter",
                        "nothing to edit: give at least one of " + ", ".join(EDITABLE_FIELDS))
-    if "applicationType" in given and given["applicationType"] != rec["applicationType"]:
+    type_change = False
+    if "applicationType" in given and given["applicationType"] != rec["applicationType"] \
+            and _on(request, "app_type_changeable") and given["applicationType"] in APP_TYPES:
+        type_change = True
+    elif "applicationType" in given and given["applicationType"] != rec["applicationType"]:
         raise ApiError(400, "ApplicationTypeImmutable",
                        f"the application type cannot be changed ({rec['applicationType']} -> "
                        f"{given['applicationType']!r})")
     merged = _config_fields(rec)
+    if type_change:
+        merged.pop("platformTypes", None)
+        merged.pop("networkDomains", None)
     merged.update(given)
-    _validate_config(merged)
+    _validate_config(merged, request.app[DEFECTS_KEY])
+    if type_change:
+        rec.pop("platformTypes", None)
+        rec.pop("networkDomains", None)
+        rec["applicationType"] = merged["applicationType"]
+    if _on(request, "edit_rotates_secret"):
+        rec["accessKeySecret"] = _new_secret()
     rec["channelName"] = merged["channelName"]
     if rec["applicationType"] == "WEB":
         rec["networkDomains"] = list(merged["networkDomains"])
@@ -342,7 +420,10 @@ async def delete_api(request: web.Request) -> web.Response:
     org = _org_of(request)
     rec = _lookup(state, org, request.match_info["apiId"])
     del state["apis"][rec["apiId"]]
-    state["by_key"].pop(rec["accessKeyId"], None)
+    if _on(request, "removed_key_still_works"):
+        state["removed"][rec["accessKeyId"]] = rec
+    else:
+        state["by_key"].pop(rec["accessKeyId"], None)
     return ok(True)
 
 
@@ -355,6 +436,8 @@ async def rotate_secret(request: web.Request) -> web.Response:
     while new == old:
         new = _new_secret()
     rec["accessKeySecret"] = new
+    if _on(request, "rotated_secret_still_valid"):
+        rec.setdefault("oldSecrets", []).append(old)
     rec["updatedAt"] = max(_now_ms(), rec["updatedAt"])
     return ok({
         "apiId": rec["apiId"],
@@ -433,6 +516,8 @@ async def collect_event(request: web.Request) -> web.Response:
     key_id, sig = key_ids[0], sigs[0]
     api_id = state["by_key"].get(key_id)
     rec = state["apis"].get(api_id) if api_id else None
+    if rec is None and _on(request, "removed_key_still_works"):
+        rec = state["removed"].get(key_id)
     if rec is None:
         raise ApiError(401, "InvalidAccessKeyId", "unknown AccessKeyId")
     body = await request.read()
@@ -440,9 +525,10 @@ async def collect_event(request: web.Request) -> web.Response:
         raise ApiError(401, "SignatureDoesNotMatch", "the signature must be 40 hex digits (HMAC-SHA1)")
     good = False
     for canon in _canonical_queries(pairs):
-        expected = compute_signature(rec["accessKeySecret"], canon, body)
-        if hmac.compare_digest(expected, sig.lower()):
-            good = True
+        for secret in [rec["accessKeySecret"]] + list(rec.get("oldSecrets", [])):
+            expected = compute_signature(secret, canon, body)
+            if hmac.compare_digest(expected, sig.lower()):
+                good = True
     if not good:
         raise ApiError(401, "SignatureDoesNotMatch", "the signature does not match")
 
@@ -476,6 +562,9 @@ async def _errors(request: web.Request, handler):
         return await handler(request)
     except ApiError as e:
         return fail(e.status, e.code, e.desc)
+    except _Crash:
+        return web.Response(status=500, text="500 Internal Server Error\n\nServer got itself in trouble",
+                            content_type="text/plain")
     except web.HTTPException as e:
         if e.status < 400:
             raise
@@ -489,9 +578,14 @@ async def _errors(request: web.Request, handler):
         return fail(400, "InvalidRequest", f"the request could not be processed ({type(e).__name__})")
 
 
-def make_app() -> web.Application:
+def make_app(defects: frozenset[str] = frozenset()) -> web.Application:
+    defects = frozenset(defects)
+    unknown = defects - set(DEFECTS)
+    if unknown:
+        raise ValueError(f"unknown defects: {', '.join(sorted(unknown))}")
     app = web.Application(middlewares=[_errors], client_max_size=1024 * 1024)
-    app[STATE_KEY] = {"apis": {}, "by_key": {}}
+    app[STATE_KEY] = {"apis": {}, "by_key": {}, "removed": {}}
+    app[DEFECTS_KEY] = defects
     for prefix in ("/quickaudience/v1", "/quickaudience/quickaudience/v1"):
         app.router.add_route("POST", prefix + "/apis", create_api)
         app.router.add_route("GET", prefix + "/apis", list_apis)

@@ -55,6 +55,10 @@ class AppServer:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            # closed here, not by the collector: an unclosed loop's ResourceWarning would surface in whichever
+            # later test happens to collect it (test_redis_shutdown counts them)
+            self._loop.close()
 
 
 __all__ = ["AppServer", "VENDORS", "module"]

@@ -92,7 +92,6 @@ def default_is_rejection(exchange: Exchange) -> bool:
     return 400 <= exchange.status < 500
 
 
-@functools.lru_cache(maxsize=None)
 def near_misses(secret: str) -> tuple[str, str]:
     """``secret`` with its last character changed, and with one more: credentials nobody was issued that a server
     comparing only a prefix would let through (independent servers with either bug passed every check of
@@ -100,6 +99,7 @@ def near_misses(secret: str) -> tuple[str, str]:
     return secret[:-1] + ("0" if secret[-1:] != "0" else "1"), secret + "0"
 
 
+@functools.lru_cache(maxsize=None)
 def _validator(vendor: str, ref: str, strict: bool) -> jsonschema.protocols.Validator:
     schema = bundle(vendor, ref)
     if not strict:

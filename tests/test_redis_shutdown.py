@@ -22,6 +22,7 @@ import requests
 from aiohttp import web
 
 from cdpkit.mockserver.app import build_app, runner_for
+from cdpkit.mockserver.redis_faults import RedisFaults
 from cdpkit.mockserver.runtime import Mock, MockConfig
 from cdpkit.mockserver.server import MockServer
 from tests.test_store import redis_server  # noqa: F401  (the session's redis-server fixture)
@@ -123,3 +124,34 @@ def test_memory_and_sqlite_mocks_still_close_their_store(state, tmp_path) -> Non
     if state == "sqlite":
         with MockServer(config) as again:
             assert requests.get(again.url + USERS, params={"userId": "kept"}, headers=AUTH).status_code == 200
+
+
+def test_a_listener_that_loses_its_cancellation_does_not_hang_the_shut_down(caplog) -> None:
+    """redis-py can swallow a cancellation inside its read of the channel (redis/redis-py#2028): the listener
+    then read on, "cancelling" for ever, and ``astop`` with the whole shut-down waited on it (a clean-clone CI
+    failed ``test_redis_outage`` this way, 30 s after its last request). Here a listener swallows the first
+    cancellation and goes back to waiting: the stop must cancel it again and return promptly."""
+    caplog.set_level(logging.DEBUG, logger="cdpkit.mock")
+
+    async def swallowing_listener(lost: list[int]) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            lost.append(1)  # what redis-py sometimes does: the error never reaches the listener's code
+        await asyncio.Event().wait()
+
+    async def scenario() -> tuple[float, bool, list[int]]:
+        faults = RedisFaults.__new__(RedisFaults)  # only the listener is needed: no Redis
+        lost: list[int] = []
+        listener = asyncio.get_running_loop().create_task(swallowing_listener(lost))
+        faults._listener = listener
+        await asyncio.sleep(0)
+        started = time.monotonic()
+        await asyncio.wait_for(faults.astop(), timeout=3)  # the old astop waited here for ever
+        return time.monotonic() - started, listener.done(), lost
+
+    took, ended, lost = asyncio.run(scenario())
+    assert lost == [1], "the listener never swallowed a cancellation: the test tests nothing"
+    assert ended, "the stop returned with the listener still running"
+    assert took < 1.0, f"the stop took {took:.2f} s"
+    assert any("lost its cancellation" in r.getMessage() for r in caplog.records)

@@ -36,6 +36,14 @@ log = logging.getLogger("cdpkit.mock")
 ACK_TIMEOUT = 2.0  # seconds a fault change waits for the other processes to load it
 ACK_TTL = 30  # seconds an acknowledgement set is kept (the waiting side deletes it sooner)
 CHECK_PAUSE = 1.0  # seconds a process not listening skips its per-request check after one Redis did not answer
+RECANCEL_EVERY = 0.25  # seconds a stopping listener has to end before it is cancelled again (see astop)
+STOP_WAIT = 5.0  # seconds a shut-down waits for the listener at most
+
+
+def task_cancelling() -> bool:
+    """Whether the running task was asked to stop, even if the CancelledError never reached its code."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class RedisFaults(Faults):
@@ -119,6 +127,8 @@ class RedisFaults(Faults):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis went away: requests check per round trip until this is back
+                if task_cancelling():  # a stop whose cancellation redis-py swallowed (see astop): stop now
+                    raise asyncio.CancelledError from exc
                 # said once per loss, not at every attempt to subscribe again while Redis stays away
                 (log.warning if self._live else log.debug)(
                     "fault channel lost (%r); checking faults per request until it is back", exc)
@@ -139,13 +149,26 @@ class RedisFaults(Faults):
 
     async def astop(self) -> None:
         """Stop listening and wait until the listener has closed its pub/sub connection (the app's shut-down:
-        a listener only cancelled would still be pending, its connection open, when the loop stops)."""
+        a listener only cancelled would still be pending, its connection open, when the loop stops).
+
+        A cancellation can be lost inside redis-py's read of the channel (redis/redis-py#2028: about one
+        shut-down in 300 after a Redis restart, the listener went on reading, "cancelling" for ever, and the
+        shut-down with it), so it is repeated every :data:`RECANCEL_EVERY` seconds, and the wait ends after
+        :data:`STOP_WAIT` seconds whatever happens: a shut-down never hangs on the fault channel."""
         listener, self._listener = self._listener, None
         if listener is None:
             return
         listener.cancel()
-        if listener.get_loop() is asyncio.get_running_loop():
-            await asyncio.wait([listener])
+        if listener.get_loop() is not asyncio.get_running_loop():
+            return
+        deadline = time.monotonic() + STOP_WAIT
+        while not (await asyncio.wait([listener], timeout=RECANCEL_EVERY))[0]:
+            if time.monotonic() >= deadline:
+                log.warning("the fault channel's listener did not stop within %ss; shutting down without it",
+                            STOP_WAIT)
+                return
+            log.debug("the fault channel's listener lost its cancellation; cancelling it again")
+            listener.cancel()
 
     def _announce(self, version: int) -> None:
         """Tell the other processes the list changed; return once each listening one has loaded it (bounded:

@@ -28,9 +28,23 @@ pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKe
 SENSORS_CREDS = ("api_key", "organization_id", "project", "tag_name", "disposable_tag_name", "distinct_id")
 
 
-def _sensors() -> tuple[web.Application, dict[str, str]]:
-    app = sensors.build_app(compute_seconds=0.2)
-    return app, {k: app["creds"][k] for k in SENSORS_CREDS}
+def sensors_creds(own: dict[str, str], other: dict[str, str], other_tag: str) -> dict[str, str]:
+    """A Sensors implementation's ``--cred`` keys: its first tenant's, and its second tenant as ``other_*``
+    (both authors provisioned one, with a running tag only that tenant has)."""
+    theirs = {"other_api_key": other["api_key"], "other_organization_id": other["organization_id"],
+              "other_project": other["project"], "other_tag_name": other_tag}
+    return {**{k: own[k] for k in SENSORS_CREDS}, **theirs}
+
+
+def sensors_app(defects: frozenset[str] = frozenset()) -> tuple[web.Application, dict[str, str]]:
+    app = sensors.build_app(compute_seconds=0.2, defects=defects)
+    second = app["creds"]["second_tenant"]
+    return app, sensors_creds(app["creds"], second, second["tag_name"])
+
+
+def _sensors_divergent() -> tuple[web.Application, dict[str, str]]:
+    return sensors_divergent.make_app(), sensors_creds(sensors_divergent.CREDS, sensors_divergent.CREDS_B,
+                                                       "user_rt_tag_b_secret")
 
 
 def _plain(module: ModuleType) -> Callable[[], tuple[web.Application, dict[str, str]]]:
@@ -100,14 +114,14 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
         "ZEB-TRACKID-UUID": "trackIDs are ULIDs",
         "ZEB-TYPE-LOCK-PER-ACCOUNT": "types lock per user",
     }),
-    "sensors": Implementation("sensors", _sensors, "+h5", {
+    "sensors": Implementation("sensors", sensors_app, "+h5", {
         "SF-BAD-INPUT": "reads a body sent as text/plain",
         "SF-ERROR-HTTP-STATUS": "answers failures at HTTP 200 with a code",
         "SF-H5-ERRORS": "the page shows its form for an unknown project",
         "SF-QUOTA-BODY": "ignores any body on the quota call",
         "SF-TAG-NOT-FOUND": "an unknown tag is NOT_FOUND at HTTP 200",
     }),
-    "sensors_divergent": Implementation("sensors", _plain(sensors_divergent), None, {
+    "sensors_divergent": Implementation("sensors", _sensors_divergent, None, {
         "SF-AUTH-ERRORS": "authentication failures at HTTP 200 with a code",
         "SF-BAD-INPUT": "unreadable bodies at HTTP 200 with a code",
         "SF-ERROR-CODES": "its own failure codes",

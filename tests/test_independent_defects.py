@@ -20,7 +20,7 @@ import pytest
 from tests.cleanroom import AppServer
 from tests.independent import gptbots, quickaudience, sensors, tto, zebline
 from tests.mutants import run_check_at
-from tests.test_independent import IMPLEMENTATIONS, SENSORS_CREDS
+from tests.test_independent import IMPLEMENTATIONS, sensors_app
 
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
@@ -105,8 +105,7 @@ EXPECTED: dict[str, dict[str, Caught | NotJudged]] = {
         "batch_ignores_attribute_names": Caught(("SF-BATCH-UNKNOWN-TAG",), strict=True),
         "stopped_tag_value_served": NotJudged("SF-ONLINE-STALE-TAG is an assumption checked on tags cdpkit seeds, "
                                               "so only on a cdpkit mock"),
-        "cross_tenant_tag_value": NotJudged("cdpkit check takes one Sensors tenant's keys; isolation from another "
-                                            "tenant needs that tenant's, which no --cred names yet"),
+        "cross_tenant_tag_value": Caught(("SF-TENANT-ISOLATION",), strict=True),
         "h5_edit_posts_create_success": NotJudged("the page posts the type its save call answers; cdpkit reads pages, "
                                                   "it does not run them (SF-H5-POSTMESSAGE says so in a skip)"),
     },
@@ -117,8 +116,7 @@ CASES = [(vendor, name) for vendor, table in EXPECTED.items() for name in table]
 
 def _app(vendor: str, defect: str) -> tuple[object, dict[str, str]]:
     if vendor == "sensors":
-        app = sensors.build_app(compute_seconds=0.2, defects=frozenset([defect]))
-        return app, {k: app["creds"][k] for k in SENSORS_CREDS}
+        return sensors_app(frozenset([defect]))
     module = MODULES[vendor]
     return module.make_app(frozenset([defect])), dict(module.CREDS)
 

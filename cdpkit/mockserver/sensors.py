@@ -82,7 +82,8 @@ def tenant(call: Call) -> str:
     """SF-HEADERS-ENFORCED / SF-AUTH-ERRORS: the project key the three headers name.
 
     The document only shows the three headers on every call (SF-HEADERS-REQUIRED, a sender
-    convention); refusing a call without them, or naming no tenant, is VENDOR-NOTES."""
+    convention); refusing a call without them, or naming no tenant, is VENDOR-NOTES. Every tag and
+    user a handler reads or writes is under this key, which is all of SF-TENANT-ISOLATION."""
     return tenant_project(call)[0]
 
 

@@ -40,7 +40,9 @@ names the key that would enable it):
   gptbots        token [user_id + anonymous_id: a known user and one of its anonymous ids;
                  other_token: an agent other than the token's]
   sensors        api_key, organization_id, project [tag_name: a tag it may start and stop;
-                 disposable_tag_name: one it may delete; distinct_id: an existing user]
+                 disposable_tag_name: one it may delete; distinct_id: an existing user;
+                 other_api_key, other_organization_id, other_project, other_tag_name:
+                 another organization and a running tag of its project: isolation]
   quickaudience  console_token [other_console_token: another organization: isolation]
 Against a cdpkit mock, the keys not given with --cred come from GET /__mock/credentials and checks
 may seed fresh fixtures through the control API (CDPKIT_ADMIN_TOKEN: the token of a mock started

@@ -360,6 +360,27 @@ def _stopped_tags_keep_values(call: Call, reply: Reply) -> Reply:
     return reply
 
 
+def _tags_of_every_organization(call: Call, reply: Reply) -> Reply:
+    """A global name index (the independent Sensors' defect cross_tenant_tag_value): a look-up's tag name unknown
+    in the caller's project is found in any organization's project, and its rule evaluated on the caller's user."""
+    if reply.status != 200:
+        return reply
+    pkey = sensors.tenant(call)
+    for entity in _entities(reply):
+        ident = entity["entity_id"]
+        user = call.state.get(f"users:{pkey}", ident.get("int_value") or ident.get("string_value") or "")
+        for entry in entity["audience_entity_attributes"]:
+            if user is None or "value" in entry or call.state.get(f"tags:{pkey}", entry["name"]) is not None:
+                continue
+            for other, _ in call.state.items("projects"):
+                tag = call.state.get(f"tags:{other}", entry["name"])
+                value = layer_value(tag["rule"], user.get("profile", {})) if tag and tag["status"] == RUNNING else None
+                if value is not None:
+                    entry["value"] = {"data_type": tag["data_type"], "string_value": value, "list_value": []}
+                    break
+    return reply
+
+
 def _as_400(rejection: Rejection) -> Reply:
     raise Rejection(400, rejection.message, rejection.requirement_ids, {})
 
@@ -407,6 +428,9 @@ def _sign_in_redirect(original: Handler) -> Handler:
 
 # Assumption entries (server, not a model) with no variant, and why no other reasonable choice exists.
 NO_VARIANT: dict[str, str] = {
+    "SF-TENANT-ISOLATION": "that one organization does not see another's tags has no reasonable alternative (the other "
+                           "choice is a data leak); how a read of a tag that is not here is refused is SF-TAG-NOT-FOUND's, "
+                           "and the check accepts any refusal",
     "SF-DEMO-RECONCILE": "which of the document's two contradicting look-up examples the mock's demo data reproduces: "
                          "only a cdpkit mock has the demo (its check needs the control API), so no implementation of "
                          "the API makes this choice",
@@ -448,6 +472,8 @@ MUTANTS = [
 STRICT_MUTANTS = [
     Mutant("h5-first-organization-by-name", "sensors", ("SF-H5-PROJECT-RESOLVE",), wrapping(H5_OPS, _first_organization_by_name),
            "the H5 page and save need no session and act on the first organization with a project of that name"),
+    Mutant("lookups-across-organizations", "sensors", ("SF-TENANT-ISOLATION",), replying(LOOKUPS, _tags_of_every_organization),
+           "a look-up finds a tag name unknown here in another organization's project and serves its value"),
 ]
 
 VARIANTS = [

@@ -103,8 +103,7 @@ EXPECTED: dict[str, dict[str, Caught | NotJudged]] = {
         "get_missing_name_500": Caught(("test_schemathesis",), fuzz=True),
         "quota_leak_on_stop": Caught(("SF-QUOTA-MODEL",), strict=True),
         "batch_ignores_attribute_names": Caught(("SF-BATCH-UNKNOWN-TAG",), strict=True),
-        "stopped_tag_value_served": NotJudged("SF-ONLINE-STALE-TAG is an assumption checked on tags cdpkit seeds, "
-                                              "so only on a cdpkit mock"),
+        "stopped_tag_value_served": Caught(("SF-ONLINE-STALE-TAG",), strict=True),
         "cross_tenant_tag_value": Caught(("SF-TENANT-ISOLATION",), strict=True),
         "h5_edit_posts_create_success": NotJudged("the page posts the type its save call answers; cdpkit reads pages, "
                                                   "it does not run them (SF-H5-POSTMESSAGE says so in a skip)"),

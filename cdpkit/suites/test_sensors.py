@@ -448,21 +448,28 @@ def test_lookup_response_shape(cdp: Target) -> None:
         cdp.expect.that({name, absent} <= set(found), exchange, exchange.describe_response(), "one entry per requested tag, by name")
 
 
+def computed_entry(cdp: Target, distinct: str, name: str) -> tuple[Exchange, dict[str, Any]]:
+    """The look-up of a started tag once it has a value for ``distinct`` (标签计算完成后: values may take a
+    moment after the start, so it is asked again for up to 5 s), or skip: the user has no value to judge."""
+    exchange = lookup(cdp, distinct, [name])
+    entry = entries(entity_of(cdp, exchange)).get(name, {})
+    for _ in range(COMPUTE_POLLS):
+        if has_value(entry) or cdp.is_mock:
+            break
+        time.sleep(COMPUTE_POLL_SECONDS)
+        exchange = lookup(cdp, distinct, [name])
+        entry = entries(entity_of(cdp, exchange)).get(name, {})
+    if not has_value(entry):
+        pytest.skip(f"the user {distinct!r} has no value for {name!r}; needs a distinct_id the tag's rule matches")
+    return exchange, entry
+
+
 @requirement("SF-ONLINE-VALUE")
 def test_computed_value_shape(cdp: Target) -> None:
     """A value names its data_type; a STRING value carries its string_value. Other data types (a tag may
     hold numbers, lists, dates: VENDOR-NOTES) are judged only with --strict (SF-VALUE-DATA-TYPES)."""
     with known_value(cdp) as (distinct, name, _):
-        exchange = lookup(cdp, distinct, [name])
-        entry = entries(entity_of(cdp, exchange)).get(name, {})
-        for _ in range(COMPUTE_POLLS):  # 标签计算完成后: values may take a moment after the start
-            if has_value(entry) or cdp.is_mock:
-                break
-            time.sleep(COMPUTE_POLL_SECONDS)
-            exchange = lookup(cdp, distinct, [name])
-            entry = entries(entity_of(cdp, exchange)).get(name, {})
-        if not has_value(entry):
-            pytest.skip(f"the user {distinct!r} has no value for {name!r}; needs a distinct_id the tag's rule matches")
+        exchange, entry = computed_entry(cdp, distinct, name)
         value = entry["value"]
         data_type = value.get("data_type")
         ok = isinstance(data_type, str) and bool(data_type)

@@ -33,6 +33,14 @@ def _fuzz_auth(creds: Mapping[str, str]) -> FuzzAuth:
     return FuzzAuth(fill={"api_key": creds["api_key"]})
 
 
+def is_rejection(exchange: Exchange) -> bool:
+    """The document publishes no answers (VENDOR-NOTES: no response bodies or error codes), so a refusal is a
+    4xx, or an answer of any status whose JSON body says ``success: false``: a server that signals failure in
+    the body, as many do, refuses just as plainly (TTO-ERROR-BODY, TTO-API-KEY-STATUS: the mock's own forms)."""
+    body = exchange.body
+    return 400 <= exchange.status < 500 or (isinstance(body, dict) and body.get("success") is False)
+
+
 PROFILE = VendorProfile(
     vendor="tto",
     keys=(
@@ -40,6 +48,7 @@ PROFILE = VendorProfile(
         CredKey("other_api_key", "the key of another HTTP API source (per-source isolation)"),
     ),
     fuzz_auth=_fuzz_auth,
+    is_rejection=is_rejection,
 )
 
 

@@ -152,6 +152,11 @@ def _other_error_body(rejection: Rejection, reply: Reply) -> Reply:
     return Reply(status, {"error": {"code": "INVALID_REQUEST", "detail": rejection.message}})
 
 
+def _errors_at_200(rejection: Rejection, reply: Reply) -> Reply:
+    """The document publishes no answers: a server may say "refused" in the body, at HTTP 200."""
+    return Reply(200, {"success": False, "error": {"code": "REFUSED", "message": rejection.message}})
+
+
 def _products_top_level_only(original: Handler) -> Handler:
     """Refuses products inside properties (TTO-PRODUCTS-PLACEMENT is the mock's assumption)."""
     def handler(call: Call) -> Reply:
@@ -350,6 +355,8 @@ VARIANTS = [
            varies=("TTO-RESPONSE-SUCCESS",)),
     Mutant("errors-400-other-body", "tto", (), erroring(_other_error_body),
            "every refusal is 400/4xx with another error body", varies=("TTO-ERROR-BODY", "TTO-API-KEY-STATUS")),
+    Mutant("errors-at-http-200", "tto", (), erroring(_errors_at_200),
+           "every refusal answers HTTP 200 {success: false, error}", varies=("TTO-ERROR-BODY", "TTO-API-KEY-STATUS", "TTO-BAD-INPUT")),
     Mutant("products-top-level-only", "tto", (), wrapping("track", _products_top_level_only),
            "products inside properties refused with 422", varies=("TTO-PRODUCTS-PLACEMENT",)),
     Mutant("settings-extra-fields", "tto", (), replying("settings", _settings_extra),

@@ -20,29 +20,37 @@ from tests.mutants import sensors as sensors_mutants
 H5_CHECKS = ("SF-H5-URL", "SF-H5-PROJECT-REQUIRED", "SF-H5-MODE", "SF-H5-TAG-NAME", "SF-H5-LANGUAGE", "SF-H5-POSTMESSAGE")
 
 
-def _page_only_under_prefix(original: Handler) -> Handler:
-    """The API host does not serve the H5 page; it lives elsewhere (here: under the /sensors prefix)."""
+ONLINE_CHECKS = ("SF-ONLINE-GET", "SF-BATCH-GET", "SF-ONLINE-UNKNOWN-TAG")
+APART = ("h5_realtime_tag_page", "h5_save_realtime_tag", "get_online_attributes", "batch_get_online_attributes")
+
+
+def _served_only_under_prefix(original: Handler) -> Handler:
+    """This host serves the tags and the quota; the H5 page and the look-ups live elsewhere (here: under the
+    /sensors prefix), as the document's {online-domain} may for the look-ups."""
     def handler(call: Call) -> Reply:
         if not call.request.path.startswith("/sensors/"):
-            raise Rejection(404, "this host serves the API only; the tag page lives on another host", ("SF-H5-URL",))
+            raise Rejection(404, "this host serves the tag API only; the page and the look-ups live on other hosts", ("SF-ONLINE-HOST",))
         return original(call)
     return handler
 
 
-def test_h5_checks_go_to_h5_url_when_the_page_lives_elsewhere(tmp_path) -> None:
-    """--cred h5_url=<base URL>: the page checks ask there, the API checks ask the target."""
+def test_the_page_and_the_look_ups_go_to_their_own_hosts_in_every_suite(tmp_path) -> None:
+    """--cred h5_url / online_url: those operations are asked there (the vendor checks, the bad-input cases and
+    the schemathesis run alike), the rest at the target. Without them, the same checks fail."""
     server = MockServer(MockConfig(port=0, vendors=["sensors"]))
-    server.mock.vendors["sensors"] = wrapping(("h5_realtime_tag_page", "h5_save_realtime_tag"), _page_only_under_prefix)(
-        server.mock.vendors["sensors"])
+    server.mock.vendors["sensors"] = wrapping(APART, _served_only_under_prefix)(server.mock.vendors["sensors"])
     server.start()
     try:
         creds = server.credentials()["sensors"]["check"]
         here = run_check_at(server.url, "sensors", tmp_path / "here.xml", creds=creds, fuzz=False)
-        assert here.exit_code == 1 and all(here.caught_by(rid) for rid in H5_CHECKS), here.failed
+        assert here.exit_code == 1 and all(here.caught_by(rid) for rid in H5_CHECKS + ONLINE_CHECKS), here.failed
         server.reset()  # the first run deleted disposable_tag_name
-        apart = run_check_at(server.url, "sensors", tmp_path / "apart.xml", creds={**creds, "h5_url": server.url + "/sensors"},
-                             fuzz=False)
-        assert apart.exit_code == 0 and apart.failed == [], apart.failed
+        apart = {**creds, "h5_url": server.url + "/sensors", "online_url": server.url + "/sensors/"}
+        run = run_check_at(server.url, "sensors", tmp_path / "apart.xml", creds=apart, max_examples=5)
+        assert run.exit_code == 0 and run.failed == [], run.failed
+        misplaced = [(e["operation"], e["request"]["path"]) for e in server.requests()
+                     if e["operation"] in APART and not e["request"]["path"].startswith("/sensors/")]
+        assert not misplaced, f"operations of another host sent to the target: {misplaced[:5]}"
     finally:
         server.stop()
 

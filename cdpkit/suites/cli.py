@@ -68,7 +68,8 @@ and the summary lists them. Defaults: every feature on a cdpkit mock; elsewhere 
 read-back of Zebline.
   tto            tracking, settings
   quickaudience  channels, collection
-  sensors        tags, online, h5 (the H5 page may live on another host: --cred h5_url=URL)
+  sensors        tags, online, h5 (the look-ups and the H5 page may live on other hosts than the target:
+                 --cred online_url=URL, --cred h5_url=URL; every suite sends them there)
   gptbots        users
   zebline        upsert, readback (cdpkit's model; off unless the target is a cdpkit mock: +readback)
 Checks that read state no documented call can read back (TTO's de-duplication and merges) run on a

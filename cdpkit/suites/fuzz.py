@@ -223,6 +223,7 @@ def run(target: Target, operation_id: str, mode: str, *, max_examples: int, seed
     operation = _api_operation(target.vendor, operation_id, target.strict)
     guarded = writes_guarded(target, operation_id)
     auth = target.profile.fuzz_auth(target.creds)
+    base = target.base_for(operation_id)
     strategy = operation.as_strategy(
         generation_mode=GenerationMode(mode),
         path_parameters=auth.path_parameters or None,
@@ -238,10 +239,10 @@ def run(target: Target, operation_id: str, mode: str, *, max_examples: int, seed
         nonlocal sent
         if auth.fill:
             case.body, case.query = _filled(case.body, auth.fill), _filled(case.query, auth.fill)
-        if guarded and not must_reject(target, operation_id, wire_parts(_prepared(case, target, auth), case.path_parameters or {})):
+        if guarded and not must_reject(target, operation_id, wire_parts(_prepared(case, base, auth), case.path_parameters or {})):
             return  # a write a correct server might accept: never sent to a target that is not a mock
         sent += 1
-        response = case.call(base_url=target.url, session=target.session, headers=auth.headers or None, timeout=target.timeout)
+        response = case.call(base_url=base, session=target.session, headers=auth.headers or None, timeout=target.timeout)
         case.validate_response(response, checks=RESPONSE_CHECKS)
         broken = must_reject(target, operation_id, wire_parts(response.request, case.path_parameters or {}))
         exchange = _exchange(response, target)
@@ -257,9 +258,9 @@ def run(target: Target, operation_id: str, mode: str, *, max_examples: int, seed
     return sent
 
 
-def _prepared(case: Any, target: Target, auth: FuzzAuth) -> Any:
-    """The request ``case`` would send, prepared but not sent (to judge it before it leaves)."""
-    kwargs = case.as_transport_kwargs(base_url=target.url, headers=auth.headers or None)
+def _prepared(case: Any, base: str, auth: FuzzAuth) -> Any:
+    """The request ``case`` would send to ``base``, prepared but not sent (to judge it before it leaves)."""
+    kwargs = case.as_transport_kwargs(base_url=base, headers=auth.headers or None)
     kwargs = {k: v for k, v in kwargs.items() if k in ("method", "url", "headers", "params", "json", "data", "cookies", "files")}
     return requests.Request(**kwargs).prepare()
 

@@ -56,6 +56,9 @@ class VendorProfile:
     keys: tuple[CredKey, ...]
     fuzz_auth: Callable[[Mapping[str, str]], FuzzAuth]
     is_rejection: Callable[[Exchange], bool] = default_is_rejection
+    # operationId -> the --cred key naming the base URL that operation is served at, when the document puts it
+    # on a host of its own (Sensors: the look-ups on {online-domain}, the H5 page); the target's URL otherwise
+    hosts: Mapping[str, str] = field(default_factory=dict)
 
     def key(self, name: str) -> CredKey:
         for key in self.keys:
@@ -231,6 +234,11 @@ class Target:
                         "cdpkit mock's control API can seed it")
         return MockClient(self.control or self.url)
 
+    def base_for(self, operation: str | None) -> str:
+        """The base URL ``operation`` is served at: its host's ``--cred`` key when given (profile.hosts), else the target's."""
+        key = self.profile.hosts.get(operation or "")
+        return (self.creds.get(key) or self.url).rstrip("/") if key else self.url
+
     def request(
         self,
         method: str,
@@ -240,15 +248,18 @@ class Target:
         headers: Mapping[str, str] | None = None,
         json: Any = None,
         data: bytes | str | None = None,
+        operation: str | None = None,
     ) -> Exchange:
-        """Send one request to the target and record it for the failure message."""
+        """Send one request (of ``operation``, which may be served on a host of its own) and record it for the
+        failure message."""
+        base = self.base_for(operation)
         try:
             response = self.session.request(
-                method, self.url + path, params=params, headers=dict(headers or {}), json=json, data=data, timeout=self.timeout
+                method, base + path, params=params, headers=dict(headers or {}), json=json, data=data, timeout=self.timeout
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
             # one line, not the HTTP library's traceback: not a verdict on a requirement, the target did not answer
-            pytest.fail(f"no answer from {self.url} to {method.upper()} {path}: {_no_answer(exc, self.timeout)}", pytrace=False)
+            pytest.fail(f"no answer from {base} to {method.upper()} {path}: {_no_answer(exc, self.timeout)}", pytrace=False)
         try:
             body = response.json()
         except ValueError:
@@ -256,7 +267,7 @@ class Target:
         sent = response.request
         exchange = Exchange(
             method=method.upper(),
-            url=sent.url or self.url + path,
+            url=sent.url or base + path,
             request_headers=dict(sent.headers),
             request_body=json if json is not None else data.decode("utf-8", "replace") if isinstance(data, bytes) else data,
             status=response.status_code,

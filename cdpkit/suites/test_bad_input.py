@@ -126,11 +126,13 @@ def send(target: Target, op: dict[str, Any], payload: Any) -> Exchange:
         request = transport.PreparedRequest(op["method"].upper(), re.sub(r"\{[^}/]+\}", "cdpkit-none", op["path"]))
     headers = {"Content-Type": "application/json", **request.headers} if op.get("body") else request.headers
     if not op.get("body"):
-        return target.request(request.method, request.path, params={**request.query, **payload}, headers=headers)
+        return target.request(request.method, request.path, params={**request.query, **payload}, headers=headers,
+                              operation=op["operationId"])
     if isinstance(payload, dict) and isinstance(request.json, dict):
         payload = {**{k: v for k, v in request.json.items() if k in CREDENTIAL_FIELDS}, **payload}
     data = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-    return target.request(request.method, request.path, params=request.query, headers=headers, data=data)
+    return target.request(request.method, request.path, params=request.query, headers=headers, data=data,
+                          operation=op["operationId"])
 
 
 def judge(target: Target, op: dict[str, Any], case: str, payload: Any, exchange: Exchange) -> None:

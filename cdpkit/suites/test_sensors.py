@@ -5,8 +5,10 @@ HTTP status (VENDOR-NOTES), so a refusal is a 4xx *or* a ``code`` other than SUC
 is a 2xx with ``code: SUCCESS`` (SF-ERROR-HTTP-STATUS: either is accepted). Fixtures: on a cdpkit mock
 each check seeds fresh tags and users (``user_rt_tag_<hex>``) into the credentials' project through
 the control API; elsewhere it may start and stop only ``tag_name`` (its status is read first and put
-back after), delete only ``disposable_tag_name``, and look up ``distinct_id``. The H5 page may live
-on another host than the API: ``--cred h5_url=<base URL>`` points the page checks there.
+back after), delete only ``disposable_tag_name``, and look up ``distinct_id``. The document sends the
+look-ups to another host ({online-domain}) than the rest ({host-domain}), and the H5 page may live apart
+too: ``--cred online_url=<base URL>`` and ``--cred h5_url=<base URL>`` send those operations there, in
+every suite (``PROFILE.hosts``).
 
 The checks here judge only what the document states; what the mock chose where the document is
 silent is checked in :mod:`cdpkit.suites.test_sensors_strict` (``--strict``). A fixture seeded on a mock
@@ -64,9 +66,13 @@ PROFILE = VendorProfile(
         CredKey("other_project", "a project of that organization"),
         CredKey("other_tag_name", "a running real-time tag of that project, named differently from this project's tags"),
         CredKey("h5_url", "the base URL of the H5 tag page when it is not served by the API host (the page checks use it)"),
+        CredKey("online_url", "the base URL of the online look-ups ({online-domain} in the document) when it is not the API host"),
     ),
     fuzz_auth=_fuzz_auth,
     is_rejection=is_rejection,
+    # SF-ONLINE-HOST: the document sends the look-ups to {online-domain}, everything else to {host-domain}
+    hosts={"get_online_attributes": "online_url", "batch_get_online_attributes": "online_url",
+           "h5_realtime_tag_page": "h5_url", "h5_save_realtime_tag": "h5_url"},
 )
 
 
@@ -75,24 +81,13 @@ PROFILE = VendorProfile(
 H5_OPS = ("h5_realtime_tag_page", "h5_save_realtime_tag")
 
 
-def page_host(cdp: Target) -> Target:
-    """Where the H5 page lives: ``h5_url`` when given (the page may be served apart from the API), else
-    the target. Exchanges are recorded with the target's, on its session."""
-    base = cdp.creds.get("h5_url")
-    if not base:
-        return cdp
-    host = Target(base, cdp.profile, cdp.creds, strict=cdp.strict, timeout=cdp.timeout)
-    host.session, host.exchanges, host.requirement_id = cdp.session, cdp.exchanges, cdp.requirement_id
-    return host
-
-
 def send(cdp: Target, op: str, payload: Any = None, *, creds: Mapping[str, str] | None = None,
          drop: tuple[str, ...] = ()) -> Exchange:
     """One call built by the generators' transport (credentials as headers), minus the ``drop`` headers."""
     request = transport.request_for(f"sensors.{op}", payload, {**cdp.creds, **(creds or {})})
     headers = {k: v for k, v in request.headers.items() if k.lower() not in {d.lower() for d in drop}}
-    host = page_host(cdp) if op in H5_OPS else cdp
-    return host.request(request.method, request.path, params=request.query or None, headers=headers, data=request.content())
+    return cdp.request(request.method, request.path, params=request.query or None, headers=headers, data=request.content(),
+                       operation=op)
 
 
 def success(cdp: Target, exchange: Exchange, documented: str) -> dict[str, Any]:

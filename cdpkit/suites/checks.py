@@ -92,11 +92,13 @@ def default_is_rejection(exchange: Exchange) -> bool:
     return 400 <= exchange.status < 500
 
 
-def near_misses(secret: str) -> tuple[str, str]:
-    """``secret`` with its last character changed, and with one more: credentials nobody was issued that a server
-    comparing only a prefix would let through (independent servers with either bug passed every check of
-    unknown credentials)."""
-    return secret[:-1] + ("0" if secret[-1:] != "0" else "1"), secret + "0"
+def near_misses(secret: str) -> tuple[str, ...]:
+    """``secret`` with its last character changed, with one more, and with one fewer: credentials nobody was
+    issued that a server comparing only a prefix would let through (independent servers with each of these
+    bugs passed every check of unknown credentials: ``given.startswith(issued)``, ``issued.startswith(given)``,
+    a comparison of the first N characters)."""
+    changed = secret[:-1] + ("0" if secret[-1:] != "0" else "1")
+    return tuple(near for near in (changed, secret + "0", secret[:-1]) if near)
 
 
 @functools.lru_cache(maxsize=None)

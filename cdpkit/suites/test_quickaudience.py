@@ -23,7 +23,7 @@ import pytest
 from cdpkit import generators
 from cdpkit.generators import OMIT, transport
 from cdpkit.schemas.qa_signing import signed_query
-from cdpkit.suites.checks import Exchange
+from cdpkit.suites.checks import Exchange, near_misses
 from cdpkit.suites.registry import requirement
 from cdpkit.suites.target import CredKey, Target, VendorProfile, bearer
 
@@ -241,6 +241,12 @@ def test_application_type_cannot_be_changed(cdp: Target, channels: Channels) -> 
         before = {k: record.get(k) for k in same}
         cdp.expect.that(same == before and not after.get("platformTypes"), read, read.describe_response(),
                         f"the stored API is unchanged: {before}")
+    mobile = channels.new("APP")  # between the two types that share platforms, too
+    mini = body_of_type(cdp, "MINI_PROGRAM")
+    change = {"applicationType": "MINI_PROGRAM", "platformTypes": mini["platformTypes"], "channelName": cdp.unique("cdpkit-qa-mini")}
+    cdp.expect.rejected(mgmt(cdp, "PATCH", f"/{mobile['apiId']}", change), f"refused (any 4xx): the application type cannot be changed ({change})")
+    read = mgmt(cdp, "GET", f"/{mobile['apiId']}")
+    cdp.expect.that(record_of(cdp, read).get("applicationType") == "APP", read, read.describe_response(), "the stored API is still an APP")
     # Whether an edit may name the unchanged type is left open ("cannot be changed"): accepting it and
     # refusing the field outright are both faithful, but a refusal must change nothing.
     renamed = mgmt(cdp, "PATCH", f"/{record['apiId']}", {"applicationType": "WEB", "channelName": cdp.unique("cdpkit-qa")})
@@ -270,6 +276,8 @@ def test_collection_needs_a_known_access_key(cdp: Target, channels: Channels) ->
     record = channels.new("WEB")
     cdp.expect.success(collect(cdp, record), "accepted with the channel's AccessKey and APPKEY")
     cdp.expect.rejected(collect(cdp, record, key_id=cdp.unique("LTAInone")), "refused (any 4xx): an AccessKeyId no API has")
+    for near in near_misses(record["appKey"]):  # a server comparing a prefix of the APPKEY took these
+        cdp.expect.rejected(collect(cdp, record, appkey=near), f"refused (any 4xx): an APPKEY one character off ({near!r})")
     body = orjson.dumps(generators.valid(EVENT, seed=cdp.unique(), appkey=record["appKey"], platform=OMIT))
     query = {k: v for k, v in signed_query(record["accessKeyId"], record["accessKeySecret"], body).items() if k != "accessKeyId"}
     cdp.expect.rejected(collect_raw(cdp, query, body, record["networkDomains"][0]), "refused (any 4xx): no AccessKeyId")
@@ -299,10 +307,12 @@ def test_application_type_is_one_of_three(cdp: Target, channels: Channels) -> No
 @requirement("QA-PLATFORM-REQUIRED", relies_on=SURFACE)
 def test_app_and_mini_program_need_platforms(cdp: Target, channels: Channels) -> None:
     for kind in ("APP", "MINI_PROGRAM"):
-        body = {k: v for k, v in body_of_type(cdp, kind).items() if k != "platformTypes"}
-        cdp.expect.rejected(channels.create(body), f"refused (any 4xx): a {kind} channel without a platform type")
-        cdp.expect.that(not names_listed(cdp, body["channelName"]), cdp.exchanges[-1], cdp.exchanges[-1].describe_response(),
-                        "a refused create creates nothing")
+        full = body_of_type(cdp, kind)
+        for body, what in (({k: v for k, v in full.items() if k != "platformTypes"}, "no platformTypes"),
+                           ({**full, "channelName": cdp.unique("cdpkit-qa"), "platformTypes": []}, "an empty list")):
+            cdp.expect.rejected(channels.create(body), f"refused (any 4xx): a {kind} channel without a platform type ({what})")
+            cdp.expect.that(not names_listed(cdp, body["channelName"]), cdp.exchanges[-1], cdp.exchanges[-1].describe_response(),
+                            "a refused create creates nothing")
 
 
 @requirement("QA-PLATFORM-MULTI", relies_on=SURFACE)

@@ -141,6 +141,12 @@ def _create_refused(cdp: Target, channels: Channels, rid: str, what: str) -> Non
 @requirement("QA-COLLECTED-NO-REJECTED", relies_on=REFUSALS)
 def test_collected_no_is_refused(cdp: Target, channels: Channels) -> None:
     _create_refused(cdp, channels, *CREATE_ASSUMPTIONS[0])
+    record = channels.new("WEB")  # and on an edit, which would otherwise undo the create's rule
+    refused_as(cdp, mgmt(cdp, "PATCH", f"/{record['apiId']}", {"collectedByQuickTracking": False}), 400,
+               "400: collectedByQuickTracking false on an edit ('Do not select No')")
+    read = mgmt(cdp, "GET", f"/{record['apiId']}")
+    cdp.expect.that(record_of(cdp, read).get("collectedByQuickTracking") is True, read, read.describe_response(),
+                    "the refused edit changes nothing: collectedByQuickTracking still true")
 
 
 @requirement("QA-PLATFORM-MATCHES-TYPE", relies_on=REFUSALS)

@@ -30,7 +30,7 @@ import pytest
 from cdpkit import generators
 from cdpkit.generators import OMIT, transport
 from cdpkit.generators import sensors as gen
-from cdpkit.suites.checks import Exchange, schema_errors
+from cdpkit.suites.checks import Exchange, near_misses, schema_errors
 from cdpkit.suites.registry import requirement
 from cdpkit.suites.target import CredKey, FuzzAuth, Target, VendorProfile
 
@@ -478,6 +478,19 @@ def test_computed_value_shape(cdp: Target) -> None:
 def test_unknown_user_is_an_error(cdp: Target) -> None:
     name = cdp.creds.get("tag_name") or unique_tag(cdp)
     cdp.expect.rejected(lookup(cdp, unique_distinct_id(cdp), [name]), "an error: 用户不存在 (the user does not exist)")
+    # ids one character off a known user's: a server matching a prefix answered them with that user
+    distinct = a_user(cdp)
+    known = lookup(cdp, distinct, [name])
+    if cdp.profile.is_rejection(known) or not known.ok:
+        pytest.skip(f"the known user {distinct!r} was refused ({known.describe_response()}): nothing to compare near misses with")
+    theirs = entity_of(cdp, known).get("entity_id")
+    for near in near_misses(distinct):
+        exchange = lookup(cdp, near, [name])
+        found = exchange.body.get("data") if exchange.ok and not cdp.profile.is_rejection(exchange) and isinstance(exchange.body, dict) else None
+        entity = found.get("audience_entity") if isinstance(found, dict) else None
+        same = isinstance(entity, dict) and entity.get("entity_id") == theirs  # another real user of that id is no leak
+        cdp.expect.that(not same, exchange, exchange.describe_response(),
+                        f"an error, or another user: {near!r} is not {distinct!r}, whose entity_id is {theirs}")
 
 
 def a_user(cdp: Target) -> str:

@@ -213,6 +213,8 @@ def test_unknown_api_key_is_refused_and_nothing_is_stored(cdp: Target) -> None:
         cdp.expect.success(send(cdp, op, accepted), f"the {op} message, with the source's key, is accepted")
         cdp.expect.rejected(send(cdp, op, accepted, api_key=cdp.unique("tto-unknown-key")),
                             "a rejection (any 4xx) for the same message (same msg_id) under a key no source was issued")
+    for near in nears:  # settings authenticates by the same key, in its query
+        cdp.expect.rejected(settings_call(cdp, near), f"a rejection (any 4xx): settings with a key one character off ({len(near)} characters)")
     cdp.expect.rejected(settings_call(cdp, cdp.unique("tto-unknown-key")), "a rejection (any 4xx) for an unknown settings key")
     for near in nears:
         cdp.expect.rejected(settings_call(cdp, near), "a rejection (any 4xx) for settings with a key one character off")

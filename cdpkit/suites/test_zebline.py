@@ -194,6 +194,16 @@ def test_user_id_with_anonymous_id_merges(cdp: Target) -> None:
     accepted(cdp, body(anon=anon, attributes={attr(cdp, "source"): "ads"}, seed=13))
     merged = accepted(cdp, body(user=user, anon=anon, seed=14), "both userId and anonymousId: the anonymous profile merges (2xx)")
     cdp.expect.conforms(merged, "queued_response.json", 'a merge is answered like any accepted request: {"response": {"status": "queued", "trackID": "…"}}')
+    # what the anonymous profile was sent is the merged user's, its types included (ZEB-TYPE-LOCK): seen without read-back
+    count = attr(cdp, "count")
+    for existing in (False, True):  # a user first named by the merge, and one who had a profile already
+        user, anon = cdp.unique("zeb-user"), cdp.unique("zeb-anon")
+        if existing:
+            accepted(cdp, body(user=user, attributes={attr(cdp, "plan"): "basic"}, seed=12))
+        accepted(cdp, body(anon=anon, attributes={count: 5}, seed=13))
+        accepted(cdp, body(user=user, anon=anon, seed=14), "the merge is accepted")
+        refused(cdp, body(user=user, attributes={count: "five"}, seed=28),
+                f"a refusal (4xx): the merged user carries the anonymous profile's {count}, a number, so a string changes its type")
 
 
 @requirement("ZEB-UPSERT-UPDATE", relies_on=READ_USER)
@@ -280,6 +290,12 @@ def test_custom_attribute_keeps_its_first_type(cdp: Target) -> None:
         refused(cdp, body(user=user, attributes={name: then}, seed=28),
                 f"a refusal (4xx): {name} was sent as {type(first).__name__}; {then!r} changes its type")
         accepted(cdp, body(user=user, attributes={name: first}, seed=29), "the same type again is accepted")
+    # an update that does not send the attribute leaves its type locked ("فقط پارامترهای جدید بهروزرسانی خواهند شد")
+    name = attr(cdp, "locked")
+    accepted(cdp, body(user=user, attributes={name: 30}, seed=27))
+    accepted(cdp, body(user=user, attributes={attr(cdp, "other"): "x"}, seed=29), "an update of another attribute is accepted")
+    refused(cdp, body(user=user, attributes={name: "thirty"}, seed=28),
+            f"a refusal (4xx): {name} keeps the number type it was sent with, through an update that did not send it")
 
 
 @requirement("ZEB-TYPE-LOCK", relies_on=READ_USER)

@@ -28,6 +28,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKe
 SENSORS_CREDS = ("api_key", "organization_id", "project", "tag_name", "disposable_tag_name", "distinct_id")
 
 
+Maker = Callable[..., tuple[web.Application, dict[str, str]]]  # (defects=frozenset()) -> a fresh app, its credentials
+
+
 def sensors_creds(own: dict[str, str], other: dict[str, str], other_tag: str) -> dict[str, str]:
     """A Sensors implementation's ``--cred`` keys: its first tenant's, and its second tenant as ``other_*``
     (both authors provisioned one, with a running tag only that tenant has)."""
@@ -42,19 +45,19 @@ def sensors_app(defects: frozenset[str] = frozenset()) -> tuple[web.Application,
     return app, sensors_creds(app["creds"], second, second["tag_name"])
 
 
-def _sensors_divergent() -> tuple[web.Application, dict[str, str]]:
-    return sensors_divergent.make_app(), sensors_creds(sensors_divergent.CREDS, sensors_divergent.CREDS_B,
-                                                       "user_rt_tag_b_secret")
+def _sensors_divergent(defects: frozenset[str] = frozenset()) -> tuple[web.Application, dict[str, str]]:
+    return sensors_divergent.make_app(defects), sensors_creds(sensors_divergent.CREDS, sensors_divergent.CREDS_B,
+                                                              "user_rt_tag_b_secret")
 
 
-def _plain(module: ModuleType) -> Callable[[], tuple[web.Application, dict[str, str]]]:
-    return lambda: (module.make_app(), dict(module.CREDS))
+def _plain(module: ModuleType) -> Maker:
+    return lambda defects=frozenset(): (module.make_app(defects), dict(module.CREDS))
 
 
 @dataclass(frozen=True)
 class Implementation:
     vendor: str
-    make: Callable[[], tuple[web.Application, dict[str, str]]]  # a fresh app and its credentials
+    make: Maker  # a fresh app (with the named DEFECTS of its module switched on) and its credentials
     features: str | None  # --features: every feature it serves (None: the default)
     strict_differences: dict[str, str]  # what --strict fails (no schemathesis run): where it chose differently
 

@@ -30,6 +30,66 @@ CREDS = {
     "other_token": TOKEN_B,
 }
 
+# ---------------------------------------------------------------------------
+# Switchable defects (all off by default); see make_app(defects=...)
+# ---------------------------------------------------------------------------
+DEFECTS: dict[str, dict[str, str]] = {
+    "auth_key_prefix_only": {
+        "sentence": "ใช้ Authorization: Bearer ${token} สำหรับยืนยันตัวตน รับคีย์ ${token} ได้จากหน้า API Key",
+        "english": "Use Authorization: Bearer ${token} for authentication; the ${token} key is obtained from the API Key page.",
+        "bug": "API keys are looked up by their first 12 characters only: a Bearer token that starts like a valid key "
+               "but has a different tail (e.g. last character changed) is accepted (200 with that agent's data) "
+               "instead of 401.",
+    },
+    "auth_error_msg_field": {
+        "sentence": "| message | string | ข้อความข้อผิดพลาด |",
+        "english": "Error response field `message` (string): the error message.",
+        "bug": "The 401 answer for an unknown/invalid API key carries the text under `msg` instead of `message` "
+               "(body is {code, msg}); other error paths are unaffected.",
+    },
+    "missing_params_not_rejected": {
+        "sentence": "ต้องระบุอย่างน้อย 1 ค่าใน user_id หรือ anonymous_id มิฉะนั้นจะเกิดข้อผิดพลาดของพารามิเตอร์",
+        "english": "At least one of user_id or anonymous_id must be given, otherwise a parameter error occurs.",
+        "bug": "A request with neither user_id nor anonymous_id is not rejected: with a valid key it answers "
+               "200 {code: 0, data: {}} instead of 400 parameter error (401 without a key).",
+    },
+    "anon_lookup_across_agents": {
+        "sentence": "ข้อมูล User CDP จะถูกจัดเก็บแยกกันในแต่ละ Agent/Workflow หมายความว่าข้อมูลของผู้ใช้คนเดียวกันจะถูกแยกออกจากกันในแต่ละ Agent/Workflow",
+        "english": "User CDP data is stored separately per Agent/Workflow: the same user's data is kept apart in each Agent/Workflow.",
+        "bug": "The anonymous_id-only lookup scans every agent's store, not just the caller's: "
+               "?anonymous_id=22ses32dsafdabd1w2sad with other_token also returns agent A's BC123 record "
+               "(WEB/TELEGRAM/API entries), and with token also returns agent B's other_agent_user.",
+    },
+    "anon_id_prefix_match": {
+        "sentence": "หากระบุเฉพาะ anonymous_id จะสอบถามข้อมูลผู้ใช้ที่เกี่ยวข้องกับ anonymous ID นั้น",
+        "english": "If only anonymous_id is given, the users related to that anonymous ID are queried.",
+        "bug": "The anonymous_id-only query matches by prefix: ?anonymous_id=22ses32 (a truncated id) returns BC123 "
+               "instead of an empty data object.",
+    },
+    "precise_falls_back_to_user": {
+        "sentence": "หากระบุทั้ง user_id และ anonymous_id จะเป็นการสอบถามแบบแม่นยำ",
+        "english": "If both user_id and anonymous_id are given, the query is a precise (exact) match.",
+        "bug": "When the pair does not match (user exists but has no such anonymous_id), the server falls back to the "
+               "user's full record: ?user_id=BC123&anonymous_id=<unknown> returns BC123 with all its anonymous ids "
+               "instead of data {}.",
+    },
+    "dedupe_by_conversation_type": {
+        "sentence": "source ID จากแพลตฟอร์มสนทนา เช่น หากเชื่อมต่อกับ TELEGRAM และเพิ่ม TG Bot 2 ตัว แต่ละ Bot จะมี source ID ของตัวเอง",
+        "english": "source ID from the conversation platform, e.g. if TELEGRAM is connected with 2 TG bots, each bot has its own source ID.",
+        "bug": "The user_id-only query keeps one anonymous-id entry per conversation_type: BC123 comes back with 3 "
+               "entries, the second TELEGRAM bot's entry (tg_5550002 / tgbot_7002) is lost, although "
+               "\"หากระบุเฉพาะ user_id จะสอบถามข้อมูลที่ผูกกับ user ทั้งหมด\" (all data bound to the user).",
+    },
+    "anon_result_missing_user_id": {
+        "sentence": "| {user_id}.user_id | string | user ID |",
+        "english": "Each user object in data has a `user_id` string field.",
+        "bug": "In the anonymous_id-only answer path each user object lacks its inner `user_id` field "
+               "(only `anonymous_ids` is present); the user_id and precise paths are correct.",
+    },
+}
+
+DEFECTS_KEY = web.AppKey("defects", frozenset)
+
 
 def _anon(anonymous_id, conversation_type, source_id, last_active):
     return {
@@ -113,7 +173,7 @@ class ParamError(Exception):
     pass
 
 
-def _read_params(request):
+def _read_params(request, defects=frozenset()):
     q = request.rel_url.query  # MultiDict
     out = {}
     for name in ("user_id", "anonymous_id"):
@@ -130,12 +190,12 @@ def _read_params(request):
         if any(ord(c) < 0x20 or ord(c) == 0x7F or c == "\ufffd" for c in v):
             raise ParamError(f"parameter '{name}' contains invalid characters")
         out[name] = v
-    if not out:
+    if not out and "missing_params_not_rejected" not in defects:
         raise ParamError("user_id or anonymous_id is required (at least one)")
     return out
 
 
-def _auth(request, store):
+def _auth(request, store, defects=frozenset()):
     """Returns (api_key, None) or (None, error_response)."""
     header = request.headers.get("Authorization")
     if header is None or header.strip() == "":
@@ -155,7 +215,13 @@ def _auth(request, store):
     if not token:
         return None, _err(401, AUTH_FAILED, "developer authentication failed: empty token",
                           headers={"WWW-Authenticate": 'Bearer realm="gptbots"'})
+    if "auth_key_prefix_only" in defects:
+        # keys indexed by their visible prefix
+        token = next((k for k in store if k[:12] == token[:12]), token)
     if token not in store:
+        if "auth_error_msg_field" in defects:
+            return None, _json(401, {"code": AUTH_FAILED, "msg": "developer authentication failed"},
+                               headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
         return None, _err(401, AUTH_FAILED, "developer authentication failed",
                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     if token == FORBIDDEN_TOKEN:
@@ -172,20 +238,39 @@ def _ordered(records):
     return [_public(r) for r in sorted(records, key=lambda r: -r["_last_active"])]
 
 
-def _query(agent_data, params):
+def _query(agent_data, params, defects=frozenset(), other_agents=()):
     uid = params.get("user_id")
     aid = params.get("anonymous_id")
     data = {}
     if uid is not None and aid is None:
         if uid in agent_data:
             data[uid] = {"user_id": uid, "anonymous_ids": _ordered(agent_data[uid])}
+            if "dedupe_by_conversation_type" in defects:
+                by_type = {}
+                for a in data[uid]["anonymous_ids"]:
+                    by_type.setdefault(a["conversation_type"], a)
+                data[uid]["anonymous_ids"] = list(by_type.values())
     elif uid is None and aid is not None:
-        for u, recs in agent_data.items():
-            if any(r["anonymous_id"] == aid for r in recs):
-                data[u] = {"user_id": u, "anonymous_ids": _ordered(recs)}
+        pools = [agent_data]
+        if "anon_lookup_across_agents" in defects:
+            pools += list(other_agents)
+        for pool in pools:
+            for u, recs in pool.items():
+                if u in data:
+                    continue
+                if "anon_id_prefix_match" in defects:
+                    found = any(r["anonymous_id"].startswith(aid) for r in recs)
+                else:
+                    found = any(r["anonymous_id"] == aid for r in recs)
+                if found:
+                    data[u] = {"user_id": u, "anonymous_ids": _ordered(recs)}
+                    if "anon_result_missing_user_id" in defects:
+                        del data[u]["user_id"]
     else:
         recs = agent_data.get(uid, [])
         hits = [r for r in recs if r["anonymous_id"] == aid]
+        if not hits and "precise_falls_back_to_user" in defects:
+            hits = list(recs)
         if hits:
             data[uid] = {"user_id": uid, "anonymous_ids": _ordered(hits)}
     return data
@@ -196,17 +281,19 @@ def _query(agent_data, params):
 # ---------------------------------------------------------------------------
 async def get_user_cdp(request):
     store = request.app["store"]
+    defects = request.app[DEFECTS_KEY]
     # 1) parameter validation (before authentication)
     try:
-        params = _read_params(request)
+        params = _read_params(request, defects)
     except ParamError as e:
         return _err(400, PARAM_ERROR, f"parameter error: {e}")
     # 2) authentication / permission
-    token, err = _auth(request, store)
+    token, err = _auth(request, store, defects)
     if err is not None:
         return err
     # 3) query, scoped to the caller's agent
-    data = _query(store[token], params)
+    data = _query(store[token], params, defects,
+                  other_agents=[v for k, v in store.items() if k != token])
     return _json(200, {"code": 0, "message": "Success", "data": copy.deepcopy(data)})
 
 
@@ -232,8 +319,13 @@ async def safety(request, handler):
         return _err(400, PARAM_ERROR, "bad request")
 
 
-def make_app() -> web.Application:
+def make_app(defects: frozenset[str] = frozenset()) -> web.Application:
+    defects = frozenset(defects)
+    unknown = defects - DEFECTS.keys()
+    if unknown:
+        raise ValueError(f"unknown defect(s): {', '.join(sorted(unknown))}")
     app = web.Application(middlewares=[safety])
+    app[DEFECTS_KEY] = defects
     app["store"] = _seed()
     for p in (PATH, PATH + "/"):
         app.router.add_get(p, get_user_cdp)

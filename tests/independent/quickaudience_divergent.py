@@ -40,6 +40,67 @@ READ_ONLY = ("apiId", "accessKeyId", "accessKeySecret", "appKey", "createdAt",
 SERVICE = "quickaudience.collect"
 LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
+# Switchable, deliberately injected bugs (all off by default); see make_app(defects=...).
+DEFECTS: dict[str, dict[str, str]] = {
+    "rotated_secret_still_accepted": {
+        "sentence": "After you update the AccessKeySecret, the previous secret becomes invalid.",
+        "english": "Once the secret is rotated, the old secret must no longer authenticate.",
+        "bug": "POST /collect signed with the secret that was current before the last POST /apis/{id}/secret "
+               "is still accepted (200, data true) instead of 403 InvalidSignature (a 'grace' secret is kept).",
+    },
+    "app_type_change_between_app_and_mini_program": {
+        "sentence": "Click Edit to modify the API configuration. The application type cannot be changed.",
+        "english": "Editing an API may change its configuration, but never its application type.",
+        "bug": "PATCH /apis/{id} on an APP channel with applicationType MINI_PROGRAM (or the reverse) answers 200 "
+               "and stores the new type; only a change to or from WEB is refused with 409.",
+    },
+    "edit_domain_scheme_unchecked": {
+        "sentence": "For web applications, enter the full network domain that starts with http or https.",
+        "english": "A web channel's network domain must be a full domain beginning with http or https.",
+        "bug": "PATCH /apis/{id} on a WEB channel accepts networkDomains such as 'www.example.com' (no http/https "
+               "scheme) with 200 and stores them as sent; create still validates and answers 422.",
+    },
+    "edit_accepts_not_collected_by_quick_tracking": {
+        "sentence": "Do not select No. You do not need to configure this API if data is not collected by Quick Tracking.",
+        "english": "'Collected by Quick Tracking' must be Yes; an API whose data is not collected by Quick "
+                   "Tracking is not configured here.",
+        "bug": "PATCH /apis/{id} with collectedByQuickTracking false answers 200 and the record then shows "
+               "collectedByQuickTracking false; create still refuses false with 422.",
+    },
+    "empty_platform_list_accepted": {
+        "sentence": "For apps and Mini Programs, select the platform type, such as Android, iOS, WeChat mini "
+                    "program, or Alipay mini program.",
+        "english": "An APP or Mini Program channel must have a platform type selected.",
+        "bug": "POST /apis (and PATCH) for an APP or MINI_PROGRAM channel with platformTypes [] is accepted "
+               "(201 / 200) and the record has no platform type, instead of 422.",
+    },
+    "removed_api_still_listed": {
+        "sentence": "If you no longer need the API, click Remove to delete it.",
+        "english": "Removing an API deletes it.",
+        "bug": "After DELETE /apis/{id} (202), GET /apis still lists the removed record and counts it in total "
+               "(the list reads a copy that removal does not update); GET /apis/{id} correctly answers 410.",
+    },
+    "appkey_prefix_match": {
+        "sentence": "You can obtain the AccessKey and APPKEY from the record for authentication in your data "
+                    "collection program.",
+        "english": "The data collection program authenticates with the AccessKey and the APPKEY shown on the "
+                   "API record.",
+        "bug": "POST /collect compares the event's appkey with the channel's APPKEY as a prefix: a truncated "
+               "appkey (e.g. its first 8 characters) is accepted with 200 instead of 403 Forbidden.AppKeyMismatch.",
+    },
+    "only_first_network_domain_kept": {
+        "sentence": "Click New Platform Configuration to add another network domain.",
+        "english": "A web channel can be configured with several network domains.",
+        "bug": "POST /apis (and PATCH) for a WEB channel with several networkDomains stores only the first one "
+               "(the validation loop returns early); the answer and later reads show a single domain.",
+    },
+}
+DEFECTS_KEY = web.AppKey("defects", frozenset)
+
+
+def _defects(request) -> frozenset:
+    return request.app[DEFECTS_KEY]
+
 
 class ApiError(Exception):
     def __init__(self, status: int, code: str, desc: str):
@@ -150,10 +211,10 @@ def v_app_type(v):
     return APP_TYPES[v.strip().upper()]
 
 
-def v_platforms(v, app_type):
+def v_platforms(v, app_type, defects=frozenset()):
     if not isinstance(v, list):
         raise ApiError(422, "InvalidParameter.PlatformTypes", "platformTypes must be an array")
-    if not v:
+    if not v and "empty_platform_list_accepted" not in defects:
         raise ApiError(422, "MissingParameter.PlatformTypes",
                        "at least one platform type is required for APP and Mini Program channels")
     allowed = PLATFORMS[app_type]
@@ -225,7 +286,7 @@ def _origin_key(parts):
     return f"{scheme}://{host}" + (f":{port}" if port else "")
 
 
-def v_domains(v):
+def v_domains(v, defects=frozenset()):
     if not isinstance(v, list):
         raise ApiError(422, "InvalidParameter.NetworkDomains", "networkDomains must be an array")
     if not v:
@@ -240,6 +301,8 @@ def v_domains(v):
         norm = _origin_key(parts) + parts[3]
         if norm not in out:
             out.append(norm)
+        if "only_first_network_domain_kept" in defects:
+            return out
     return out
 
 
@@ -251,6 +314,8 @@ class Store:
         self.removed: dict[str, str] = {}     # apiId -> org
         self.by_key: dict[str, str] = {}      # accessKeyId -> apiId (live)
         self.events: dict[str, list] = {}
+        self.prev_secret: dict[str, str] = {}  # apiId -> secret before the last rotation
+        self.list_cache: dict[str, dict] = {}  # apiId -> record kept for listing
         self.seq = 0
 
     def new_id(self):
@@ -314,13 +379,13 @@ async def create_api(request):
     if app_type == "WEB":
         if body.get("networkDomains") is None:
             raise ApiError(422, "MissingParameter.NetworkDomains", "networkDomains is required for WEB channels")
-        rec["networkDomains"] = v_domains(body["networkDomains"])
+        rec["networkDomains"] = v_domains(body["networkDomains"], _defects(request))
         rec["platformTypes"] = []
     else:
         if body.get("platformTypes") is None:
             raise ApiError(422, "MissingParameter.PlatformTypes",
                            "platformTypes is required for APP and Mini Program channels")
-        rec["platformTypes"] = v_platforms(body["platformTypes"], app_type)
+        rec["platformTypes"] = v_platforms(body["platformTypes"], app_type, _defects(request))
         rec["networkDomains"] = []
     now = _now_ms()
     rec.update({"accessKeyId": "QTAK" + secrets.token_hex(10).upper(),
@@ -357,6 +422,8 @@ async def list_apis(request):
     page = _page_arg(request, "pageNumber", 1, 1, 100000)
     size = _page_arg(request, "pageSize", 100, 1, 100)
     recs = [r for r in store.apis.values() if r["organizationId"] == org]
+    if "removed_api_still_listed" in _defects(request):
+        recs += [r for i, r in store.list_cache.items() if i not in store.apis and r["organizationId"] == org]
     recs.sort(key=lambda r: (r["createdAt"], r["apiId"]), reverse=True)  # newest first
     items = [public(r) for r in recs[(page - 1) * size: page * size]]
     return ok({"items": items, "total": len(recs), "pageNumber": page, "pageSize": size})
@@ -368,6 +435,7 @@ async def get_api(request):
 
 
 async def update_api(request):
+    defects = _defects(request)
     org = org_of(request)
     rec = lookup(request, org)
     _check_ctype(request)
@@ -383,25 +451,38 @@ async def update_api(request):
         if body["collectedByQuickTracking"] is None:
             raise ApiError(422, "MissingParameter.CollectedByQuickTracking",
                            "collectedByQuickTracking cannot be removed")
-        v_collected(body["collectedByQuickTracking"])
+        if "edit_accepts_not_collected_by_quick_tracking" in defects and isinstance(
+                body["collectedByQuickTracking"], bool):
+            new["collectedByQuickTracking"] = body["collectedByQuickTracking"]
+        else:
+            v_collected(body["collectedByQuickTracking"])
     if "applicationType" in body:
         if body["applicationType"] is None:
             raise ApiError(422, "MissingParameter.ApplicationType", "applicationType cannot be removed")
         t = v_app_type(body["applicationType"])
-        if t != rec["applicationType"]:
+        if "app_type_change_between_app_and_mini_program" in defects:
+            if (t == "WEB") != (rec["applicationType"] == "WEB"):
+                raise ApiError(409, "Conflict.ApplicationTypeImmutable",
+                               f"the application type cannot be changed ({rec['applicationType']} -> {t})")
+            new["applicationType"] = t
+        elif t != rec["applicationType"]:
             raise ApiError(409, "Conflict.ApplicationTypeImmutable",
                            f"the application type cannot be changed ({rec['applicationType']} -> {t})")
-    t = rec["applicationType"]
+    t = new.get("applicationType", rec["applicationType"])
     if t == "WEB":
         if "networkDomains" in body:
             if body["networkDomains"] is None:
                 raise ApiError(422, "MissingParameter.NetworkDomains", "a WEB channel needs network domains")
-            new["networkDomains"] = v_domains(body["networkDomains"])
+            if "edit_domain_scheme_unchecked" in defects and isinstance(body["networkDomains"], list) \
+                    and body["networkDomains"] and all(isinstance(d, str) and d.strip() for d in body["networkDomains"]):
+                new["networkDomains"] = [d.strip() for d in body["networkDomains"]]
+            else:
+                new["networkDomains"] = v_domains(body["networkDomains"], defects)
     else:
         if "platformTypes" in body:
             if body["platformTypes"] is None:
                 raise ApiError(422, "MissingParameter.PlatformTypes", "this channel needs platform types")
-            new["platformTypes"] = v_platforms(body["platformTypes"], t)
+            new["platformTypes"] = v_platforms(body["platformTypes"], t, defects)
     changed = any(rec.get(k) != v for k, v in new.items())
     rec.update(new)
     if changed:
@@ -413,6 +494,8 @@ async def delete_api(request):
     store: Store = request.app["store"]
     org = org_of(request)
     rec = lookup(request, org)
+    if "removed_api_still_listed" in _defects(request):
+        store.list_cache[rec["apiId"]] = rec
     del store.apis[rec["apiId"]]
     store.by_key.pop(rec["accessKeyId"], None)
     store.removed[rec["apiId"]] = org
@@ -420,9 +503,12 @@ async def delete_api(request):
 
 
 async def rotate_secret(request):
+    store: Store = request.app["store"]
     org = org_of(request)
     rec = lookup(request, org)
     old = rec["accessKeySecret"]
+    if "rotated_secret_still_accepted" in _defects(request):
+        store.prev_secret[rec["apiId"]] = old
     new = _new_secret()
     while new == old:
         new = _new_secret()
@@ -503,16 +589,23 @@ async def collect(request):
     rec = store.apis.get(api_id) if api_id else None
     if rec is None:
         raise ApiError(403, "InvalidAccessKeyId.NotFound", "the AccessKeyId does not exist or was removed")
-    key = rec["accessKeySecret"].encode()
+    keys = [rec["accessKeySecret"].encode()]
+    if "rotated_secret_still_accepted" in _defects(request) and rec["apiId"] in store.prev_secret:
+        keys.append(store.prev_secret[rec["apiId"]].encode())  # grace period for the old secret
     sig_l = sig.lower()
     good = False
-    for cq in _canonical_queries(request):
-        mac = hmac.new(key, SERVICE.encode() + b"\n" + cq.encode() + b"\n" + raw, hashlib.sha1).hexdigest()
-        if hmac.compare_digest(mac, sig_l):
-            good = True
+    for key in keys:
+        for cq in _canonical_queries(request):
+            mac = hmac.new(key, SERVICE.encode() + b"\n" + cq.encode() + b"\n" + raw, hashlib.sha1).hexdigest()
+            if hmac.compare_digest(mac, sig_l):
+                good = True
     if not good:
         raise ApiError(403, "InvalidSignature", "the signature does not match (is the AccessKeySecret current?)")
-    if ev["appkey"] != rec["appKey"]:
+    if "appkey_prefix_match" in _defects(request):
+        appkey_ok = rec["appKey"].startswith(ev["appkey"])
+    else:
+        appkey_ok = ev["appkey"] == rec["appKey"]
+    if not appkey_ok:
         raise ApiError(403, "Forbidden.AppKeyMismatch", "appkey is not the APPKEY of this AccessKey's channel")
     if rec["applicationType"] in ("APP", "MINI_PROGRAM"):
         p = ev.get("platform")
@@ -556,8 +649,13 @@ async def envelope_mw(request, handler):
         return fail(400, "InvalidRequest", f"request could not be processed: {type(e).__name__}")
 
 
-def make_app() -> web.Application:
+def make_app(defects: frozenset[str] = frozenset()) -> web.Application:
+    defects = frozenset(defects)
+    unknown = defects - DEFECTS.keys()
+    if unknown:
+        raise ValueError(f"unknown defect(s): {', '.join(sorted(unknown))}")
     app = web.Application(middlewares=[envelope_mw], client_max_size=MAX_BODY)
+    app[DEFECTS_KEY] = defects
     app["store"] = Store()
     for p in PREFIXES:
         app.router.add_post(p + "/apis", create_api)

@@ -46,6 +46,74 @@ TAG_PREFIX = "user_rt_tag_"
 
 H5_PATH = "/sf/h5/iframe-app/sf/realtime-tag"
 
+# ----------------------------------------------------------------------------- switchable defects (off by default)
+DEFECTS: dict[str, dict[str, str]] = {
+    "h5_view_without_tag_name": {
+        "sentence": "tag_name | 非必传 | 实时标签的名称,当 mode 是编辑或者查看的时候必传 |",
+        "english": "tag_name: optional; the real-time tag's name, required when mode is edit or view.",
+        "bug": "The H5 page only enforces tag_name for mode=edit: GET the iframe URL with mode=view and no "
+               "tag_name answers 200 with a page instead of the 400 refusal.",
+    },
+    "start_returns_data": {
+        "sentence": "调用成功后,code 为 SUCCESS,data 不返回数据。",
+        "english": "(start section) After a successful call, code is SUCCESS and data returns no data.",
+        "bug": "POST /real-time-tag/start answers SUCCESS with data {\"name\": ..., \"status\": \"CALCULATING\"} "
+               "instead of no data (data null).",
+    },
+    "stop_ignores_calculating": {
+        "sentence": "调用成功后,code 为 SUCCESS,data 不返回数据。",
+        "english": "(stop section, 实时标签的停用 = deactivating the tag) After a successful call, code is SUCCESS "
+                   "and data returns no data -- SUCCESS means the tag was stopped.",
+        "bug": "POST /real-time-tag/stop on a tag that was just started (still computing) answers SUCCESS but "
+               "only RUNNING tags are switched off: GET /real-time-tag/get still shows it not STOPPED and it "
+               "later serves values.",
+    },
+    "get_without_name_returns_first": {
+        "sentence": "query | name | 必传 | 实时标签名称",
+        "english": "query parameter name: required; the real-time tag's name.",
+        "bug": "GET /real-time-tag/get without a name (or with name=) treats the name as an optional filter and "
+               "answers SUCCESS with the project's first tag instead of refusing the call.",
+    },
+    "quota_requires_body": {
+        "sentence": "调用成功后,code 为 SUCCESS,data 数据:",
+        "english": "(quota section, whose request example sends only headers and no body) After a successful "
+                   "call, code is SUCCESS with the data (remain, use).",
+        "bug": "POST /real-time-tag/quota/query sent exactly like the document's example (no body) answers "
+               "INVALID_ARGUMENT (请求体不能为空) instead of SUCCESS with remain/use; a body of {} still works.",
+    },
+    "online_user_prefix_match": {
+        "sentence": "说明:当用户不存在时,请求接口会报错,提示用户不存在;",
+        "english": "Note: when the user does not exist, the request reports an error saying the user does not "
+                   "exist.",
+        "bug": "Online look-ups match distinct_id/login_id by prefix: express-attribute-online/get with "
+               "distinct_id \"u-100\" (no such user) answers SUCCESS with user u-1001's tags instead of "
+               "USER_NOT_EXIST (batch-get likewise includes that user).",
+    },
+    "online_tag_index_cross_tenant": {
+        "sentence": "iframe 创建实时标签 → 接口调用启用标签 → 标签计算完成后 → 根据用户调用结果查询结果查询实时标签的值。",
+        "english": "(normal usage flow) Create the tag in the iframe -> enable it through the API -> after the tag "
+                   "has been computed -> query the tag's value for a user.",
+        "bug": "Online look-ups consult an index of running tags keyed by tag name only: once tenant A has "
+               "started user_rt_tag_lifecycle, tenant B (whose same-named tag was never started) gets a value "
+               "for it, computed with A's rule.",
+    },
+    "online_get_drops_valueless_entries": {
+        "sentence": "当请求的实时标签不存在时,接口不会报错,返回的结果中实时标签对应的 value 无值。",
+        "english": "When a requested real-time tag does not exist the API does not fail; in the result the "
+                   "entry for that tag has no value.",
+        "bug": "express-attribute-online/get drops every attribute entry that has no value, so an unknown (or "
+               "stopped) tag is missing from audience_entity_attributes instead of being listed without value.",
+    },
+    "batch_entity_name_echoed": {
+        "sentence": "entity_name | 必返 | 实体名称",
+        "english": "(batch-get response) entity_name: always returned; the entity name (which defaults to user "
+                   "when not passed).",
+        "bug": "express-attribute-online/batch-get echoes the request's entity_name into each entity, so a "
+               "request without entity_name answers \"entity_name\": null instead of \"user\".",
+    },
+}
+DEFECTS_KEY = web.AppKey("defects", frozenset)
+
 
 # ----------------------------------------------------------------------------- helpers
 def now_str() -> str:
@@ -279,6 +347,10 @@ def get_store(request) -> Store:
     return request.app["store"]
 
 
+def get_defects(request) -> frozenset:
+    return request.app[DEFECTS_KEY]
+
+
 def authenticate(request):
     """Order: X-Organization-Id -> sensorsdata-project -> api-key."""
     store = get_store(request)
@@ -371,6 +443,8 @@ async def start_tag(request, ctx):
     tag["status"] = "CALCULATING"
     tag["_ready_at"] = time.monotonic() + CALC_SECONDS
     tag["update_time"] = now_str()
+    if "start_returns_data" in get_defects(request):
+        return {"name": name, "status": tag["status"]}
     return None
 
 
@@ -382,7 +456,11 @@ async def stop_tag(request, ctx):
     if tag["status"] == "STOPPED":
         raise ApiError("REAL_TIME_TAG_STATUS_ERROR", "实时标签已停用", "SF-T-F-2-2",
                        context={"name": name, "status": tag["status"]})
-    tag["status"] = "STOPPED"
+    if "stop_ignores_calculating" in get_defects(request):
+        if tag["status"] == "RUNNING":
+            tag["status"] = "STOPPED"
+    else:
+        tag["status"] = "STOPPED"
     tag["update_time"] = now_str()
     return None
 
@@ -403,6 +481,11 @@ async def delete_tag(request, ctx):
 async def get_tag(request, ctx):
     _, _, proj = ctx
     names = request.query.getall("name", [])
+    if "get_without_name_returns_first" in get_defects(request) and len(names) <= 1:
+        name = names[0] if names else None
+        matches = [t for n, t in proj["tags"].items() if not name or n == name]
+        if not name and matches:
+            return {"realtime_tag": Store.public(Store.refresh(matches[0]))}
     if not names:
         raise param_error("query 参数 name 不能为空", "name")
     if len(names) > 1:
@@ -417,7 +500,7 @@ async def get_tag(request, ctx):
 @api
 async def quota_query(request, ctx):
     _, _, proj = ctx
-    await read_json_object(request, allow_empty=True)  # body is ignored
+    await read_json_object(request, allow_empty="quota_requires_body" not in get_defects(request))  # body is ignored
     use = len(proj["tags"])
     return {"remain": max(QUOTA_LIMIT - use, 0), "use": use, "total": QUOTA_LIMIT}
 
@@ -497,12 +580,14 @@ def parse_entity_id(obj, field):
     return m
 
 
-def resolve_user(proj, matcher):
+def resolve_user(proj, matcher, defects=frozenset()):
     for u in proj["users"]:
         ok = True
         for k, vals in matcher.items():
             if k == "entity_id":
                 ok = u["entity_id"] == vals
+            elif "online_user_prefix_match" in defects:
+                ok = len(vals) == 1 and any(str(u.get(k) or "").startswith(v) for v in vals)
             else:
                 ok = len(vals) == 1 and u.get(k) in vals
             if not ok:
@@ -512,8 +597,18 @@ def resolve_user(proj, matcher):
     return None
 
 
-def attribute_entry(proj, user, name):
+def attribute_entry(proj, user, name, defects=frozenset(), store=None):
     tag = proj["tags"].get(name)
+    if "online_tag_index_cross_tenant" in defects and store is not None:
+        for org in store.orgs.values():
+            for p in org["projects"].values():
+                t = p["tags"].get(name)
+                if t is not None and Store.refresh(t)["status"] == "RUNNING":
+                    tag = t
+                    break
+            else:
+                continue
+            break
     if tag is None:
         return {"name": name, "error_msg": "UNAVAILABLE"}
     Store.refresh(tag)
@@ -531,11 +626,11 @@ def attribute_entry(proj, user, name):
     return {"name": name, "error_msg": "SUCCESS"}
 
 
-def entity_view(proj, user, entity_name, names):
+def entity_view(proj, user, entity_name, names, defects=frozenset(), store=None):
     return {
         "entity_id": {"data_type": "INT", "int_value": str(user["entity_id"])},
         "entity_name": entity_name,
-        "audience_entity_attributes": [attribute_entry(proj, user, n) for n in sorted(names)],
+        "audience_entity_attributes": [attribute_entry(proj, user, n, defects, store) for n in sorted(names)],
     }
 
 
@@ -548,10 +643,14 @@ async def online_get(request, ctx):
         raise param_error("audience_entity_id 不能为空", "audience_entity_id")
     matcher = parse_entity_id(body["audience_entity_id"], "audience_entity_id")
     names = parse_attribute_names(body)
-    user = resolve_user(proj, matcher)
+    defects = get_defects(request)
+    user = resolve_user(proj, matcher, defects)
     if user is None:
         raise ApiError("USER_NOT_EXIST", "用户不存在", "SF-U-F-1-1", action="请确认用户标识是否正确")
-    return {"audience_entity": entity_view(proj, user, entity_name, names)}
+    view = entity_view(proj, user, entity_name, names, defects, get_store(request))
+    if "online_get_drops_valueless_entries" in defects:
+        view["audience_entity_attributes"] = [e for e in view["audience_entity_attributes"] if "value" in e]
+    return {"audience_entity": view}
 
 
 @api
@@ -568,13 +667,16 @@ async def online_batch_get(request, ctx):
         raise param_error(f"audience_entity_ids 最多 {BATCH_LIMIT} 个", "audience_entity_ids")
     matchers = [parse_entity_id(x, f"audience_entity_ids[{i}]") for i, x in enumerate(ids)]
     names = parse_attribute_names(body)
+    defects = get_defects(request)
+    if "batch_entity_name_echoed" in defects:
+        entity_name = body.get("entity_name")
     out, seen = [], set()
     for m in matchers:
-        u = resolve_user(proj, m)
+        u = resolve_user(proj, m, defects)
         if u is None or u["entity_id"] in seen:
             continue  # unknown users are left out; duplicates collapse
         seen.add(u["entity_id"])
-        out.append(entity_view(proj, u, entity_name, names))
+        out.append(entity_view(proj, u, entity_name, names, defects, get_store(request)))
     return {"audience_entities": out}
 
 
@@ -627,7 +729,8 @@ async def h5_page(request):
     if lang not in SUPPORTED_LANGS:
         lang = "zh-cn"  # unsupported language: fall back to the default
     tag_name = q.get("tag_name")
-    if mode in ("view", "edit") and (tag_name is None or not tag_name.strip()):
+    required_for = ("edit",) if "h5_view_without_tag_name" in get_defects(request) else ("view", "edit")
+    if mode in required_for and (tag_name is None or not tag_name.strip()):
         return h5_error(400, "mode 为 view 或 edit 时必须传 tag_name")
     org_id, org = h5_tenant(request)
     if org is None:
@@ -757,9 +860,14 @@ async def h5_submit(request):
 
 
 # ----------------------------------------------------------------------------- app
-def make_app() -> web.Application:
+def make_app(defects: frozenset[str] = frozenset()) -> web.Application:
+    defects = frozenset(defects)
+    unknown = sorted(defects - set(DEFECTS))
+    if unknown:
+        raise ValueError(f"unknown defect(s): {', '.join(unknown)}")
     app = web.Application(client_max_size=1024 * 1024)
     app["store"] = Store()
+    app[DEFECTS_KEY] = defects
     base = "/api/v3/focus/v1"
     app.router.add_post(base + "/real-time-tag/start", start_tag)
     app.router.add_post(base + "/real-time-tag/stop", stop_tag)

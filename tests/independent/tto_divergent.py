@@ -40,6 +40,73 @@ _SOURCES = {
     CREDS["other_api_key"]: {"id": 1002, "name": "HTTP API Source B"},
 }
 
+# Switchable, deliberately injected bugs (all off by default).  Each breaks a rule the
+# vendor document states; used to judge whether a conformance tool notices them.
+DEFECTS: dict[str, dict[str, str]] = {
+    "ingest_api_key_from_query": {
+        "sentence": "注意:儅通過API向 TTO CDP 發送數據時,請求體中必須添加 API 密鑰字段,具體信息在請見以下文檔",
+        "english": "Note: when sending data to TTO CDP through the API, the API key field must be added "
+                   "in the request body.",
+        "bug": "track/identify/alias fall back to an api_key given only in the query string "
+               "(?api_key=...) when the JSON body has none, and accept the message (202) instead of 401.",
+    },
+    "settings_key_prefix_match": {
+        "sentence": "項目API密鑰,用於身份驗證和數據歸屬",
+        "english": "The project API key, used for authentication and data attribution.",
+        "bug": "/v1/settings compares the key only up to the length the caller sent, so any non-empty "
+               "prefix of a real key (e.g. 'tto_src_A') authenticates and gets 200 instead of 403.",
+    },
+    "settings_cache_cross_source": {
+        "sentence": "settings接口用於查詢指定項目的配置信息,包括數據源設置和目的地配置。",
+        "english": "The settings endpoint queries the configuration of the specified project, including "
+                   "source settings and destination configuration.",
+        "bug": "/v1/settings caches the first answer it builds and serves it to every authenticated key: "
+               "after source A asked, source B receives A's configuration (source.id 1001, A's name/stats).",
+    },
+    "msg_id_dedup_shared_across_sources": {
+        "sentence": "項目API密鑰,用於身份驗證和數據歸屬",
+        "english": "The project API key, used for authentication and data attribution.",
+        "bug": "the msg_id de-duplication store is global instead of per api_key: a message from source B "
+               "whose msg_id was already used by source A is answered as A's duplicate (200, A's source_id) "
+               "or as a conflict (409) and is not stored for B.",
+    },
+    "alias_msg_id_not_deduplicated": {
+        "sentence": "消息唯一標識符,用於去重和日志追鐘",
+        "english": "Unique message identifier, used for de-duplication and log tracing.",
+        "bug": "alias messages are never recorded in the msg_id store: an exact repeat of an alias is "
+               "accepted and stored again (202, duplicate:false, messages_received grows) instead of being "
+               "recognised as a duplicate.",
+    },
+    "type_not_matched_to_endpoint": {
+        "sentence": "事件類型,標識操作類型(track/identify/alias)",
+        "english": "Event type, identifying the operation type (track/identify/alias).",
+        "bug": "'type' is only checked to be one of track/identify/alias, not to match the endpoint: "
+               "POST /v1/identify with \"type\": \"track\" is accepted (202) instead of rejected (422).",
+    },
+    "identify_traits_not_object_accepted": {
+        "sentence": "traits\n\nOBJECT\n\n用戶特徵信息,包含郵箱、電話等畫像數據",
+        "english": "identify parameter table: traits, type OBJECT, user trait information such as email "
+                   "and phone.",
+        "bug": "identify validates 'traits' with track's object-or-string rule, so a string traits value "
+               "is accepted (202) instead of rejected (422).",
+    },
+    "identify_string_timestamp_rejected": {
+        "sentence": "事件發生時間戳(秒)",
+        "english": "Timestamp (seconds) of when the event happened (the identify example sends "
+                   "\"timestamp\": \"1767174918\", a string).",
+        "bug": "identify only accepts a JSON number as timestamp: the documented identify example with "
+               "\"timestamp\": \"1767174918\" is rejected with 422 INVALID_FIELD instead of accepted (202).",
+    },
+    "track_string_properties_crash": {
+        "sentence": "properties\n\nSTRING\n\n事件屬性,包含業務相關數據,詳見屬性文檔。",
+        "english": "track parameter table: properties, type STRING, event properties with business data.",
+        "bug": "track reads properties.get('currency') assuming an object; a string 'properties' value makes "
+               "the handler crash, answered as 400 BAD_REQUEST 'malformed request' instead of 202.",
+    },
+}
+
+DEFECTS_KEY = web.AppKey("defects", frozenset)
+
 
 class ApiError(Exception):
     def __init__(self, status: int, code: str, detail: str, field: str | None = None, headers=None):
@@ -250,13 +317,13 @@ def _object_or_string(body: dict, name: str) -> None:
         raise ApiError(422, "INVALID_FIELD", f"'{name}' must be an object (or a string)", name)
 
 
-def validate(kind: str, body: dict) -> dict:
+def validate(kind: str, body: dict, defects: frozenset[str] = frozenset()) -> dict:
     """Return a normalised view; raise ApiError(422) on semantic problems."""
     t = body.get("type")
     if t is not None:
         if not isinstance(t, str):
             raise ApiError(422, "INVALID_FIELD", "'type' must be a string", "type")
-        if t != kind:
+        if t != kind and (t not in KNOWN_BY_TYPE or "type_not_matched_to_endpoint" not in defects):
             raise ApiError(422, "TYPE_MISMATCH", f"'type' is '{t}' but this endpoint accepts '{kind}'", "type")
 
     if "api_key" in body and body["api_key"] is not None and not isinstance(body["api_key"], str):
@@ -265,6 +332,9 @@ def validate(kind: str, body: dict) -> dict:
     msg_id = _id_value(body, "msg_id")
     user_id = _id_value(body, "user_id")
     anonymous_id = _id_value(body, "anonymous_id")
+    if kind == "identify" and "identify_string_timestamp_rejected" in defects \
+            and body.get("timestamp") is not None and not _is_num(body["timestamp"]):
+        raise ApiError(422, "INVALID_FIELD", "'timestamp' must be epoch seconds", "timestamp")
     ts = _check_timestamp(body)
 
     ctx = body.get("context")
@@ -294,9 +364,12 @@ def validate(kind: str, body: dict) -> dict:
     elif kind == "identify":
         tr = body.get("traits")
         if tr is not None:
-            if not isinstance(tr, dict):
+            if "identify_traits_not_object_accepted" in defects:
+                _object_or_string(body, "traits")
+            elif not isinstance(tr, dict):
                 raise ApiError(422, "INVALID_FIELD", "'traits' must be an object", "traits")
-            _check_traits_formats(tr, "traits")
+            if isinstance(tr, dict):
+                _check_traits_formats(tr, "traits")
         _object_or_string(body, "properties")
     elif kind == "alias":
         prev = _id_value(body, "previous_id")
@@ -344,18 +417,23 @@ def _authenticate(state: dict, key: Any) -> Source:
 def _make_ingest(kind: str):
     async def handler(request: web.Request) -> web.Response:
         state = request.app["state"]
+        defects = request.app[DEFECTS_KEY]
         raw = await _read_body(request)
         if not _json_ct_ok(request):
             raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json")
         body = _parse_json_object(raw)
-        norm = validate(kind, body)
-        src = _authenticate(state, body.get("api_key"))
+        norm = validate(kind, body, defects)
+        api_key = body.get("api_key")
+        if "ingest_api_key_from_query" in defects and api_key is None:
+            api_key = request.query.get("api_key")
+        src = _authenticate(state, api_key)
+        by_msg_id = state["by_msg_id"] if "msg_id_dedup_shared_across_sources" in defects else src.by_msg_id
 
         now = int(time.time())
         supplied_msg_id = body.get("msg_id") if norm["msg_id"] is not None else None
         msg_id_key = norm["msg_id"]
         if msg_id_key is not None:
-            prev = src.by_msg_id.get(msg_id_key)
+            prev = by_msg_id.get(msg_id_key)
             if prev is not None:
                 if prev["body"] != body:
                     raise ApiError(409, "MSG_ID_CONFLICT",
@@ -371,6 +449,9 @@ def _make_ingest(kind: str):
         record = {"kind": kind, "body": body, "msg_id": msg_id_key, "received_at": now}
         extra: dict[str, Any] = {}
         ident = norm["user_id"] or norm["anonymous_id"]
+        if kind == "track" and "track_string_properties_crash" in defects:
+            props = body.get("properties") or {}
+            record["currency"] = props.get("currency")
         if kind == "identify":
             prof = src.profiles.setdefault(src.canonical(ident), {})
             if isinstance(body.get("traits"), dict):
@@ -404,7 +485,8 @@ def _make_ingest(kind: str):
             "ignored_fields": ignored,
         }
         resp.update(extra)
-        src.by_msg_id[msg_id_key] = {"body": body, "response": resp}
+        if not (kind == "alias" and "alias_msg_id_not_deduplicated" in defects):
+            by_msg_id[msg_id_key] = {"body": body, "response": resp}
         return ok(202, resp)
 
     return handler
@@ -430,8 +512,16 @@ async def settings_handler(request: web.Request) -> web.Response:
         raise ApiError(400, "API_KEY_CONFLICT", "query and body carry different 'api_key' values", "api_key")
     if key is None:
         key = body_key
+    defects = request.app[DEFECTS_KEY]
+    if "settings_key_prefix_match" in defects and isinstance(key, str) and key.strip():
+        for known in state["sources"]:
+            if known[:len(key)] == key:
+                key = known
+                break
     src = _authenticate(state, key)
-    return ok(200, {
+    if "settings_cache_cross_source" in defects and state.get("settings_cache") is not None:
+        return ok(200, state["settings_cache"])
+    answer = {
         "success": True,
         "source": {
             "id": src.id,
@@ -445,7 +535,10 @@ async def settings_handler(request: web.Request) -> web.Response:
         "destinations": [],
         "stats": {"messages_received": len(src.messages), "profiles": len(src.profiles)},
         "generated_at": int(time.time()),
-    })
+    }
+    if "settings_cache_cross_source" in defects:
+        state["settings_cache"] = answer
+    return ok(200, answer)
 
 
 # ----------------------------------------------------------------------------- app
@@ -471,9 +564,16 @@ async def error_middleware(request: web.Request, handler):
         return problem(400, "BAD_REQUEST", "malformed request")
 
 
-def make_app() -> web.Application:
+def make_app(defects: frozenset[str] = frozenset()) -> web.Application:
+    defects = frozenset(defects)
+    unknown = defects - DEFECTS.keys()
+    if unknown:
+        raise ValueError(f"unknown defect(s): {', '.join(sorted(unknown))}")
     app = web.Application(middlewares=[error_middleware], client_max_size=4 * MAX_BODY)
     app["state"] = {"sources": {k: Source(**v) for k, v in _SOURCES.items()}}
+    app[DEFECTS_KEY] = defects
+    if "msg_id_dedup_shared_across_sources" in defects:
+        app["state"]["by_msg_id"] = {}
     for kind in ("track", "identify", "alias"):
         h = _make_ingest(kind)
         app.router.add_post(f"/v1/{kind}", h)

@@ -33,6 +33,71 @@ ACCOUNTS = {
 MAX_BODY = 256 * 1024
 PROBLEM_CT = "application/problem+json"
 
+# Switchable, realistic defects (all off by default). Each breaks a rule the vendor document states.
+DEFECTS: dict[str, dict[str, str]] = {
+    "token_prefix_compare": {
+        "sentence": "اگر اعتبارنامههای نادرست (مانند کد لایسنس یا توکن دسترسی) ارسال کنید، خطای 401 Unauthorized دریافت خواهید کرد.",
+        "english": "If you send wrong credentials (such as the license code or the access token), you get a 401 Unauthorized error.",
+        "bug": "POST /users (and /events): only the first 16 characters of the access token are compared, so a wrong "
+               "token that shares that prefix (e.g. the real token with its last characters changed, or with a "
+               "suffix appended) is answered 202 instead of 401.",
+    },
+    "token_any_account": {
+        "sentence": "اگر اعتبارنامههای نادرست (مانند کد لایسنس یا توکن دسترسی) ارسال کنید، خطای 401 Unauthorized دریافت خواهید کرد.",
+        "english": "If you send wrong credentials (such as the license code or the access token), you get a 401 Unauthorized error.",
+        "bug": "POST /users (and /events): the token is checked against the tokens of all accounts, not the one of the "
+               "license code in the path, so the other account's token on this license code is answered 202 "
+               "(and writes into this account) instead of 401.",
+    },
+    "attributes_optional": {
+        "sentence": "در همه درخواستها میبایست کلید\nattributes\nرا ارسال نمایید حتی اگر خالی باشد و شما ویژگی سفارشی ندارید.",
+        "english": "In all requests you must send the attributes key, even if it is empty and you have no custom attribute.",
+        "bug": "POST /users: a body without the 'attributes' key is treated as if it had sent {} and answered 202 "
+               "instead of 400 (an 'attributes' that is present but not an object is still refused).",
+    },
+    "userid_number_coerced": {
+        "sentence": "مطمئن شوید که\nuserId\nبه صورت رشته و معتبر است.",
+        "english": "Make sure that userId is a string and valid.",
+        "bug": "POST /users: an integer userId (e.g. 12345) is silently converted to the string '12345' and the "
+               "request is answered 202 instead of 400 (anonymousId is still checked correctly).",
+    },
+    "bool_passes_numeric_lock": {
+        "sentence": "بعد از ارسال یک ویژگی سفارشی با نوع خاص، نمیتوانید نوع آن ویژگی را تغییر دهد.",
+        "english": "After sending a custom attribute with a particular type, you cannot change that attribute's type.",
+        "bug": "POST /users: the type-lock check treats a boolean as a number, so after attributes.age = 30 a "
+               "later attributes.age = true for the same user is answered 202 (and stored) instead of being refused.",
+    },
+    "type_conflict_partial_write": {
+        "sentence": "به عنوان مثال، اگر یک فیلد ویژگی سفارشی به عنوان عددی ارسال شود، امکان ارسال مجدد آن به صورت رشته وجود ندارد و سیستم این کاربر را به سیستم اضافه نخواهد کرد.",
+        "english": "For example, if a custom attribute field is sent as a number, it cannot be sent again as a string, "
+                   "and the system will not add this user.",
+        "bug": "POST /users: a request refused for a type change (409) has already written its other, non-conflicting "
+               "attributes (and created the user if new); observable because a later request giving one of those "
+               "attributes another type is now refused, and a never-accepted user then answers as an update.",
+    },
+    "update_replaces_attributes": {
+        "sentence": "اما اگرuserId\nیاAnonymous ID\nدر پایگاه داده موجود باشد، فقط پارامترهای جدید بهروزرسانی خواهند شد.",
+        "english": "But if the userId or Anonymous ID exists in the database, only the new parameters will be updated.",
+        "bug": "POST /users: an update of an existing profile replaces its whole custom-attribute set (and their type "
+               "locks) with the attributes of the request, so attributes not re-sent are lost: after age = 30 and "
+               "then an update with only another attribute, age = 'thirty' is answered 202 instead of being refused.",
+    },
+    "merge_drops_anonymous_attributes": {
+        "sentence": "در این صورت، سیستم پروفایل ناشناس را باuserId\nادغام میکند.",
+        "english": "In that case, the system merges the anonymous profile with the userId.",
+        "bug": "POST /users with both ids when both profiles exist: the anonymous profile's custom attributes (and "
+               "their type locks) are dropped instead of merged into the user profile, so after the merge the "
+               "user may send those attributes with another type (202 instead of refused).",
+    },
+    "malformed_json_500": {
+        "sentence": "اگر فرمت درخواست نادرست باشد، خطای 400 Bad Request دریافت خواهید کرد.",
+        "english": "If the request format is wrong, you get a 400 Bad Request error.",
+        "bug": "POST /users (and /events): a body that is not syntactically valid JSON (truncated, trailing comma, "
+               "NaN, ...) is answered 500 Internal Server Error instead of 400.",
+    },
+}
+DEFECTS_KEY = web.AppKey("defects", frozenset)
+
 # ---------------------------------------------------------------- helpers
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -106,7 +171,7 @@ def _bad_constant(name):
     raise ValueError(f"non-standard JSON constant {name}")
 
 
-async def read_json_object(request: web.Request) -> dict:
+async def read_json_object(request: web.Request, defects: frozenset = frozenset()) -> dict:
     # Content-Type must be JSON (strict), otherwise 400 (request format wrong).
     ctype = request.headers.get("Content-Type", "")
     mt = ctype.split(";", 1)[0].strip().lower()
@@ -140,6 +205,8 @@ async def read_json_object(request: web.Request) -> dict:
     except _DupKey as e:
         raise Problem(400, "DUPLICATE_KEY", "Duplicate key in JSON object", [err(str(e), "duplicate", "key repeated")])
     except (ValueError, RecursionError) as e:
+        if "malformed_json_500" in defects:
+            raise Problem(500, "INTERNAL_ERROR", "Internal Server Error", [err("body", "error", type(e).__name__)])
         raise Problem(400, "MALFORMED_JSON", "Body is not valid JSON", [err("body", "syntax", str(e)[:200])])
     if not isinstance(data, dict):
         raise Problem(400, "INVALID_BODY", "Body must be a JSON object", [err("body", "type", "object expected")])
@@ -292,7 +359,7 @@ def check_identifier(field, v, errors):
 _ATTR_KEY_RE = re.compile(r"^[a-z0-9_]+$")
 
 
-def validate_user_body(data: dict):
+def validate_user_body(data: dict, defects: frozenset = frozenset()):
     """Structural validation (400). Returns (user_id, anon_id, system, attrs)."""
     errors = []
     ids = {}
@@ -324,12 +391,17 @@ def validate_user_body(data: dict):
                               "custom attributes must be sent inside the 'attributes' object"))
     user_id = anon_id = None
     if "userid" in ids:
-        user_id = check_identifier(ids["userid"][0], ids["userid"][1], errors)
+        uv = ids["userid"][1]
+        if "userid_number_coerced" in defects and isinstance(uv, int) and not isinstance(uv, bool):
+            uv = str(uv)
+        user_id = check_identifier(ids["userid"][0], uv, errors)
     if "anonymousid" in ids:
         anon_id = check_identifier(ids["anonymousid"][0], ids["anonymousid"][1], errors)
     if not ids:
         errors.append(err("userId", "required", "userId or anonymousId is required"))
-    if "attributes" not in seen_norm:
+    if "attributes" not in seen_norm and "attributes_optional" in defects:
+        attrs = {}
+    elif "attributes" not in seen_norm:
         errors.append(err("attributes", "required", "attributes is required (send {} if empty)"))
     elif not isinstance(attrs, dict):
         errors.append(err(seen_norm["attributes"], "invalid_type", "must be a JSON object"))
@@ -388,7 +460,7 @@ def _lock_for(profile_types: dict, key: str):
     return None
 
 
-def upsert(acct: Account, user_id, anon_id, system, attrs):
+def upsert(acct: Account, user_id, anon_id, system, attrs, defects: frozenset = frozenset()):
     pu = acct.profiles.get(acct.by_user[user_id]) if user_id is not None and user_id in acct.by_user else None
     pa = acct.profiles.get(acct.by_anon[anon_id]) if anon_id is not None and anon_id in acct.by_anon else None
 
@@ -431,10 +503,29 @@ def upsert(acct: Account, user_id, anon_id, system, attrs):
         locked = _lock_for(types, k)
         if locked is None:
             continue
+        if "bool_passes_numeric_lock" in defects and locked == NUMERIC and isinstance(v, bool):
+            continue
         if not value_fits(locked, v):
             conflicts.append(err(f"attributes.{k}", "type_locked",
                                  f"attribute is locked to {locked}; got {infer_type(v)}"))
     if conflicts:
+        if "type_conflict_partial_write" in defects:
+            bad = {c["field"][len("attributes."):] for c in conflicts}
+            if target is None:
+                target = acct.new_profile()
+                acct.profiles[target["id"]] = target
+                if user_id is not None:
+                    target["user_id"] = user_id
+                    acct.by_user[user_id] = target["id"]
+                if anon_id is not None:
+                    target["anon_ids"].add(anon_id)
+                    acct.by_anon[anon_id] = target["id"]
+            for k, v in attrs.items():
+                if k in bad or v is None:
+                    continue
+                if k not in target["types"]:
+                    target["types"][k] = SYSTEM_LOCK[SYSTEM_FIELDS[k]] if k in SYSTEM_FIELDS else infer_type(v)
+                target["attrs"][k] = v
         raise Problem(409, "ATTRIBUTE_TYPE_LOCKED",
                       "Attribute type cannot change once set; user was not added", conflicts)
 
@@ -443,10 +534,11 @@ def upsert(acct: Account, user_id, anon_id, system, attrs):
         target = acct.new_profile()
         acct.profiles[target["id"]] = target
     if merge_from is not None:
-        for k, v in merge_from["attrs"].items():
-            target["attrs"].setdefault(k, v)
-        for k, t in merge_from["types"].items():
-            target["types"].setdefault(k, t)
+        if "merge_drops_anonymous_attributes" not in defects:
+            for k, v in merge_from["attrs"].items():
+                target["attrs"].setdefault(k, v)
+            for k, t in merge_from["types"].items():
+                target["types"].setdefault(k, t)
         for k, v in merge_from["system"].items():
             if k not in target["system"] or k in ("opt_in_sms", "opt_in_email", "points"):
                 target["system"].setdefault(k, v)
@@ -462,6 +554,9 @@ def upsert(acct: Account, user_id, anon_id, system, attrs):
     if anon_id is not None:
         target["anon_ids"].add(anon_id)
         acct.by_anon[anon_id] = target["id"]
+    if "update_replaces_attributes" in defects and operation == "update":
+        target["attrs"] = {}
+        target["types"] = {}
     for k, v in system.items():
         if v is None:
             target["system"].pop(k, None)
@@ -480,7 +575,7 @@ def upsert(acct: Account, user_id, anon_id, system, attrs):
 
 # ---------------------------------------------------------------- auth
 
-def authenticate(request: web.Request, license_code: str):
+def authenticate(request: web.Request, license_code: str, defects: frozenset = frozenset()):
     hdr = request.headers.get("Authorization")
     challenge = {"WWW-Authenticate": 'Token realm="zebline"'}
     if hdr is None or not hdr.strip():
@@ -491,6 +586,10 @@ def authenticate(request: web.Request, license_code: str):
         token = token[7:].strip()
     expected = ACCOUNTS.get(license_code)
     ok = expected is not None and hmac.compare_digest(token.encode("utf-8", "replace"), expected.encode())
+    if "token_prefix_compare" in defects and expected is not None:
+        ok = token[:16] == expected[:16]
+    if "token_any_account" in defects and expected is not None:
+        ok = any(hmac.compare_digest(token.encode("utf-8", "replace"), t.encode()) for t in ACCOUNTS.values())
     if not ok:
         raise Problem(401, "INVALID_CREDENTIALS", "Unauthorized",
                       [err("credentials", "invalid", "license code or access token is not valid")], challenge)
@@ -517,12 +616,13 @@ async def users_handler(request: web.Request) -> web.Response:
         raise Problem(405, "METHOD_NOT_ALLOWED", "Only POST is supported on this resource",
                       [err("method", "not_allowed", request.method)], {"Allow": "POST"})
     license_code = request.match_info["license"]
+    defects = request.app[DEFECTS_KEY]
     check_query(request)
-    data = await read_json_object(request)
-    user_id, anon_id, system, attrs = validate_user_body(data)
-    authenticate(request, license_code)
+    data = await read_json_object(request, defects)
+    user_id, anon_id, system, attrs = validate_user_body(data, defects)
+    authenticate(request, license_code, defects)
     acct = request.app["accounts"][license_code]
-    operation = upsert(acct, user_id, anon_id, system, attrs)
+    operation = upsert(acct, user_id, anon_id, system, attrs, defects)
     extra = {"operation": operation}
     if user_id is not None:
         extra["userId"] = user_id
@@ -536,8 +636,9 @@ async def events_handler(request: web.Request) -> web.Response:
         raise Problem(405, "METHOD_NOT_ALLOWED", "Only POST is supported on this resource",
                       [err("method", "not_allowed", request.method)], {"Allow": "POST"})
     license_code = request.match_info["license"]
+    defects = request.app[DEFECTS_KEY]
     check_query(request)
-    data = await read_json_object(request)
+    data = await read_json_object(request, defects)
     errors = []
     uid = data.get("userId")
     aid = data.get("anonymousId")
@@ -559,7 +660,7 @@ async def events_handler(request: web.Request) -> web.Response:
         errors.append(err("eventData", "invalid_type", "must be a JSON object"))
     if errors:
         raise Problem(400, "VALIDATION_FAILED", "Request body is invalid", errors)
-    authenticate(request, license_code)
+    authenticate(request, license_code, defects)
     tid = new_track_id()
     request.app["accounts"][license_code].events.append((tid, data))
     return accepted(tid, {"eventName": name})
@@ -587,8 +688,12 @@ async def problem_middleware(request, handler):
                                         [err("request", "rejected", type(e).__name__)]))
 
 
-def make_app() -> web.Application:
+def make_app(defects: frozenset[str] = frozenset()) -> web.Application:
+    unknown = set(defects) - set(DEFECTS)
+    if unknown:
+        raise ValueError(f"unknown defect(s): {sorted(unknown)}")
     app = web.Application(middlewares=[problem_middleware], client_max_size=MAX_BODY * 4)
+    app[DEFECTS_KEY] = frozenset(defects)
     app["accounts"] = {lic: Account() for lic in ACCOUNTS}
     for suffix in ("", "/"):
         app.router.add_route("*", "/v1/accounts/{license}/users" + suffix, users_handler)

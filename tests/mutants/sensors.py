@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import quote
 
 from cdpkit.mockserver import sensors
@@ -340,44 +340,46 @@ def _entities(reply: Reply) -> list[dict[str, Any]]:
     return [data["audience_entity"]] if "audience_entity" in data else data["audience_entities"]
 
 
-def _stopped_tags_keep_values(call: Call, reply: Reply) -> Reply:
-    """SF-ONLINE-STALE-TAG, another choice: a stopped tag is no longer computed, but the values of its last run
-    are still served (a tag never started still has none)."""
+def _entries_with_users(call: Call, reply: Reply) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(caller's project key, the user, an entry) for every entry of a successful look-up's answer whose user
+    the caller's project has."""
     if reply.status != 200:
-        return reply
+        return
     pkey = sensors.tenant(call)
     for entity in _entities(reply):
         ident = entity["entity_id"]
         user = call.state.get(f"users:{pkey}", ident.get("int_value") or ident.get("string_value") or "")
-        for entry in entity["audience_entity_attributes"]:
-            tag = call.state.get(f"tags:{pkey}", entry["name"])
-            record = call.state.get(f"computed:{pkey}", entry["name"])
-            if user is None or tag is None or tag["status"] != STOPPED or record is None or "value" in entry:
-                continue
-            value = tag_value(record, tag, user)
-            if value is not None:
-                entry["value"] = {"data_type": tag["data_type"], "string_value": value, "list_value": []}
+        if user is not None:
+            for entry in entity["audience_entity_attributes"]:
+                yield pkey, user, entry
+
+
+def _stopped_tags_keep_values(call: Call, reply: Reply) -> Reply:
+    """SF-ONLINE-STALE-TAG, another choice: a stopped tag is no longer computed, but the values of its last run
+    are still served (a tag never started still has none)."""
+    for pkey, user, entry in _entries_with_users(call, reply):
+        tag = call.state.get(f"tags:{pkey}", entry["name"])
+        record = call.state.get(f"computed:{pkey}", entry["name"])
+        if tag is None or tag["status"] != STOPPED or record is None or "value" in entry:
+            continue
+        value = tag_value(record, tag, user)
+        if value is not None:
+            entry["value"] = {"data_type": tag["data_type"], "string_value": value, "list_value": []}
     return reply
 
 
 def _tags_of_every_organization(call: Call, reply: Reply) -> Reply:
     """A global name index (the independent Sensors' defect cross_tenant_tag_value): a look-up's tag name unknown
     in the caller's project is found in any organization's project, and its rule evaluated on the caller's user."""
-    if reply.status != 200:
-        return reply
-    pkey = sensors.tenant(call)
-    for entity in _entities(reply):
-        ident = entity["entity_id"]
-        user = call.state.get(f"users:{pkey}", ident.get("int_value") or ident.get("string_value") or "")
-        for entry in entity["audience_entity_attributes"]:
-            if user is None or "value" in entry or call.state.get(f"tags:{pkey}", entry["name"]) is not None:
-                continue
-            for other, _ in call.state.items("projects"):
-                tag = call.state.get(f"tags:{other}", entry["name"])
-                value = layer_value(tag["rule"], user.get("profile", {})) if tag and tag["status"] == RUNNING else None
-                if value is not None:
-                    entry["value"] = {"data_type": tag["data_type"], "string_value": value, "list_value": []}
-                    break
+    for pkey, user, entry in _entries_with_users(call, reply):
+        if "value" in entry or call.state.get(f"tags:{pkey}", entry["name"]) is not None:
+            continue
+        for other, _ in call.state.items("projects"):
+            tag = call.state.get(f"tags:{other}", entry["name"])
+            value = layer_value(tag["rule"], user.get("profile", {})) if tag and tag["status"] == RUNNING else None
+            if value is not None:
+                entry["value"] = {"data_type": tag["data_type"], "string_value": value, "list_value": []}
+                break
     return reply
 
 

@@ -39,18 +39,31 @@ def _failing_subschema(schema: dict[str, Any], error: Any) -> Any:
 
 
 def _requirement_for(schema: dict[str, Any], error: Any, fallback: str, failing: Any) -> str:
-    """The deepest ``x-requirement`` on the failing path; ``x-required-by`` of ``failing`` for a missing property."""
-    found = fallback
-    node: Any = schema
-    for step in error.schema_path:
-        if isinstance(node, dict) and "x-requirement" in node:
-            found = node["x-requirement"]
+    """The requirement a violation breaks: the deepest ``x-requirement`` on the path the validator took to the
+    failing keyword (through every ``$ref``), unless an assumed one lies on that path. A documented constraint
+    reached only through cdpkit's assumption binds no more than that assumption (an INT column under a key
+    spelling only the mock maps, ZEB-KEY-MAPPING), as :func:`cdpkit.schemas.tiers.documented_view` reads it.
+    ``x-required-by`` of ``failing`` names a missing property's requirement."""
+    from cdpkit.schemas.tiers import is_assumed
+
+    found, assumed, node = fallback, None, schema
+    steps = list(getattr(error, "evaluation_path", None) or error.schema_path)
+    for step in [*steps, None]:
+        rid = node.get("x-requirement") if isinstance(node, dict) else None
+        if isinstance(rid, str):
+            found = rid
+            if is_assumed(rid):
+                assumed = rid
+        if step is None:
+            break
         try:
-            node = node[step] if not isinstance(node, list) else node[int(step)]
+            if step == "$ref" and isinstance(node, dict) and str(node.get("$ref", "")).startswith("#"):
+                node = resolve_pointer(schema, node["$ref"][1:])
+            else:
+                node = node[int(step)] if isinstance(node, list) else node[step]
         except (KeyError, IndexError, ValueError, TypeError):
             break
-    if isinstance(node, dict) and "x-requirement" in node:
-        found = node["x-requirement"]
+    found = assumed or found
     if type(error.kind).__name__ == "Required":
         missing = getattr(error.kind, "property", None)
         by = failing.get("x-required-by", {}) if isinstance(failing, dict) else {}

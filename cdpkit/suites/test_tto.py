@@ -381,6 +381,9 @@ def test_settings_body_names_source_and_destinations(cdp: Target) -> None:
 def test_type_must_name_the_endpoint(cdp: Target) -> None:
     for op in MESSAGE_OPS:
         cdp.expect.rejected(send(cdp, op, broken(cdp, op, "TTO-TYPE-MATCH")), f"refused (any 4xx; the mock: 400): type names another operation than {op}")
+        for other in MESSAGE_OPS:  # each of TTO's own other operations too, not only a drawn one (a server that
+            if other != op:        # checked only that type is one of the three passed a draw of "page")
+                cdp.expect.rejected(send(cdp, op, fresh(cdp, op, type=other)), f"refused (any 4xx): type {other!r} sent to /v1/{op}")
         cdp.expect.success(send(cdp, op, fresh(cdp, op, type=OMIT)), f"a {op} without type is accepted (type is optional)")
 
 

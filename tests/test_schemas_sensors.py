@@ -193,3 +193,15 @@ def test_the_documented_view_keeps_what_the_document_states():
     missing_type = {"code": "SUCCESS", "request_id": "r", "data": {"audience_entity": {
         "entity_id": {"int_value": "1"}, "entity_name": "user", "audience_entity_attributes": []}}}
     assert [e.validator for e in answer.iter_errors(missing_type)] == ["required"]
+
+
+@pytest.mark.parametrize("value", [None, {}])
+def test_an_entry_without_value_may_say_so_with_null_or_an_empty_object(value):
+    """"value 无值" (SF-ONLINE-UNKNOWN-TAG): a server that writes the empty value out, as null or {}, says what the
+    one that leaves the field out says; the schema took only the latter, so a correct answer failed its shape."""
+    answer = {"code": "SUCCESS", "request_id": "r", "data": {"audience_entity": {
+        "entity_id": {"data_type": "INT", "int_value": "1"}, "entity_name": "user",
+        "audience_entity_attributes": [{"name": "user_rt_tag_none", "value": value}]}}}
+    assert errors("online_get_response.json", answer) == []
+    assert errors("online_get_response.json", {**answer, "data": {"audience_entity": {
+        **answer["data"]["audience_entity"], "audience_entity_attributes": [{"name": "t", "value": "none"}]}}}) != []

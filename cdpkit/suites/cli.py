@@ -35,7 +35,7 @@ requests that break a documented rule are refused).
 
 Credentials (--cred KEY=VALUE, repeatable; optional keys enable more checks, and a skipped check
 names the key that would enable it):
-  tto            api_key [other_api_key: a second source: isolation]
+  tto            api_key [other_api_key: a source of another project: isolation]
   zebline        license_code, access_token [other_license_code, other_access_token: a second tenant]
   gptbots        token [user_id + anonymous_id: a known user and one of its anonymous ids;
                  other_token: an agent other than the token's]

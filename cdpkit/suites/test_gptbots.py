@@ -25,7 +25,8 @@ PROFILE = VendorProfile(
         CredKey("token", "an API key (Authorization: Bearer ${token}) of an agent", required=True),
         CredKey("user_id", "a known user of that token's agent, given with anonymous_id"),
         CredKey("anonymous_id", "one anonymous id bound to user_id"),
-        CredKey("other_token", "an API key of another Agent/Workflow (per-agent isolation)"),
+        CredKey("other_token", "an API key of another Agent/Workflow that user_id never talked to (per-agent isolation: "
+                "the same user talking to both agents has a record in each, which would look like a leak)"),
         CredKey("other_user_id", "a known user of other_token's agent, given with other_anonymous_id (the isolation check's positive control)"),
         CredKey("other_anonymous_id", "one anonymous id bound to other_user_id in other_token's agent"),
     ),
@@ -74,6 +75,17 @@ def data_of(cdp: Target, exchange: Exchange) -> dict[str, Any]:
     cdp.expect.success(exchange, "200 with {code: 0, message, data: {user_id: …}}")
     data = (exchange.body or {}).get("data") if isinstance(exchange.body, dict) else None
     cdp.expect.that(isinstance(data, dict), exchange, exchange.describe_response(), "data: an object keyed by user_id")
+    return data
+
+
+def nobody_or_data(cdp: Target, exchange: Exchange) -> dict[str, Any]:
+    """``data`` of an answer that may name nobody: the document shows only an answer with users, so an empty
+    object, a null ``data`` or none at all each say "nobody" (GPT-UNKNOWN-USER-EMPTY leaves it open)."""
+    cdp.expect.success(exchange, "200 with {code: 0, message, data}")
+    data = (exchange.body or {}).get("data") if isinstance(exchange.body, dict) else None
+    if data is None:
+        return {}
+    cdp.expect.that(isinstance(data, dict), exchange, exchange.describe_response(), "data: an object keyed by user_id, or none")
     return data
 
 
@@ -197,12 +209,12 @@ def test_unknown_anonymous_id_returns_nobody(cdp: Target) -> None:
     exchange = query(cdp, anonymous_id=anon)
     if cdp.profile.is_rejection(exchange):
         return  # GPT-UNKNOWN-USER-EMPTY leaves a 4xx for "nobody" open
-    data = data_of(cdp, exchange)
+    data = nobody_or_data(cdp, exchange)
     cdp.expect.that(not data, exchange, exchange.describe_response(), f"no user: no user is related to {anon!r}")
     # the known id cut short names nobody either: a server matching a prefix answers its users (seen in one)
     exchange = query(cdp, anonymous_id=users.anon[:-1])
     if not cdp.profile.is_rejection(exchange):
-        data = data_of(cdp, exchange)
+        data = nobody_or_data(cdp, exchange)
         cdp.expect.that(not any(users.anon in anon_ids(data, u) for u in data), exchange, exchange.describe_response(),
                         f"nobody bound to {users.anon!r} for {users.anon[:-1]!r}, its last character cut")
 
@@ -270,7 +282,8 @@ def test_another_agent_does_not_see_the_user(cdp: Target) -> None:
     for exchange, hidden, user in checks:
         shown = leaked(exchange, hidden)
         cdp.expect.that(not shown, exchange, exchange.describe_response(),
-                        f"each token sees only its own agent's data of {user!r}; leaked: {shown}")
+                        f"each token sees only its own agent's data of {user!r}; leaked: {shown} (unless {user!r} also "
+                        "talked to the other agent through the same platform id: then name an other_token whose agent never saw it)")
 
 
 # Response shape ----------------------------------------------------------------------------------

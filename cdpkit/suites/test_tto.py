@@ -45,7 +45,8 @@ PROFILE = VendorProfile(
     vendor="tto",
     keys=(
         CredKey("api_key", "the API key of an HTTP API source (the body's api_key; ?api_key= for settings)", required=True),
-        CredKey("other_api_key", "the key of another HTTP API source (per-source isolation)"),
+        CredKey("other_api_key", "the key of an HTTP API source of another project (isolation: settings answers a "
+                "project's configuration, so two sources of one project may rightly share it)"),
     ),
     fuzz_auth=_fuzz_auth,
     is_rejection=is_rejection,
@@ -171,8 +172,9 @@ def _carries_configuration(body: Any) -> bool:
 
 @requirement("TTO-SETTINGS-ENDPOINT")
 def test_settings_answers_the_keys_own_source(cdp: Target) -> None:
-    """查詢指定項目的配置信息: each key's settings are its own project's, so two sources' keys that both show
-    configuration do not show the same one (an implementation that ignores the key shows one for both)."""
+    """查詢指定項目的配置信息: each key's settings are its own project's, so the keys of two projects' sources that
+    both show configuration do not show the same one (an implementation that ignores the key shows one for both).
+    Two sources of one project may share their project's configuration: other_api_key names another project's."""
     other = cdp.require("other_api_key")
     mine, theirs = settings_call(cdp, cdp.creds["api_key"]), settings_call(cdp, other)
     cdp.expect.success(mine, "POST /v1/settings?api_key=<key> answers the configuration (any 2xx)")

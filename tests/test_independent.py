@@ -67,7 +67,6 @@ class Implementation:
 IMPLEMENTATIONS: dict[str, Implementation] = {
     "tto": Implementation("tto", _plain(tto), None, {
         "TTO-BAD-INPUT": "reads a JSON body whatever its Content-Type",
-        "TTO-DATA-OBJECT-TYPE": "takes track's properties and traits as a string holding a JSON object too",
         "TTO-ERROR-BODY": "errors are {success: false, error: {code, message, field}}",
         "TTO-SETTINGS-BODY": "settings answers {success, source: {id, name, type, enabled, created_at}, destinations}",
     }),

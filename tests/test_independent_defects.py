@@ -133,9 +133,9 @@ EXPECTED: dict[str, dict[str, Caught | NotJudged]] = {
         "identify_traits_not_object_accepted": NotJudged("refusing traits of another type is TTO-DATA-OBJECT-TYPE, an "
                                                          "assumption this implementation already answers otherwise"),
         "identify_string_timestamp_rejected": Caught(("TTO-IDENTIFY-ENDPOINT",)),
-        "track_string_properties_crash": NotJudged("the track table types properties as STRING, every example sends an "
-                                                   "object: cdpkit's assumption is the object (TTO-DATA-OBJECT-TYPE), "
-                                                   "and its mock refuses the string too"),
+        "track_string_properties_crash": NotJudged("taking a track's properties as text is TTO-DATA-OBJECT-TYPE, an "
+                                                   "assumption (the table says STRING, the examples send objects) this "
+                                                   "implementation already answers otherwise under --strict"),
     },
     "zebline_divergent": {
         "token_prefix_compare": Caught(("ZEB-STATUS-401",)),

@@ -177,8 +177,12 @@ REJECTED = [
     ("TTO-ALIAS-IDS", "alias", {"user_id": None}),
     ("TTO-TIMESTAMP-ACCEPTED", "track", {"timestamp": "yesterday"}),
     ("TTO-TIMESTAMP-ACCEPTED", "identify", {"timestamp": "2025-12-31T10:00:00Z"}),
-    ("TTO-DATA-OBJECT-TYPE", "track", {"properties": '{"currency": "USD"}'}),
+    ("TTO-DATA-OBJECT-TYPE", "track", {"properties": "USD"}),
     ("TTO-DATA-OBJECT-TYPE", "track", {"traits": "alelos"}),
+    ("TTO-DATA-OBJECT-TYPE", "track", {"traits": '{"email": "a@example.com"'}),  # shaped like one, no JSON object
+    ("TTO-DATA-OBJECT-TYPE", "track", {"traits": '{"a": 1} {"b": 2}'}),
+    ("TTO-DATA-OBJECT-TYPE", "identify", {"traits": '{"email": "a@example.com"}'}),  # identify's table: OBJECT
+    ("TTO-PRODUCTS-PLACEMENT", "track", {"properties": '{"products": "p1"}'}),  # the text is judged as its object
     ("TTO-DATA-OBJECT-TYPE", "identify", {"traits": ["email"]}),
     ("TTO-DATA-OBJECT-TYPE", "identify", {"context": "ios"}),
     ("TTO-PRODUCTS-PLACEMENT", "track", {"products": {"id": "p1"}}),
@@ -203,6 +207,7 @@ ACCEPTED = [
     ("TTO-REQUIRED-COLUMN-EMPTY", "track", {"properties": None, "traits": None, "timestamp": None}),
     ("TTO-PROPERTIES", "track", {"properties": {"currency": "HKD", "value": 20.24, "key1": "diy 1"}}),
     ("TTO-DATA-OBJECT-TYPE", "track", {"context": {"page": {"url": "https://example.com"}, "device": {"type": "ios"}}}),
+    ("TTO-DATA-OBJECT-TYPE", "track", {"properties": '{"currency": "USD", "value": 3}', "traits": ' {"email": "a@example.com"} '}),
     ("TTO-TRAITS-STANDARD-FIELDS", "identify", {"traits": {"first_name": "Mary", "phone": "(650)555-1212", "gender": "female",
                                                            "custom_trait": 1}}),
 ]
@@ -386,3 +391,14 @@ def test_rejected_request_changes_nothing_even_after_partial_work(server: MockSe
 def test_no_public_read_path(server: MockServer) -> None:
     resp = requests.get(f"{server.url}/v1/track", timeout=10)
     assert resp.status_code == 405
+
+
+def test_a_tracks_text_objects_are_stored_as_the_objects_they_hold(server: MockServer) -> None:
+    """TTO-DATA-OBJECT-TYPE: the track table's STRING is the text of an object; what is kept is that object, so
+    the profile merges the traits and the event reads like one sent with objects."""
+    sent = message("track", properties='{"currency": "USD", "value": 3}', traits='{"email": "text@example.com"}')
+    assert post(server, "track", sent).status_code == 200
+    source = next(iter(s for s in server.state("tto")["sources"].values() if s["events"]))
+    event = source["events"][-1]
+    assert event["properties"] == {"currency": "USD", "value": 3} and event["traits"] == {"email": "text@example.com"}
+    assert any(p["traits"].get("email") == "text@example.com" for p in source["profiles"].values())

@@ -331,12 +331,10 @@ def bad_timestamp(d: Draw, payload: Payload) -> Payload:
 
 
 def string_object(d: Draw, payload: Payload) -> Payload:
-    """TTO-DATA-OBJECT-TYPE: traits/properties/context as a JSON-encoded string, as the track table's STRING suggests."""
-    import json
-
+    """TTO-DATA-OBJECT-TYPE: traits/properties/context as text that holds no JSON object (a track may send the
+    text of one, as its table's STRING says; no operation takes other text)."""
     fields = [k for k in ("traits", "properties", "context") if k in payload] or ["context"]
-    field = d.choice(fields)
-    return {**payload, field: json.dumps(payload.get(field) or {"page": {"path": "/"}}, ensure_ascii=False)}
+    return {**payload, d.choice(fields): d.choice(("alelos", "[1, 2]", "null", '{"email": "a@example.com"', "USD"))}
 
 
 def no_event(d: Draw, payload: Payload) -> Payload:

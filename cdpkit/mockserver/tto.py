@@ -18,6 +18,7 @@ State, per HTTP API source (``sid``):
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable
 
 import orjson
@@ -193,6 +194,7 @@ def accept(call: Call, kind: str, apply: Apply) -> Reply:
     Public so that a variant of the mock (tests/mutants/tto.py) can swap the effect and keep the rest."""
     sid = _message_source(call)
     call.require_valid("body")  # TTO-TYPE-MATCH, TTO-IDENTITY-REQUIRED, TTO-TRACK-EVENT, TTO-ALIAS-IDS, …
+    call = _text_objects_read(call, TEXT_OBJECTS.get(kind, ()))
     msg_id = call.body.get("msg_id") or f"mock-{uuid4_text()}"  # TTO-DEDUP-REPLAY-ACK: optional
     if _first_time(call.state, sid, msg_id, kind, call.now):
         apply(call, sid, msg_id)
@@ -200,6 +202,28 @@ def accept(call: Call, kind: str, apply: Apply) -> Reply:
 
 
 EVENT_FIELDS = ("event", "user_id", "anonymous_id", "timestamp", "properties", "traits", "products", "context")
+# TTO-DATA-OBJECT-TYPE: the fields the track table types STRING, which the examples send as objects; either is taken
+TEXT_OBJECTS: dict[str, tuple[str, ...]] = {"track": ("properties", "traits")}
+
+
+def _text_objects_read(call: Call, fields: tuple[str, ...]) -> Call:
+    """``call`` with each of ``fields`` sent as text read as the JSON object it holds (the schema let through only
+    text shaped like one); text that holds no JSON object is refused, before anything is stored or deduplicated."""
+    texts = {f: call.body[f] for f in fields if isinstance(call.body.get(f), str)}
+    if not texts:
+        return call
+    read = {}
+    for field, text in texts.items():
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            value = None
+        if not isinstance(value, dict):
+            raise Rejection(400, f"{field} is text that holds no JSON object", ("TTO-DATA-OBJECT-TYPE",))
+        read[field] = value
+    call = dataclasses.replace(call, body={**call.body, **read})
+    call.require_valid("body")  # what the text held is judged as if sent as the object (products inside, …)
+    return call
 
 
 def _store_track(call: Call, sid: str, msg_id: str) -> None:

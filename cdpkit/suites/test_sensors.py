@@ -582,16 +582,22 @@ def test_every_language_is_served(cdp: Target) -> None:
         page_served(cdp, page(cdp, language=language), f"the page in language {language}")
 
 
-def _page_and_scripts(cdp: Target, exchange: Exchange) -> str:
-    """The page's HTML and its same-origin scripts (a bundled page keeps the message key in its JS)."""
+PAGE_SCRIPTS = 10  # same-origin scripts of a page read for its message (a bundle keeps the key in its JS)
+
+
+def _page_and_scripts(cdp: Target, exchange: Exchange) -> tuple[str, list[str]]:
+    """The page's HTML with its first same-origin scripts, and the scripts it loads that were not read (from
+    another origin, such as a CDN, or beyond the first few): the message may be written in those."""
     if urlsplit(exchange.url).path != H5_PATH:
         pytest.skip(f"the page redirected to {exchange.url} (a login: SF-H5-SAME-SITE); needs a browser session")
-    texts = [exchange.text]
-    for src in re.findall(r"<script[^>]+src=[\"']([^\"']+)", exchange.text)[:10]:
+    texts, unread = [exchange.text], []
+    for src in re.findall(r"<script[^>]+src=[\"']([^\"']+)", exchange.text):
         url = urljoin(exchange.url, src)
-        if urlsplit(url).netloc == urlsplit(exchange.url).netloc:
+        if urlsplit(url).netloc == urlsplit(exchange.url).netloc and len(texts) <= PAGE_SCRIPTS:
             texts.append(cdp.session.get(url, timeout=cdp.timeout).text)
-    return "\n".join(texts)
+        else:
+            unread.append(url)
+    return "\n".join(texts), unread
 
 
 @requirement("SF-H5-POSTMESSAGE")
@@ -601,9 +607,12 @@ def test_page_posts_the_documented_message(cdp: Target) -> None:
         for mode, kind in (("create", "CREATE_SUCCESS"), ("edit", "EDIT_SUCCESS")):
             exchange = page(cdp, mode=mode, **({"tag_name": name} if mode == "edit" else {}))
             page_served(cdp, exchange, f"the {mode} page")
-            text = _page_and_scripts(cdp, exchange)
+            text, unread = _page_and_scripts(cdp, exchange)
             documented = f"postMessage({{key: {MESSAGE_KEY}, value: {{type: {kind}, data: {{tag_name, tag_cname}}}}}})"
             missing = [s for s in (MESSAGE_KEY, "postMessage") if s not in text]
+            if missing and unread:  # absent from what was read is not absent from the page
+                pytest.skip(f"the {mode} page loads scripts cdpkit does not read ({', '.join(unread[:3])}), and what it "
+                            f"read lacks {missing}: the message cannot be judged from the page's text")
             cdp.expect.that(not missing, exchange, f"the {mode} page and its scripts lack {missing}", documented)
             # The type may reach the script at run time (an independent page posts the type its save call
             # answered), which reading the page cannot see: only the other mode's type, written where this

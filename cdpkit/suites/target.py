@@ -234,6 +234,11 @@ class Target:
                         "cdpkit mock's control API can seed it")
         return MockClient(self.control or self.url)
 
+    def accepted(self, exchange: Exchange) -> bool:
+        """Whether ``exchange`` is a 2xx that is no refusal in this vendor's terms: what ``expect.success``
+        demands, asked without judging (a positive control, a branch on what a server chose)."""
+        return exchange.ok and not self.profile.is_rejection(exchange)
+
     def base_for(self, operation: str | None) -> str:
         """The base URL ``operation`` is served at: its host's ``--cred`` key when given (profile.hosts), else the target's."""
         key = self.profile.hosts.get(operation or "")

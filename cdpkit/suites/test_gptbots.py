@@ -71,21 +71,14 @@ def known_users(cdp: Target) -> Users:
     return Users(user_id, None, anonymous_id, None)
 
 
-def data_of(cdp: Target, exchange: Exchange) -> dict[str, Any]:
+def data_of(cdp: Target, exchange: Exchange, *, may_name_nobody: bool = False) -> dict[str, Any]:
+    """``data`` of a successful answer. One that ``may_name_nobody`` may also say so with a null ``data`` or none
+    at all, besides an empty object: the document shows only an answer with users (GPT-UNKNOWN-USER-EMPTY)."""
     cdp.expect.success(exchange, "200 with {code: 0, message, data: {user_id: …}}")
     data = (exchange.body or {}).get("data") if isinstance(exchange.body, dict) else None
-    cdp.expect.that(isinstance(data, dict), exchange, exchange.describe_response(), "data: an object keyed by user_id")
-    return data
-
-
-def nobody_or_data(cdp: Target, exchange: Exchange) -> dict[str, Any]:
-    """``data`` of an answer that may name nobody: the document shows only an answer with users, so an empty
-    object, a null ``data`` or none at all each say "nobody" (GPT-UNKNOWN-USER-EMPTY leaves it open)."""
-    cdp.expect.success(exchange, "200 with {code: 0, message, data}")
-    data = (exchange.body or {}).get("data") if isinstance(exchange.body, dict) else None
-    if data is None:
+    if data is None and may_name_nobody:
         return {}
-    cdp.expect.that(isinstance(data, dict), exchange, exchange.describe_response(), "data: an object keyed by user_id, or none")
+    cdp.expect.that(isinstance(data, dict), exchange, exchange.describe_response(), "data: an object keyed by user_id")
     return data
 
 
@@ -209,12 +202,12 @@ def test_unknown_anonymous_id_returns_nobody(cdp: Target) -> None:
     exchange = query(cdp, anonymous_id=anon)
     if cdp.profile.is_rejection(exchange):
         return  # GPT-UNKNOWN-USER-EMPTY leaves a 4xx for "nobody" open
-    data = nobody_or_data(cdp, exchange)
+    data = data_of(cdp, exchange, may_name_nobody=True)
     cdp.expect.that(not data, exchange, exchange.describe_response(), f"no user: no user is related to {anon!r}")
     # the known id cut short names nobody either: a server matching a prefix answers its users (seen in one)
     exchange = query(cdp, anonymous_id=users.anon[:-1])
     if not cdp.profile.is_rejection(exchange):
-        data = nobody_or_data(cdp, exchange)
+        data = data_of(cdp, exchange, may_name_nobody=True)
         cdp.expect.that(not any(users.anon in anon_ids(data, u) for u in data), exchange, exchange.describe_response(),
                         f"nobody bound to {users.anon!r} for {users.anon[:-1]!r}, its last character cut")
 

@@ -22,7 +22,7 @@ import json
 import re
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import pytest
@@ -39,6 +39,19 @@ HEADER_NAMES = ("api-key", "X-Organization-Id", "sensorsdata-project")
 LAYER = {"eql": "user.age == 11", "tag": "分层 1"}  # the rule of the document's user_rt_tag_if1
 MESSAGE_KEY = "SENSORS_SF_REALTIME_TAG_SEND"
 COMPUTE_POLLS, COMPUTE_POLL_SECONDS = 10, 0.5  # a started tag's values are looked up again for up to 5 s
+Asked = TypeVar("Asked")
+
+
+def polled(cdp: Target, ask: Callable[[], Asked], done: Callable[[Asked], bool]) -> Asked:
+    """``ask()``, asked again every COMPUTE_POLL_SECONDS (up to COMPUTE_POLLS times) until ``done`` holds: a tag
+    computes, and shows a start or stop, a moment after the call (标签计算完成后). A mock's is at once."""
+    result = ask()
+    for _ in range(COMPUTE_POLLS):
+        if done(result) or cdp.is_mock:
+            break
+        time.sleep(COMPUTE_POLL_SECONDS)
+        result = ask()
+    return result
 
 
 def _fuzz_auth(creds: Mapping[str, str]) -> FuzzAuth:
@@ -183,10 +196,7 @@ def known_value(cdp: Target) -> Iterator[tuple[str, str, str | None]]:
     distinct = cdp.require("distinct_id")
     with toggled_tag(cdp) as name:
         start(cdp, name)
-        for _ in range(COMPUTE_POLLS):  # 标签计算完成后: a server may refuse look-ups while the tag computes
-            if not cdp.profile.is_rejection(lookup(cdp, distinct, [name])):
-                break
-            time.sleep(COMPUTE_POLL_SECONDS)
+        polled(cdp, lambda: lookup(cdp, distinct, [name]), lambda e: not cdp.profile.is_rejection(e))  # refused while computing
         yield distinct, name, None
 
 
@@ -292,12 +302,8 @@ def test_stopped_tag_shows_stopped(cdp: Target) -> None:
     with toggled_tag(cdp) as name:
         start(cdp, name)
         success(cdp, act(cdp, "stop_realtime_tag", name), "the tag stops")
-        for _ in range(COMPUTE_POLLS):  # a server may show the stop a moment after answering it
-            exchange = get_tag(cdp, name)
-            status = tag_of(cdp, name, exchange).get("status")
-            if status == "STOPPED" or cdp.is_mock:
-                break
-            time.sleep(COMPUTE_POLL_SECONDS)
+        exchange = polled(cdp, lambda: get_tag(cdp, name), lambda e: tag_of(cdp, name, e).get("status") == "STOPPED")
+        status = tag_of(cdp, name, exchange).get("status")
         cdp.expect.that(status == "STOPPED", exchange, f"status {status!r}", '"status": "STOPPED" after a stop')
 
 
@@ -454,14 +460,11 @@ def test_lookup_response_shape(cdp: Target) -> None:
 def computed_entry(cdp: Target, distinct: str, name: str) -> tuple[Exchange, dict[str, Any]]:
     """The look-up of a started tag once it has a value for ``distinct`` (标签计算完成后: values may take a
     moment after the start, so it is asked again for up to 5 s), or skip: the user has no value to judge."""
-    exchange = lookup(cdp, distinct, [name])
-    entry = entries(entity_of(cdp, exchange)).get(name, {})
-    for _ in range(COMPUTE_POLLS):
-        if has_value(entry) or cdp.is_mock:
-            break
-        time.sleep(COMPUTE_POLL_SECONDS)
-        exchange = lookup(cdp, distinct, [name])
-        entry = entries(entity_of(cdp, exchange)).get(name, {})
+    def entry_of(exchange: Exchange) -> dict[str, Any]:
+        return entries(entity_of(cdp, exchange)).get(name, {})
+
+    exchange = polled(cdp, lambda: lookup(cdp, distinct, [name]), lambda e: has_value(entry_of(e)))
+    entry = entry_of(exchange)
     if not has_value(entry):
         pytest.skip(f"the user {distinct!r} has no value for {name!r}; needs a distinct_id the tag's rule matches")
     return exchange, entry
@@ -489,12 +492,12 @@ def test_unknown_user_is_an_error(cdp: Target) -> None:
     # ids one character off a known user's: a server matching a prefix answered them with that user
     distinct = a_user(cdp)
     known = lookup(cdp, distinct, [name])
-    if cdp.profile.is_rejection(known) or not known.ok:
+    if not cdp.accepted(known):
         pytest.skip(f"the known user {distinct!r} was refused ({known.describe_response()}): nothing to compare near misses with")
     theirs = entity_of(cdp, known).get("entity_id")
     for near in near_misses(distinct):
         exchange = lookup(cdp, near, [name])
-        found = exchange.body.get("data") if exchange.ok and not cdp.profile.is_rejection(exchange) and isinstance(exchange.body, dict) else None
+        found = exchange.body.get("data") if cdp.accepted(exchange) and isinstance(exchange.body, dict) else None
         entity = found.get("audience_entity") if isinstance(found, dict) else None
         same = isinstance(entity, dict) and entity.get("entity_id") == theirs  # another real user of that id is no leak
         cdp.expect.that(not same, exchange, exchange.describe_response(),

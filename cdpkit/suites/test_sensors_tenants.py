@@ -72,7 +72,7 @@ def same_tag(seen: dict[str, Any], owned: dict[str, Any]) -> bool:
 def judged_read(cdp: Target, exchange: Exchange, owned: dict[str, Any], documented: str) -> bool:
     """Fail if ``exchange``, a read of ``owned``'s name through the other tenant's headers, answered ``owned``
     itself. False when it answered the reader's own tag of that name: then the name cannot show a leak."""
-    if cdp.profile.is_rejection(exchange) or not exchange.ok:
+    if not cdp.accepted(exchange):
         return True
     if same_tag(tag_in(exchange), owned):
         cdp.expect.fail(exchange.describe_response(), documented, exchange)
@@ -83,7 +83,7 @@ def judged_read(cdp: Target, exchange: Exchange, owned: dict[str, Any], document
 def test_another_tenants_tag_is_not_read_or_stopped_here(cdp: Target) -> None:
     other = other_tenant(cdp)
     theirs = read(cdp, other.tag, other.creds)  # positive control: their headers reach their tag
-    if cdp.profile.is_rejection(theirs) or not theirs.ok or not tag_in(theirs):
+    if not cdp.accepted(theirs) or not tag_in(theirs):
         pytest.skip(f"the other tenant's credentials do not read its tag {other.tag!r} "
                     f"({theirs.describe_response()}): isolation would prove nothing")
     owned = tag_in(theirs)
@@ -95,11 +95,11 @@ def test_another_tenants_tag_is_not_read_or_stopped_here(cdp: Target) -> None:
             send(cdp, "start_realtime_tag", {"name": other.tag}, creds=other.creds)  # put their tag back
             cdp.expect.fail(f"{stop.describe_response()}\n            and their tag went from {owned.get('status')} to "
                             f"{after.get('status')}", "a stop through these headers leaves another organization's tag alone", stop)
-        if not cdp.profile.is_rejection(stop) and stop.ok:
+        if cdp.accepted(stop):
             cdp.expect.fail(stop.describe_response(), "stopping another organization's tag is refused, as a missing tag's", stop)
     ours = fresh_tag(cdp) if cdp.is_mock else cdp.require("tag_name")
     mine = read(cdp, ours)
-    if cdp.profile.is_rejection(mine) or not mine.ok or not tag_in(mine):
+    if not cdp.accepted(mine) or not tag_in(mine):
         pytest.skip(f"this tenant's credentials do not read its own tag {ours!r}: the other direction proves nothing")
     judged = judged_read(cdp, read(cdp, ours, other.creds), tag_in(mine), "this organization's tag does not exist for another") or judged
     if not judged:
@@ -113,12 +113,12 @@ def test_another_tenants_tag_has_no_value_here(cdp: Target) -> None:
     distinct = fresh_user(cdp, {"age": 30})[0] if seeded else cdp.require("distinct_id")
     other = other_tenant(cdp, distinct)
     here = read(cdp, other.tag)
-    mine = tag_in(here) if here.ok and not cdp.profile.is_rejection(here) else {}
+    mine = tag_in(here) if cdp.accepted(here) else {}
     if mine and not same_tag(mine, tag_in(read(cdp, other.tag, other.creds))):
         pytest.skip(f"this project has a tag named {other.tag!r} too, so a value could be its own: name a tag only the "
                     "other organization has (--cred other_tag_name=…)")
     single = lookup(cdp, distinct, [other.tag])
-    if cdp.profile.is_rejection(single) or not single.ok:
+    if not cdp.accepted(single):
         pytest.skip(f"the look-up of {distinct!r} was refused ({single.describe_response()}); "
                     "SF-ONLINE-UNKNOWN-TAG judges that, and a refusal shows no value to judge")
     entity = (success(cdp, single, "the look-up succeeds").get("data") or {}).get("audience_entity")

@@ -178,7 +178,7 @@ def test_settings_answers_the_keys_own_source(cdp: Target) -> None:
     other = cdp.require("other_api_key")
     mine, theirs = settings_call(cdp, cdp.creds["api_key"]), settings_call(cdp, other)
     cdp.expect.success(mine, "POST /v1/settings?api_key=<key> answers the configuration (any 2xx)")
-    if not theirs.ok or cdp.profile.is_rejection(theirs):
+    if not cdp.accepted(theirs):
         pytest.skip(f"other_api_key was refused by settings ({theirs.describe_response()}): nothing to compare")
     if not (_carries_configuration(mine.body) and _carries_configuration(theirs.body)):
         pytest.skip("the settings answers show no configuration to compare (the document publishes no shape)")
@@ -324,7 +324,7 @@ def test_alias_merges_previous_id_into_user_id(cdp: Target) -> None:
 def other_source_works(cdp: Target, other: str, op: str, payload: dict[str, Any]) -> None:
     """The positive control of an isolation check: the other key must first be accepted on its own."""
     exchange = send(cdp, op, payload, api_key=other)
-    if not exchange.ok or cdp.profile.is_rejection(exchange):
+    if not cdp.accepted(exchange):
         pytest.skip(f"other_api_key was refused on its own message ({exchange.describe_response()}): "
                     "isolation proved nothing without a working second source")
 

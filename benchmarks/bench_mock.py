@@ -5,7 +5,11 @@ What it compares (--server, repeatable; all by default). Each is a subprocess th
 a port the kernel picks, and stops at the end:
   bare     an aiohttp handler that parses the JSON and answers a fixed body: the ceiling, what Python and
            aiohttp cost before the mock does any work
+  raw      a plain asyncio protocol (no aiohttp) that reads a request, parses its JSON and answers a
+           fixed body: the floor of Python and the event loop, what the mock's fast lane starts from
   memory   `python -m cdpkit mock` on the memory store (the default a user gets)
+  nolane   the same with --no-fast-lane: every request through aiohttp's request handling, so the
+           fast lane's share shows side by side (this checkout only)
   sqlite   the mock on a SQLite store in a fresh temporary file (every acknowledged write on disk)
   redis    the mock on a Redis store, one process, against a redis-server the run starts in its
   redis2   temporary folder (appendfsync always; --redis-fsync everysec to compare); redis2 is
@@ -84,7 +88,7 @@ from servers import (
     wait_until_answering,
 )
 
-SERVERS = ("bare", "memory", "sqlite", "redis", "redis2", "prism")
+SERVERS = ("bare", "raw", "memory", "nolane", "sqlite", "redis", "redis2", "prism")
 WARM_CHUNK_SECONDS = 2  # wrk counts whole seconds
 WARM_STEADY = 0.10  # CPU per request within 10% of the chunk before: the server is warm
 START_TIMEOUT = 60  # seconds for a server to answer its first request
@@ -102,6 +106,44 @@ BARE_SERVER = textwrap.dedent(
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+    """
+)
+
+# The floor: HTTP/1.1 read by hand (keep-alive, pipelining, Content-Length bodies: what the load sends).
+RAW_SERVER = textwrap.dedent(
+    """
+    import asyncio, sys, orjson
+    if sys.argv[2] == "uvloop":
+        import uvloop
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    class Raw(asyncio.Protocol):
+        def connection_made(self, transport):
+            self.transport, self.buffer = transport, b""
+        def data_received(self, data):
+            buffer, out = self.buffer + data, []
+            while True:
+                end = buffer.find(b"\\r\\n\\r\\n")
+                if end < 0:
+                    break
+                length = 0
+                for line in buffer[:end].split(b"\\r\\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                if len(buffer) < end + 4 + length:
+                    break
+                body = orjson.loads(buffer[end + 4:end + 4 + length] or b"{}")
+                buffer = buffer[end + 4 + length:]
+                answer = orjson.dumps({"ok": True, "n": len(body)})
+                out.append(b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n"
+                           % len(answer) + answer)
+            self.buffer = buffer
+            if out:
+                self.transport.write(b"".join(out))
+    async def main():
+        server = await asyncio.get_running_loop().create_server(Raw, "127.0.0.1", int(sys.argv[1]))
+        await server.serve_forever()
+    asyncio.run(main())
     """
 )
 
@@ -321,16 +363,18 @@ def start_server(server: str, args: argparse.Namespace, workdir: str, scenarios:
             groups.append(([vendor], port, prism.command(prism_binary, prism.write_document(vendor, workdir), port)))
     else:
         port = free_port()
-        if kind == "bare":
-            cmd = [sys.executable, "-c", BARE_SERVER, str(port), args.loop]
+        if kind in ("bare", "raw"):
+            cmd = [sys.executable, "-c", BARE_SERVER if kind == "bare" else RAW_SERVER, str(port), args.loop]
         else:
-            state = "memory" if kind == "memory" else f"sqlite:{os.path.join(workdir, server + '.sqlite')}"
+            state = "memory" if kind in ("memory", "nolane") else f"sqlite:{os.path.join(workdir, server + '.sqlite')}"
             if kind.startswith("redis"):
                 state = f"redis://127.0.0.1:{redis_port}/0?prefix=bench-{run_nonce}-{server.replace('@', '-')}"
             cmd = [sys.executable, "-m", "cdpkit", "mock", "--port", str(port), "--vendors", ",".join(vendors),
                    "--journal-limit", "10000", "--state", state] + (["--workers", "2"] if kind == "redis2" else [])
             if checkout is None:  # an earlier checkout may not know --loop: it runs its own default
                 cmd += ["--loop", args.loop]
+            if kind == "nolane":
+                cmd.append("--no-fast-lane")
         groups.append((vendors, port, cmd))
     procs: dict[str, subprocess.Popen] = {}
     ports: dict[str, int] = {}
@@ -341,7 +385,7 @@ def start_server(server: str, args: argparse.Namespace, workdir: str, scenarios:
         why = None
         if wait_until_answering(proc, port, Probe("GET", "/", {}), timeout=START_TIMEOUT) is None:
             why = f"no answer on port {port} within {START_TIMEOUT} s (log: {log_tail(log_path)})"
-        elif kind not in ("bare", "prism"):  # a cdpkit mock: the state the scenarios look up (bench_scenarios.py)
+        elif kind not in ("bare", "raw", "prism"):  # a cdpkit mock: the state the scenarios look up (bench_scenarios.py)
             why = next(filter(None, (seed_mock(port, SCENARIOS[name]) for name in scenarios)), None)
         if why is not None:
             for started in set(procs.values()):
@@ -377,7 +421,7 @@ def run_rounds(args: argparse.Namespace, chosen: list[str], servers: list[str], 
     whatever else the machine is doing over all servers alike."""
     for name in chosen:  # the documented answer, not only a 2xx one (a Sensors failure can be a 200 with a code);
         for server in servers if "expect" in SCENARIOS[name] else []:  # the bare handler's is a fixed one
-            if server == "bare":
+            if server in ("bare", "raw"):
                 continue
             wrong = check_answer(running[server].ports[SCENARIOS[name]["vendor"]], SCENARIOS[name], run_nonce)
             if wrong is not None:

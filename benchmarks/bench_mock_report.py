@@ -84,7 +84,7 @@ def print_table(args: argparse.Namespace, chosen: list[str], servers: list[str],
         for server in servers:
             rs = results[(name, server)]
             kind, at, label = server.partition("@")
-            store = kind not in ("bare", "memory", "prism")
+            store = kind not in ("bare", "raw", "memory", "nolane", "prism")
             memory = _column(results, name, server, "memory" + at + label, servers) if store else ""
             versus_prism = _column(results, name, server, "prism", servers) if kind != "prism" else ""
             print(f"{name:<22} {server:<{width}} {median(rs, 'rate'):>9,.0f} "

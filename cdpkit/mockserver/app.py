@@ -16,7 +16,7 @@ from aiohttp import web
 from cdpkit.mockserver import control, journal_entry
 from cdpkit.mockserver.control_guard import ControlGuard
 from cdpkit.mockserver.fast_routes import VendorFirstRunner, VendorRoutes
-from cdpkit.mockserver.pipeline import make_route
+from cdpkit.mockserver.pipeline import OperationRoute
 from cdpkit.mockserver.runtime import MOCK_KEY, Mock, MockConfig
 from cdpkit.mockserver.store import Store
 from cdpkit.schemas import operations
@@ -103,9 +103,9 @@ def build_app(config: MockConfig | None = None, mock: Mock | None = None) -> web
     vendor_routes = VendorRoutes()
     for name, vendor in mock.vendors.items():
         for op in operations(name):
-            route = make_route(mock, vendor, op)
+            route = OperationRoute(mock, vendor, op)
             for prefix in ("", f"/{name}"):
-                app.router.add_route(op["method"], prefix + op["path"], route)
+                app.router.add_route(op["method"], prefix + op["path"], route.handle)
                 vendor_routes.add(op["method"], prefix + op["path"], route)
     app[VENDOR_ROUTES] = vendor_routes
     control.add_routes(app)
@@ -128,5 +128,6 @@ def runner_for(app: web.Application, config: MockConfig) -> web.AppRunner:
     shutdown waits at most ``shutdown_timeout`` seconds for requests in flight. Vendor operations are
     matched ahead of the application's router and middleware (:mod:`cdpkit.mockserver.fast_routes`)."""
     journal_entry.keep_credentials_out_of_server_logs()  # aiohttp logs an unparsable request's bytes
-    return VendorFirstRunner(app, app[VENDOR_ROUTES], access_log=None, keepalive_timeout=config.idle_timeout,
+    return VendorFirstRunner(app, app[VENDOR_ROUTES], body_limit=config.max_body_bytes, fast_lane=config.fast_lane,
+                             access_log=None, keepalive_timeout=config.idle_timeout,
                              shutdown_timeout=config.shutdown_timeout)

@@ -17,12 +17,12 @@ hooks (``--workers`` names the process in every answer) run for these answers to
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-Route = Callable[..., Awaitable[web.StreamResponse]]  # pipeline.make_route's route(request, path_params)
+if TYPE_CHECKING:
+    from cdpkit.mockserver.pipeline import OperationRoute as Route
 
 _TEMPLATE_PARAM = re.compile(r"\\\{(\w+)\\\}")  # a {name} of an escaped template
 # What a path may hold as it is (RFC 3986 pchar without pct-encoding, and "/"): anything else, the full way.
@@ -55,10 +55,12 @@ class VendorRoutes:
 
     def find(self, request: web.BaseRequest) -> tuple[Route, dict[str, str]] | None:
         """The route and path parameters for ``request``, or None when the application must route it."""
-        path = request.raw_path.partition("?")[0]
         if "Expect" in request.headers:
             return None
-        method = request.method
+        return self.find_path(request.method, request.raw_path.partition("?")[0])
+
+    def find_path(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The route and path parameters for ``method path`` (a raw path, without its query), or None."""
         route = self._fixed.get((method, path))  # a fixed path is plain (add() took no other)
         if route is not None:
             return route, {}
@@ -79,11 +81,25 @@ class VendorRoutes:
 
 
 class VendorFirstRunner(web.AppRunner):
-    """An ``AppRunner`` whose server asks :class:`VendorRoutes` before the application."""
+    """An ``AppRunner`` whose server asks :class:`VendorRoutes` before the application, and whose
+    connections start in the fast lane (:mod:`cdpkit.mockserver.fast_lane`) unless ``fast_lane`` is False."""
 
-    def __init__(self, app: web.Application, routes: VendorRoutes, **kwargs: Any) -> None:
+    def __init__(self, app: web.Application, routes: VendorRoutes, *, body_limit: int, fast_lane: bool = True,
+                 **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self._routes = routes
+        self._fast_lane = fast_lane
+        self._body_limit = body_limit
+        self._idle_timeout = float(kwargs.get("keepalive_timeout", 75.0))  # aiohttp's default
+
+    async def _make_server(self) -> Any:
+        server = await super()._make_server()
+        if not self._fast_lane:
+            return server
+        from cdpkit.mockserver.fast_lane import LaneServer  # fast_lane imports this module
+
+        return LaneServer.wrapping(server, self._routes, self.app.on_response_prepare,
+                                   idle_timeout=self._idle_timeout, body_limit=self._body_limit)
 
     async def setup(self) -> None:
         await super().setup()
@@ -97,7 +113,7 @@ class VendorFirstRunner(web.AppRunner):
             hit = find(request)
             if hit is None:
                 return await application(request)
-            response = await hit[0](request, hit[1])
+            response = await hit[0].handle(request, hit[1])
             if prepare:
                 await prepare.send(request, response)
             return response

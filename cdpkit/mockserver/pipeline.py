@@ -1,5 +1,11 @@
 """What every vendor request goes through, once: faults, body limits and parsing, the handler,
 the commit and the journal entry. Vendor modules only see a :class:`~cdpkit.mockserver.vendor.Call`.
+
+A request reaches an :class:`OperationRoute` two ways: through aiohttp (``route.handle``, the router's
+handler) or through the fast lane (:mod:`cdpkit.mockserver.fast_lane`), which hands ``route.serve`` a
+request whose body it has read whole. ``serve`` runs synchronously as far as it can and returns the
+:class:`Answer` itself; only an injected delay, a store that awaits its commit (Redis) or its durability
+(SQLite) makes it return an awaitable instead (issue 9: no task per request where none waits).
 """
 
 from __future__ import annotations
@@ -8,7 +14,8 @@ import asyncio
 import logging
 import time
 import traceback
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Awaitable, Mapping
 
 import orjson
 from aiohttp import web
@@ -17,7 +24,9 @@ from cdpkit.mockserver.journal_entry import record, scrub
 from cdpkit.mockserver.vendor import Call, Rejection, Reply, Vendor
 
 if TYPE_CHECKING:
+    from cdpkit.mockserver.faults import Fault
     from cdpkit.mockserver.runtime import Mock
+    from cdpkit.mockserver.store import Scope
 
 log = logging.getLogger("cdpkit.mock")
 
@@ -40,7 +49,22 @@ def too_deep(value: Any, limit: int) -> bool:
     return False
 
 
-def to_response(reply: Reply) -> web.Response:
+@dataclass(slots=True)
+class Answer:
+    """An answer as bytes, for aiohttp (:meth:`response`) and the fast lane alike."""
+
+    status: int
+    content_type: str
+    charset: str | None
+    body: bytes
+    headers: Mapping[str, str] | None = None
+
+    def response(self) -> web.Response:
+        return web.Response(body=self.body, status=self.status, content_type=self.content_type,
+                            charset=self.charset, headers=self.headers)
+
+
+def to_answer(reply: Reply) -> Answer:
     if reply.content_type == "application/json":
         body = orjson.dumps(reply.body, option=orjson.OPT_NON_STR_KEYS)
     elif isinstance(reply.body, str):
@@ -49,22 +73,47 @@ def to_response(reply: Reply) -> web.Response:
         body = reply.body or b""
     # A str body was encoded as UTF-8 above; say so, or clients decode text/html as Latin-1.
     charset = "utf-8" if isinstance(reply.body, str) and reply.content_type != "application/json" else None
-    return web.Response(body=body, status=reply.status, content_type=reply.content_type, charset=charset, headers=reply.headers)
+    return Answer(reply.status, reply.content_type, charset, body, reply.headers)
 
 
-def _body_reader(mock: "Mock", vendor: Vendor, op: dict[str, Any]) -> Callable[[web.Request], Awaitable[tuple[bytes, Any]]]:
-    """What reads one operation's body: its raw bytes and parsed JSON, or a Rejection naming what is wrong
-    with it; the limits and error IDs are looked up once, not per request (issue 9)."""
-    limit = mock.config.max_body_bytes
-    depth_limit = mock.config.max_depth
-    errors = vendor.input_errors
-    takes_body = bool(op.get("body"))
+class OperationRoute:
+    """One vendor operation, from request to answer.
 
-    async def read_body(request: web.Request) -> tuple[bytes, Any]:
+    Built once per operation (issue 9): everything that is the same for every request of the operation
+    (the handler, the body limits, the vendor's scope and validators, the journal's names) is looked up
+    here, so a request pays only for what is its own.
+    """
+
+    def __init__(self, mock: "Mock", vendor: Vendor, op: dict[str, Any]) -> None:
+        self.mock = mock
+        self.vendor = vendor.name
+        self.operation_id = op["operationId"]
+        self.handler = vendor.handlers[self.operation_id]
+        self.render_error = vendor.render_error
+        self.errors = vendor.input_errors
+        self.takes_body = bool(op.get("body"))
+        self.limit = mock.config.max_body_bytes
+        self.depth_limit = mock.config.max_depth
+        self.scope: "Scope" = mock.scopes[vendor.name]
+        self.validators = mock.validators
+        self.faults = mock.faults
+
+    async def handle(self, request: web.Request, path_params: dict[str, str] | None = None) -> web.StreamResponse:
+        """The aiohttp handler; ``path_params`` when matched ahead of aiohttp's router (fast_routes.py)."""
+        started = time.perf_counter()
+        body = await self._read(request)
+        answer = self.serve(request, dict(request.match_info) if path_params is None else path_params, body, started)
+        if not isinstance(answer, Answer):
+            answer = await answer
+        return answer.response()
+
+    async def _read(self, request: web.Request) -> bytes | Rejection:
+        """The raw body, or the Rejection of one too large (answered after any injected fault, as before)."""
+        limit = self.limit
         length = request.content_length
         if length is not None and length > limit:
-            rid, status = errors.too_large
-            raise Rejection(status, f"request body of {length} bytes exceeds the {limit}-byte limit", (rid,))
+            rid, status = self.errors.too_large
+            return Rejection(status, f"request body of {length} bytes exceeds the {limit}-byte limit", (rid,))
         content = request.content
         try:
             if length is not None and content.is_eof():
@@ -73,14 +122,19 @@ def _body_reader(mock: "Mock", vendor: Vendor, op: dict[str, Any]) -> Callable[[
                 raw = content.read_nowait(-1)
                 if len(raw) > limit:  # a compressed body that inflated past the limit, as read() refuses it
                     raise web.HTTPRequestEntityTooLarge(limit, len(raw))
-            else:
-                raw = await request.read()
+                return raw
+            return await request.read()
         except web.HTTPRequestEntityTooLarge:
-            rid, status = errors.too_large
-            raise Rejection(status, f"request body exceeds the {limit}-byte limit", (rid,)) from None
-        if not raw or not takes_body:
-            return raw, None
-        # the header as sent is almost always exactly this; only another spelling pays for aiohttp's parse
+            rid, status = self.errors.too_large
+            return Rejection(status, f"request body exceeds the {limit}-byte limit", (rid,))
+
+    def _parse(self, request: Any, raw: bytes) -> Any:
+        """The body's JSON (None when the operation takes none or nothing was sent), or a Rejection naming
+        what is wrong with it."""
+        if not raw or not self.takes_body:
+            return None
+        errors = self.errors
+        # the header as sent is almost always exactly this; only another spelling pays for parsing it
         if request.headers.get("Content-Type") != "application/json":
             content_type = request.content_type
             if content_type not in JSON_TYPES and not content_type.endswith("+json"):
@@ -92,80 +146,101 @@ def _body_reader(mock: "Mock", vendor: Vendor, op: dict[str, Any]) -> Callable[[
             rid, status = errors.malformed_json
             raise Rejection(status, f"request body is not valid JSON: {exc}", (rid,)) from None
         # Nesting cannot exceed the number of opening brackets; counting them is C-speed, walking is not.
-        if raw.count(b"{") + raw.count(b"[") > depth_limit and too_deep(parsed, depth_limit):
+        if raw.count(b"{") + raw.count(b"[") > self.depth_limit and too_deep(parsed, self.depth_limit):
             rid, status = errors.too_deep
-            raise Rejection(status, f"request body nests deeper than {depth_limit} levels", (rid,))
-        return raw, parsed
+            raise Rejection(status, f"request body nests deeper than {self.depth_limit} levels", (rid,))
+        return parsed
 
-    return read_body
+    def serve(self, request: Any, path_params: dict[str, str], body: bytes | Rejection,
+              started: float) -> Answer | Awaitable[Answer]:
+        """Answer one request whose body has been read (``body``, or the Rejection reading it met).
 
+        ``request`` is aiohttp's or the fast lane's: what is read of it is its method, path, raw path, query
+        string and query, headers, content type, cookies and transport."""
+        fault = self.faults.take(request.method, request.path)
+        if fault is not None:
+            return self._faulted(fault, request, path_params, body, started)
+        return self._serve_now(request, path_params, body, started)
 
-def make_route(mock: "Mock", vendor: Vendor, op: dict[str, Any]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """The aiohttp handler for one vendor operation.
-
-    Compiled once per operation (issue 9): everything that is the same for every request of the operation
-    (the handler, the body limits, the vendor's scope and validators, the journal's names) is looked up
-    here, so a request pays only for what is its own.
-    """
-    operation_id = op["operationId"]
-    name = vendor.name
-    handler = vendor.handlers[operation_id]
-    render_error = vendor.render_error
-    read_body = _body_reader(mock, vendor, op)
-    scope = mock.scopes[name]
-    validators = mock.validators
-    faults = mock.faults
-    perf_counter, now = time.perf_counter, time.time
-
-    async def route(request: web.Request, path_params: dict[str, str] | None = None) -> web.StreamResponse:
-        """``path_params``: the template's values when matched ahead of aiohttp's router (fast_routes.py)."""
-        started = perf_counter()
+    def _serve_now(self, request: Any, path_params: dict[str, str], body: bytes | Rejection,
+                   started: float) -> Answer | Awaitable[Answer]:
         raw, parsed, call, state = b"", None, None, None
-        keep = False
-        fault = faults.take(request.method, request.path)
         try:
-            if fault is not None:
-                delay = faults.delay_seconds(fault)
-                if delay:
-                    await asyncio.sleep(delay)
-                if fault.drop:
-                    mock.journal(name, operation_id, request, b"", None, 0, ("FAULT-DROP",), started)
-                    if request.transport is not None:
-                        request.transport.abort()
-                    return web.Response(status=499)
-                if fault.status is not None:
-                    raise Rejection(fault.status, f"injected fault (status {fault.status})", ("FAULT-INJECTED",))
-            raw, parsed = await read_body(request)
-            state = scope.for_request()  # this request's own write set
-            call = Call(name, operation_id, request, dict(request.match_info) if path_params is None else path_params,
-                        dict(request.query) if request.query_string else {}, request.headers, parsed, state,
-                        validators, now(), raw)
-            reply = handler(call)
+            if isinstance(body, Rejection):
+                raise body
+            raw = body
+            parsed = self._parse(request, raw)
+            state = self.scope.for_request()  # this request's own write set
+            query_string = request.query_string
+            call = Call(self.vendor, self.operation_id, request, path_params,
+                        dict(request.query) if query_string else {}, request.headers, parsed, state,
+                        self.validators, time.time(), raw)
+            reply = self.handler(call)
             if not isinstance(reply, Reply):  # a shared store's handler awaits its commit's round trip
-                reply = await reply
-            keep = reply.status < 400
+                return self._reply_later(reply, request, raw, parsed, call, state, started)
             violations = reply.violations
-        except Rejection as rejection:
-            reply = render_error(rejection, call)
-            violations = rejection.requirement_ids
-        except Exception:  # a bug in the mock: say so loudly, never pass it off as the vendor's answer
-            log.error("mock bug in %s.%s:\n%s", name, operation_id,  # without the request's credentials
-                      scrub(traceback.format_exc(), request.headers.items(), request.query.items(), parsed))
-            reply = Reply(500, {"error": "cdpkit mock internal error", "operation": f"{name}.{operation_id}"})
-            violations = ("MOCK-BUG",)
-        response = to_response(reply)
-        # Mock.journal, inlined: commit (or drop) this request's writes and record the exchange, in one step
+            keep = reply.status < 400
+        except Exception as exc:
+            reply, violations = self._refusal(exc, request, call, parsed)
+            keep = False
+        return self._finish(request, raw, parsed, state, reply, violations, keep, started)
+
+    def _refusal(self, exc: Exception, request: Any, call: Call | None, parsed: Any) -> tuple[Reply, tuple[str, ...]]:
+        if isinstance(exc, Rejection):
+            return self.render_error(exc, call), exc.requirement_ids
+        # a bug in the mock: say so loudly, never pass it off as the vendor's answer (without the credentials)
+        log.error("mock bug in %s.%s:\n%s", self.vendor, self.operation_id,
+                  scrub(traceback.format_exc(), request.headers.items(), request.query.items(), parsed))
+        return Reply(500, {"error": "cdpkit mock internal error", "operation": f"{self.vendor}.{self.operation_id}"}), ("MOCK-BUG",)
+
+    async def _reply_later(self, pending: Awaitable[Reply], request: Any, raw: bytes, parsed: Any, call: Call,
+                           state: "Scope", started: float) -> Answer:
+        try:
+            reply = await pending
+            violations = reply.violations
+            keep = reply.status < 400
+        except Exception as exc:
+            reply, violations = self._refusal(exc, request, call, parsed)
+            keep = False
+        answer = self._finish(request, raw, parsed, state, reply, violations, keep, started)
+        return answer if isinstance(answer, Answer) else await answer
+
+    def _finish(self, request: Any, raw: bytes, parsed: Any, state: "Scope | None", reply: Reply,
+                violations: tuple[str, ...], keep: bool, started: float) -> Answer | Awaitable[Answer]:
+        """Commit (or drop) this request's writes and record the exchange, in one step."""
+        answer = to_answer(reply)
         query_string = request.query_string
         entry = record(
-            now(), name, operation_id, request.method, request.path, query_string,
+            time.time(), self.vendor, self.operation_id, request.method, request.path, query_string,
             request.query.items() if query_string else (), request.headers.items(), raw, parsed, reply.status,
-            response.body if isinstance(response.body, bytes) else b"",
-            reply.body if reply.content_type == "application/json" else None, violations,
-            round((perf_counter() - started) * 1000, 3),
+            answer.body, reply.body if reply.content_type == "application/json" else None, violations,
+            round((time.perf_counter() - started) * 1000, 3),
         )
-        durable = mock.store.finish_request(entry, keep, state.writes if state is not None else {})
+        durable = self.mock.store.finish_request(entry, keep, state.writes if state is not None else {})
         if durable is not None:  # SQLite: answered once the batch holding this request's writes is on disk
-            await durable
-        return response
+            return _after(durable, answer)
+        return answer
 
-    return route
+    async def _faulted(self, fault: "Fault", request: Any, path_params: dict[str, str], body: bytes | Rejection,
+                       started: float) -> Answer:
+        """A request the fault API chose: delayed, dropped, or answered with the injected status."""
+        delay = self.faults.delay_seconds(fault)
+        if delay:
+            await asyncio.sleep(delay)
+        if fault.drop:
+            self.mock.journal(self.vendor, self.operation_id, request, b"", None, 0, ("FAULT-DROP",), started)
+            if request.transport is not None:
+                request.transport.abort()
+            return Answer(499, "application/octet-stream", None, b"")
+        if fault.status is not None:
+            rejection = Rejection(fault.status, f"injected fault (status {fault.status})", ("FAULT-INJECTED",))
+            answer = self._finish(request, b"", None, None, self.render_error(rejection, None),
+                                  rejection.requirement_ids, False, started)
+        else:
+            answer = self._serve_now(request, path_params, body, started)
+        return answer if isinstance(answer, Answer) else await answer
+
+
+async def _after(durable: Awaitable[None], answer: Answer) -> Answer:
+    await durable
+    return answer

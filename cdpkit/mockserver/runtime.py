@@ -48,6 +48,7 @@ class MockConfig:
     idle_timeout: float = 15.0  # seconds an idle or half-sent connection is kept
     shutdown_timeout: float = 3.0  # seconds a shutdown waits for requests in flight
     loop: str = "auto"  # the event loop `cdpkit mock` serves on (event_loop.py): auto, uvloop or asyncio
+    fast_lane: bool = True  # plain vendor requests served ahead of aiohttp's request machinery (fast_lane.py)
 
 
 def available_vendors() -> list[str]:

@@ -22,12 +22,13 @@ import socket
 import sys
 import threading
 import time
-from typing import Awaitable, Callable
+from typing import Callable
 
 from aiohttp import web
 
 from cdpkit.mockserver import event_loop
 from cdpkit.mockserver.app import build_app, runner_for
+from cdpkit.mockserver.fast_lane import StaticHeaders
 from cdpkit.mockserver.runtime import Mock, MockConfig
 
 READY_TIMEOUT = 60.0  # seconds the supervisor waits for every worker to listen
@@ -52,14 +53,10 @@ def url_of(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _worker_header() -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
-    """The ``on_response_prepare`` hook that names this process (built after the fork: the worker's pid)."""
-    pid = str(os.getpid())
-
-    async def name(request: web.Request, response: web.StreamResponse) -> None:
-        response.headers[WORKER_HEADER] = pid
-
-    return name
+def _worker_header() -> StaticHeaders:
+    """The ``on_response_prepare`` hook that names this process (built after the fork: the worker's pid);
+    a fixed header, which the fast lane sets too."""
+    return StaticHeaders({WORKER_HEADER: str(os.getpid())})
 
 
 async def serve_until_stopped(config: MockConfig, listening: Callable[[Mock, int], None], *, worker: bool = False) -> None:

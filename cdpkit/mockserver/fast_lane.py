@@ -1,0 +1,427 @@
+"""Vendor requests in their everyday shape, served without aiohttp's per-request machinery (issue 9).
+
+aiohttp pays for every request with a task step, a ``StreamReader``, a ``BaseRequest``, a
+``StreamResponse`` and its writer: measured side by side on this machine, an aiohttp handler answering
+a fixed JSON body costs 41 µs of CPU per request, a plain asyncio protocol doing the same 9 µs. So a
+connection starts here, in :class:`FastLane`: a request read whole in ``data_received`` goes to its
+operation's :meth:`~cdpkit.mockserver.pipeline.OperationRoute.serve` at once, and the answer is written
+in the same step. A route that must wait (an injected delay, Redis, SQLite's durability) runs in a task,
+and the connection's later requests wait their turn, so answers keep their order.
+
+The lane takes only what it reads exactly as aiohttp would, and checks it strictly: an HTTP/1.1 request
+line with GET, POST, PUT, PATCH or DELETE and a vendor operation's plain path (:mod:`fast_routes`);
+header fields of visible ASCII; one well-formed ``Content-Length`` no larger than the body limit; no
+``Transfer-Encoding``, ``Expect``, ``Upgrade``, ``Content-Encoding`` or ``Cookie``; ``Connection`` only
+``keep-alive`` or ``close``. The first request that is anything else (the control API, an unknown path,
+HEAD, a chunked, compressed or oversized body, a malformed request) and every request after it on that
+connection go to aiohttp's own protocol, which is handed the connection from that request's first byte:
+aiohttp answers them exactly as it did before the lane existed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Awaitable, Mapping
+
+from aiohttp import hdrs, http_parser
+from aiohttp.helpers import parse_content_type, rfc822_formatted_time
+from aiohttp.http import SERVER_SOFTWARE
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDictProxy, istr
+from yarl import URL
+
+from cdpkit.mockserver.pipeline import Answer
+
+if TYPE_CHECKING:
+    from aiohttp.web_server import Server
+
+    from cdpkit.mockserver.fast_routes import VendorRoutes
+
+log = logging.getLogger("cdpkit.mock")
+
+HEAD_LIMIT = 8190  # bytes of request line and header fields (aiohttp's own line limit; beyond it, aiohttp judges)
+MAX_FIELDS = 100
+# answers written per step of the event loop: a client pipelining thousands of requests in one segment
+# waits its turn behind the other connections instead of holding the loop (~2 ms at most)
+BATCH = 32
+_REQUEST_LINE = re.compile(rb"(GET|POST|PUT|PATCH|DELETE) (/[!-~]*) HTTP/1\.1").fullmatch
+_FIELD = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([!-~]+(?:[ \t]+[!-~]+)*)?[ \t]*").fullmatch
+_LENGTH = re.compile(rb"0|[1-9][0-9]{0,17}").fullmatch
+# fields whose meaning the lane does not carry out: the request goes to aiohttp, which does (cookies: the
+# H5 page's session, read with aiohttp's own cookie parser)
+_HANDED_OVER = frozenset((b"transfer-encoding", b"expect", b"upgrade", b"content-encoding", b"cookie"))
+_NEED_MORE = object()
+# aiohttp's compiled parser spells the field names it knows its own way (``authorization`` becomes
+# ``Authorization``); handlers and the journal see them so. Its pure-Python parser keeps them as sent.
+_KNOWN_NAMES = ({str(name).lower().encode(): str(name) for name in vars(hdrs).values() if isinstance(name, istr)}
+                if http_parser.HttpRequestParser.__module__ == "aiohttp._http_parser" else {})
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
+
+
+class StaticHeaders:
+    """An ``on_response_prepare`` hook that sets fixed headers, which the lane can set too (``--workers``
+    names the process in every answer this way). Any other hook keeps every connection on aiohttp."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self.headers = dict(headers)
+
+    async def __call__(self, request: Any, response: Any) -> None:
+        response.headers.update(self.headers)
+
+
+class LaneRequest:
+    """What an :class:`~cdpkit.mockserver.pipeline.OperationRoute` and its handler read of a request, with
+    aiohttp's meanings (its decoded query string, multidicts and content type)."""
+
+    __slots__ = ("method", "path", "raw_path", "headers", "transport", "_query_string", "_url")
+
+    def __init__(self, method: str, target: str, path: str, query_string: str,
+                 headers: CIMultiDictProxy[str], transport: asyncio.Transport) -> None:
+        self.method = method
+        self.raw_path = target
+        self.path = path  # plain: what aiohttp decodes it to is itself
+        self.headers = headers
+        self.transport: asyncio.Transport | None = transport
+        self._query_string = query_string
+        self._url: URL | None = None
+
+    def _rel_url(self) -> URL:
+        if self._url is None:  # built as aiohttp's parser builds it
+            self._url = URL.build(path=self.path, query_string=self._query_string, encoded=True)
+        return self._url
+
+    @property
+    def query_string(self) -> str:
+        return self._rel_url().query_string if self._query_string else ""
+
+    @property
+    def query(self) -> MultiDictProxy[str]:
+        return self._rel_url().query
+
+    @property
+    def content_type(self) -> str:
+        raw = self.headers.get("Content-Type")
+        return "application/octet-stream" if raw is None else parse_content_type(raw)[0]
+
+    @property
+    def cookies(self) -> Mapping[str, str]:
+        return {}  # a request with a Cookie field is aiohttp's (_HANDED_OVER)
+
+
+def encode(answer: Answer, extra: bytes, close: bool) -> bytes:
+    """The answer as aiohttp writes it: status line, Content-Type, Content-Length, Date, Server, the
+    handler's and the hooks' headers."""
+    content_type = answer.content_type if answer.charset is None else f"{answer.content_type}; charset={answer.charset}"
+    head = (f"HTTP/1.1 {answer.status} {_REASONS.get(answer.status, '')}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(answer.body)}\r\nDate: {rfc822_formatted_time()}\r\nServer: {SERVER_SOFTWARE}\r\n")
+    if answer.headers:
+        fields = "".join(f"{name}: {value}\r\n" for name, value in answer.headers.items())
+        if "\r" in fields.replace("\r\n", "") or "\n" in fields.replace("\r\n", ""):
+            raise ValueError("a header of the answer holds a line break")  # aiohttp refuses to write one too
+        head += fields
+    if close:
+        head += "Connection: close\r\n"
+    return head.encode() + extra + b"\r\n" + answer.body
+
+
+class FastLane(asyncio.Protocol):
+    """One connection: its plain vendor requests answered here, the rest handed to aiohttp (module docstring)."""
+
+    def __init__(self, server: "LaneServer") -> None:
+        self._server = server
+        self._transport: asyncio.Transport | None = None
+        self._buffer = b""
+        self._busy: asyncio.Task[None] | None = None  # the answer being awaited; later requests wait
+        self._paused = False  # reading, while a waiting answer holds requests or the client reads slowly
+        self._write_blocked = False
+        self._closing = False  # the server is shutting down: close once the answer in hand is written
+        self._next_batch: asyncio.Handle | None = None  # a full batch was answered: the rest, next step
+        self._last = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol -------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        self._server.lanes.add(self)
+        self._last = self._server.loop.time()
+        self._timer = self._server.loop.call_at(self._last + self._server.idle_timeout, self._expire)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._server.lanes.discard(self)
+        for handle in (self._timer, self._next_batch):
+            if handle is not None:
+                handle.cancel()
+        self._timer = self._next_batch = None
+        self._transport = None
+        self._buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer = self._buffer + data if self._buffer else data
+        if self._busy is None and not self._write_blocked and self._next_batch is None:
+            self._serve_buffer()
+        elif len(self._buffer) > self._server.buffer_limit and not self._paused:
+            self._pause()
+
+    def eof_received(self) -> bool | None:
+        return None  # close the transport; an answer still awaited is dropped with it, as aiohttp drops it
+
+    def pause_writing(self) -> None:
+        self._write_blocked = True
+        self._pause()
+
+    def resume_writing(self) -> None:
+        self._write_blocked = False
+        if self._busy is None and self._next_batch is None:
+            self._resume()
+            self._serve_buffer()
+
+    # -- serving --------------------------------------------------------------------------------------------
+    def _serve_buffer(self) -> None:
+        """Answer every complete request in the buffer, in order, until one must wait or needs aiohttp."""
+        out: list[bytes] = []
+        transport = self._transport
+        while self._buffer and transport is not None and not self._write_blocked:
+            if len(out) == BATCH:
+                self._write(out)
+                self._pause()
+                self._last = self._server.loop.time()
+                self._next_batch = self._server.loop.call_soon(self._serve_next_batch)
+                return
+            started = time.perf_counter()
+            taken = self._take_request()
+            if taken is _NEED_MORE:
+                break
+            if taken is None:
+                self._write(out)
+                self._hand_over()
+                return
+            route, request, params, body, close = taken
+            try:
+                result = route.serve(request, params, body, started)
+                if not isinstance(result, Answer):
+                    self._write(out)
+                    self._busy = self._server.loop.create_task(self._answer_later(result, close))
+                    self._pause()
+                    return
+                out.append(encode(result, self._server.extra_headers, close))
+            except Exception:
+                log.exception("mock bug in the fast lane")
+                out.append(encode(Answer(500, "application/json", None, b'{"error": "cdpkit mock internal error"}'),
+                                  self._server.extra_headers, True))
+                close = True
+            if close or self._closing:
+                self._write(out)
+                transport.close()
+                return
+        self._write(out)
+        self._last = self._server.loop.time()
+
+    def _serve_next_batch(self) -> None:
+        self._next_batch = None
+        if self._busy is None and not self._write_blocked:
+            self._resume()
+            self._serve_buffer()
+
+    def _take_request(self) -> Any:
+        """The next request of the buffer as (route, request, path params, body, close), _NEED_MORE when it has
+        not all arrived, None when aiohttp must serve it. Takes its bytes off the buffer only when complete."""
+        buffer = self._buffer
+        end = buffer.find(b"\r\n\r\n", 0, HEAD_LIMIT + 4)
+        if end < 0:
+            return None if len(buffer) > HEAD_LIMIT else _NEED_MORE
+        lines = buffer[:end].split(b"\r\n")
+        first = _REQUEST_LINE(lines[0])
+        if first is None or len(lines) > MAX_FIELDS + 1:
+            return None
+        method, target = first[1].decode(), first[2].decode()
+        path, _, query_string = target.partition("?")
+        if "#" in target:
+            return None
+        hit = self._server.routes.find_path(method, path)
+        if hit is None:
+            return None
+        fields = []
+        length = -1
+        close = False
+        for line in lines[1:]:
+            field = _FIELD(line)
+            if field is None:
+                return None
+            name = field[1].lower()
+            value = field[2] or b""
+            if name in _HANDED_OVER:
+                return None
+            if name == b"content-length":
+                if length >= 0 or _LENGTH(value) is None:
+                    return None
+                length = int(value)
+                if length > self._server.body_limit:
+                    return None
+            elif name == b"connection":
+                token = value.lower()
+                if token == b"close":
+                    close = True
+                elif token != b"keep-alive":
+                    return None
+            fields.append((_KNOWN_NAMES.get(name) or field[1].decode(), value.decode()))
+        start = end + 4
+        stop = start + max(length, 0)
+        if len(buffer) < stop:
+            return _NEED_MORE
+        self._buffer = buffer[stop:]
+        request = LaneRequest(method, target, path, query_string, CIMultiDictProxy(CIMultiDict(fields)),
+                              self._transport)  # type: ignore[arg-type]
+        route, params = hit
+        return route, request, params, buffer[start:stop], close
+
+    async def _answer_later(self, pending: Awaitable[Answer], close: bool) -> None:
+        try:
+            answer = await pending
+            data = encode(answer, self._server.extra_headers, close)
+        except asyncio.CancelledError:  # shut down with the answer still awaited
+            if self._transport is not None:
+                self._transport.abort()
+            raise
+        except Exception:
+            log.exception("mock bug in the fast lane")
+            data, close = encode(Answer(500, "application/json", None, b'{"error": "cdpkit mock internal error"}'),
+                                 self._server.extra_headers, True), True
+        finally:
+            self._busy = None
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(data)
+        if close or self._closing:
+            transport.close()
+            return
+        self._last = self._server.loop.time()
+        if not self._write_blocked and self._next_batch is None:
+            self._resume()
+            self._serve_buffer()
+
+    def _write(self, out: list[bytes]) -> None:
+        if out and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+    def _pause(self) -> None:
+        if not self._paused and self._transport is not None:
+            self._paused = True
+            self._transport.pause_reading()
+
+    def _resume(self) -> None:
+        if self._paused and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
+
+    def _expire(self) -> None:
+        """Close a connection idle (or half-sent) for idle_timeout seconds; one awaiting an answer is not idle."""
+        self._timer = None
+        transport = self._transport
+        if transport is None:
+            return
+        loop = self._server.loop
+        due = self._last + self._server.idle_timeout
+        if self._busy is not None or due > loop.time():
+            self._timer = loop.call_at(max(due, loop.time() + 0.05), self._expire)
+            return
+        transport.close()
+
+    def _hand_over(self) -> None:
+        """Give the connection, from the buffered request on, to aiohttp's own protocol for good."""
+        transport = self._transport
+        if transport is None:
+            return
+        self._server.lanes.discard(self)
+        for handle in (self._timer, self._next_batch):
+            if handle is not None:
+                handle.cancel()
+        self._timer = self._next_batch = None
+        self._resume()
+        data, self._buffer, self._transport = self._buffer, b"", None
+        handler = self._server.aiohttp_protocol()
+        transport.set_protocol(handler)
+        handler.connection_made(transport)
+        if data:
+            handler.data_received(data)
+
+    def shut_down(self) -> None:
+        """Close now when no answer is awaited, else once it is written."""
+        self._closing = True
+        if self._busy is None and self._transport is not None:
+            self._transport.close()
+
+    def abort(self) -> None:
+        if self._busy is not None:
+            self._busy.cancel()
+        if self._transport is not None:
+            self._transport.abort()
+
+
+class LaneServer:
+    """The protocol factory a site listens with: aiohttp's ``Server``, whose connections start in a
+    :class:`FastLane`. Everything else (the handler, aiohttp's own connections, shutting down) is the
+    wrapped server's."""
+
+    def __init__(self, server: "Server", routes: "VendorRoutes", extra_headers: Mapping[str, str], idle_timeout: float,
+                 body_limit: int) -> None:
+        self.server = server
+        self.routes = routes
+        self.extra_headers = "".join(f"{k}: {v}\r\n" for k, v in extra_headers.items()).encode()
+        self.idle_timeout = idle_timeout
+        self.body_limit = body_limit
+        self.buffer_limit = HEAD_LIMIT + body_limit  # what a connection may hold while its answer is awaited
+        self.loop = asyncio.get_running_loop()
+        self.lanes: set[FastLane] = set()
+
+    @classmethod
+    def wrapping(cls, server: "Server", routes: "VendorRoutes", hooks: Any, idle_timeout: float,
+                 body_limit: int) -> "LaneServer | Server":
+        """A lane server around ``server``, or ``server`` itself when an ``on_response_prepare`` hook does
+        what the lane cannot (anything but :class:`StaticHeaders`)."""
+        headers: dict[str, str] = {}
+        for hook in hooks:
+            if not isinstance(hook, StaticHeaders):
+                return server
+            headers.update(hook.headers)
+        return cls(server, routes, headers, idle_timeout, body_limit)
+
+    def __call__(self) -> FastLane:
+        return FastLane(self)
+
+    def aiohttp_protocol(self) -> asyncio.Protocol:
+        return self.server()
+
+    @property
+    def request_handler(self) -> Any:
+        return self.server.request_handler
+
+    @request_handler.setter
+    def request_handler(self, handler: Any) -> None:
+        self.server.request_handler = handler
+
+    @property
+    def connections(self) -> list[Any]:
+        return self.server.connections + list(self.lanes)
+
+    @property
+    def requests_count(self) -> int:
+        return self.server.requests_count
+
+    def pre_shutdown(self) -> None:
+        for lane in list(self.lanes):
+            lane.shut_down()
+        self.server.pre_shutdown()
+
+    async def shutdown(self, timeout: float | None = None) -> None:
+        """Wait up to ``timeout`` seconds for the answers in hand, then drop what is left."""
+        busy = [lane._busy for lane in self.lanes if lane._busy is not None]
+        if busy:
+            await asyncio.wait(busy, timeout=timeout)
+        for lane in list(self.lanes):
+            lane.abort()
+        self.lanes.clear()
+        await self.server.shutdown(timeout)

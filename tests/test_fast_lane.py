@@ -350,3 +350,30 @@ def test_the_lane_is_on_by_default_and_can_be_turned_off(tmp_path) -> None:
     config = tmp_path / "mock.toml"
     config.write_text("no-fast-lane = true\n")
     assert config_from_args(parser.parse_args(["--config", str(config)])).fast_lane is False
+
+
+def test_a_write_the_store_could_not_make_durable_is_a_503_either_way(tmp_path) -> None:
+    """SQLite's batch failing (a full disk, say) is answered 503 with Retry-After by the lane and by aiohttp
+    alike, never a 500 passed off as a bug; the mock answers the next request once the store works again."""
+    import sqlite3
+
+    for fast_lane in (True, False):
+        with MockServer(MockConfig(port=0, fast_lane=fast_lane, state=f"sqlite:{tmp_path / f'{fast_lane}.db'}")) as server:
+            store = server.mock.store
+            working = store._write
+
+            def failing(items):
+                raise sqlite3.OperationalError("database or disk is full")
+
+            store._write = failing
+            connection = Connection(server.url)
+            try:
+                connection.send(zeb(UPSERT))
+                status, fields, body = connection.answer()
+                assert (status, fields["retry-after"]) == (503, "1")
+                assert json.loads(body)["cause"] == "OperationalError: database or disk is full"
+                store._write = working
+                connection.send(zeb({**UPSERT, "userId": "after"}))
+                assert connection.answer()[0] == 200
+            finally:
+                connection.close()

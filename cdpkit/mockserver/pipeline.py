@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("cdpkit.mock")
 
 JSON_TYPES = ("application/json",)
+STORE_WRITE_FAILED = "MOCK-STORE-WRITE-FAILED"
 
 
 def too_deep(value: Any, limit: int) -> bool:
@@ -218,7 +219,7 @@ class OperationRoute:
         )
         durable = self.mock.store.finish_request(entry, keep, state.writes if state is not None else {})
         if durable is not None:  # SQLite: answered once the batch holding this request's writes is on disk
-            return _after(durable, answer)
+            return _once_durable(durable, answer)
         return answer
 
     async def _faulted(self, fault: "Fault", request: Any, path_params: dict[str, str], body: bytes | Rejection,
@@ -241,6 +242,14 @@ class OperationRoute:
         return answer if isinstance(answer, Answer) else await answer
 
 
-async def _after(durable: Awaitable[None], answer: Answer) -> Answer:
-    await durable
+async def _once_durable(durable: Awaitable[None], answer: Answer) -> Answer:
+    """``answer`` once the batch holding the request's writes is durable; if that batch failed (a full disk, a
+    file gone), a deliberate 503 that says so: the outage of what the mock depends on, neither the client's
+    mistake nor a bug (redis_outage.py says the same of Redis). The store has logged the failure."""
+    try:
+        await durable
+    except Exception as exc:
+        body = {"error": "cdpkit mock: its state store could not make this request's writes durable",
+                "cause": f"{type(exc).__name__}: {exc}", "violation": STORE_WRITE_FAILED}
+        return Answer(503, "application/json", None, orjson.dumps(body), {"Retry-After": "1"})
     return answer

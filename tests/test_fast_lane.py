@@ -5,12 +5,14 @@ and a body while an answer is awaited."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import re
 import socket
 import time
 from typing import Any, Iterator
+from urllib.parse import urlencode
 
 import pytest
 
@@ -23,6 +25,8 @@ ZEB = "/v1/accounts/LICENSE_CODE/users"
 ZEB_AUTH = [("authorization", "ACCESS_TOKEN"), ("Content-Type", "application/json")]
 GPT = "/v1/user/get-user-cdp"
 GPT_AUTH = [("Authorization", "Bearer ${token}")]
+H5 = "/sf/h5/iframe-app/sf/realtime-tag"
+SF_KEY = "#K-7IGwJpE2M9CpID4101qj2hWg9t59hoF3"
 TTO_TRACK = json.dumps({"type": "track", "api_key": "your_api_key_here", "user_id": "u1", "event": "Buy",
                         "msg_id": "m-1", "properties": {"revenue": 1}}).encode()
 
@@ -75,6 +79,11 @@ CORPUS: list[tuple[str, bytes, str]] = [
     ("tto-track", raw("POST", "/v1/track", [("Content-Type", "application/json")], TTO_TRACK), "lane"),
     ("tto-track-keep-alive", raw("POST", "/v1/track", [("Content-Type", "application/json"),
                                                         ("Connection", "Keep-Alive")], TTO_TRACK), "lane"),
+    ("gpt-host-empty", raw("GET", f"{GPT}?user_id=BC123", GPT_AUTH).replace(b"Host: 127.0.0.1", b"Host:"), "lane"),
+    ("h5-login", raw("GET", H5 + "?" + urlencode({"api_key": SF_KEY, "project": "default", "mode": "create"})), "lane"),
+    ("h5-api-key-field", raw("GET", H5 + "?project=default&mode=create", [("api-key", SF_KEY)]), "lane"),
+    ("h5-save", raw("POST", H5 + "/save?project=default", [("api-key", SF_KEY), ("Content-Type", "application/json")],
+                    b'{"tag_name": "x"}'), "lane"),
     ("gpt-connection-close", raw("GET", f"{GPT}?user_id=BC123", [*GPT_AUTH, ("Connection", "close")]), "closed"),
     # what the lane leaves to aiohttp
     ("tto-trailing-slash", raw("POST", "/v1/track/", [("Content-Type", "application/json")], TTO_TRACK), "aiohttp"),
@@ -107,6 +116,18 @@ CORPUS: list[tuple[str, bytes, str]] = [
      "aiohttp"),
     ("signed-length", raw("POST", ZEB, [*ZEB_AUTH, ("Content-Length", "+2")], b"{}", length=False), "aiohttp"),
     ("garbage", b"GARBAGE\r\n\r\n", "aiohttp"),
+    # what aiohttp refuses (400) though the lane could read it, and what it answers before the head ends
+    ("no-host", raw("GET", f"{GPT}?user_id=BC123", GPT_AUTH).replace(b"Host: 127.0.0.1\r\n", b""), "aiohttp"),
+    ("two-hosts", raw("GET", f"{GPT}?user_id=BC123", [("Host", "b"), *GPT_AUTH]), "aiohttp"),
+    ("two-content-types", zeb(UPSERT, [*ZEB_AUTH, ("Content-Type", "application/json")]), "aiohttp"),
+    ("two-user-agents", raw("GET", f"{GPT}?user_id=BC123", [*GPT_AUTH, ("User-Agent", "a"), ("User-Agent", "b")]),
+     "aiohttp"),
+    ("websocket-key1", raw("GET", f"{GPT}?user_id=BC123", [*GPT_AUTH, ("Sec-WebSocket-Key1", "x")]), "aiohttp"),
+    ("proxy-connection-close", raw("GET", f"{GPT}?user_id=BC123", [*GPT_AUTH, ("Proxy-Connection", "close")]),
+     "aiohttp"),
+    ("tls-hello", bytes.fromhex("1603010200010001fc0303") + bytes(range(32)), "aiohttp"),
+    ("stray-line", b"GARBAGE\r\n", "aiohttp"),
+    ("bare-lf", raw("GET", f"{GPT}?user_id=BC123", GPT_AUTH).replace(b"\r\n", b"\n")[:-1], "aiohttp"),
 ]
 
 
@@ -166,9 +187,10 @@ def normalized(text: str) -> str:
     return text
 
 
-def comparable(answer: tuple[int, dict[str, str], bytes]) -> tuple[int, dict[str, str], str]:
+def comparable(answer: tuple[int, dict[str, str], bytes]) -> tuple[int, list[tuple[str, str]], str]:
+    """Status, fields in their order (the Date's and the length's values aside), and body, ids made alike."""
     status, fields, body = answer
-    kept = {k: normalized(v) for k, v in fields.items() if k not in ("date", "content-length")}
+    kept = [(k, "" if k in ("date", "content-length") else normalized(v)) for k, v in fields.items()]
     return status, kept, normalized(body.decode("utf-8", "replace"))
 
 
@@ -214,6 +236,25 @@ def test_the_lane_answers_as_aiohttp_does(servers, name: str, request_bytes: byt
             connection.close()
     assert answers[0] == answers[1]
     assert journal_entry(lane) == journal_entry(plain)
+
+
+@pytest.mark.parametrize("status", [103, 204, 304, 418, 503])
+def test_an_injected_status_is_written_as_aiohttp_writes_it(servers, status: int) -> None:
+    """1xx, 204 and 304 carry no body and no length (a client reading one would take the next answer for
+    it); the rest carry the vendor's error body. The connection goes on serving either way."""
+    lane, plain = servers
+    answers = []
+    for server in (lane, plain):
+        server.reset()
+        server.fault(GPT, status=status, count=1)
+        connection = Connection(server.url)
+        try:
+            connection.send(raw("GET", f"{GPT}?user_id=BC123", GPT_AUTH) * 2)
+            answers.append([comparable(connection.answer()) for _ in range(2)])
+        finally:
+            connection.close()
+    assert answers[0] == answers[1]
+    assert [a[0] for a in answers[0]] == [status, 200]
 
 
 def test_pipelined_and_split_requests_are_answered_in_order(servers) -> None:
@@ -284,8 +325,21 @@ def test_connection_close_and_a_dropped_request(servers) -> None:
     assert lane.requests(limit=1)[0]["violations"] == ["FAULT-DROP"]
 
 
-def test_idle_and_half_sent_connections_are_closed() -> None:
-    with MockServer(MockConfig(port=0, idle_timeout=0.3)) as server:
+def _closed_now(connection: Connection) -> bool:
+    connection.sock.setblocking(False)
+    try:
+        return connection.sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        connection.sock.setblocking(True)
+
+
+@pytest.mark.parametrize("fast_lane", [True, False])
+def test_idle_and_half_sent_connections_are_closed(fast_lane: bool) -> None:
+    with MockServer(MockConfig(port=0, idle_timeout=0.3, fast_lane=fast_lane)) as server:
         connections = [Connection(server.url) for _ in range(3)]
         try:
             connections[1].send(zeb(UPSERT)[:40])  # half a request, never finished
@@ -297,19 +351,132 @@ def test_idle_and_half_sent_connections_are_closed() -> None:
         finally:
             for c in connections:
                 c.close()
-        trickle = Connection(server.url)  # bytes that keep coming but never make a request do not keep it open
+        # a head trickling in, a byte every 0.1 s, never makes a request: its bytes do not keep it open
+        trickle = Connection(server.url)
         try:
-            request, closed = zeb(UPSERT), False
-            for n in range(20):
+            request, closed_after = zeb(UPSERT), None
+            started = time.monotonic()
+            for n in range(30):
                 try:
                     trickle.send(request[n:n + 1])
                 except OSError:
-                    closed = True
+                    closed_after = time.monotonic() - started
                     break
-                time.sleep(0.05)
-            assert closed or trickle.closed()
+                if _closed_now(trickle):
+                    closed_after = time.monotonic() - started
+                    break
+                time.sleep(0.1)
+            assert closed_after is not None and closed_after < 1.5, closed_after
         finally:
             trickle.close()
+
+
+@pytest.mark.parametrize("fast_lane", [True, False])
+def test_a_body_on_its_way_is_waited_for(fast_lane: bool) -> None:
+    """Once a request's head has come, its body may take longer than idle_timeout: aiohttp never times a body
+    out, and the lane does not either."""
+    with MockServer(MockConfig(port=0, idle_timeout=0.3, fast_lane=fast_lane)) as server:
+        connection = Connection(server.url)
+        try:
+            request = zeb(UPSERT)
+            cut = request.index(b"\r\n\r\n") + 10
+            connection.send(request[:cut])
+            time.sleep(0.8)
+            connection.send(request[cut:])
+            assert connection.answer()[0] == 200
+        finally:
+            connection.close()
+
+
+class _Transport:
+    """What a FastLane writes to, kept in memory."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    abort = close
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+
+def test_a_body_in_many_segments_costs_linear_time() -> None:
+    """A 4 MiB body arriving in 1,460-byte segments (a real network's, loopback's coalesce) is joined once: the
+    lane once joined the buffer again per segment and parsed the head again (0.2 s of the event loop for this
+    body before its last segment, growing with the square of its size; now a few ms)."""
+    from cdpkit.mockserver.fast_lane import FastLane
+
+    size = 4 << 20
+    with MockServer(MockConfig(port=0, max_body_bytes=size + 4096)) as server:
+        body = json.dumps({"userId": "big", "firstName": "x" * size}).encode()
+        request = zeb(body)
+        cut = request.index(b"\r\n\r\n") + 4
+
+        async def feed() -> tuple[float, list[bytes]]:
+            lane, transport = FastLane(server._runner.server), _Transport()
+            lane.connection_made(transport)
+            lane.data_received(request[:cut])
+            segments = [request[at:at + 1460] for at in range(cut, len(request), 1460)]
+            started = time.perf_counter()
+            for segment in segments[:-1]:
+                lane.data_received(segment)
+            took = time.perf_counter() - started
+            assert not transport.written
+            lane.data_received(segments[-1])  # the body whole: answered (judged and refused: too long a name)
+            lane.connection_lost(None)
+            return took, transport.written
+
+        took, written = asyncio.run_coroutine_threadsafe(feed(), server._loop).result(timeout=60)
+        assert len(written) == 1 and written[0].startswith(b"HTTP/1.1 ")
+        assert took < 0.1, f"{took:.2f} s of the event loop for a body's segments before its last"
+
+
+def test_a_shutdown_between_batches_serves_no_request_it_cannot_answer(monkeypatch) -> None:
+    """100 pipelined upserts, the server shutting down once the first batch of 32 is written: every request the
+    mock served (journaled) was answered."""
+    from cdpkit.mockserver import fast_lane
+
+    serve = fast_lane.FastLane._serve_buffer
+    shut: list[bool] = []
+
+    def serve_then_shut_down(self: Any) -> None:
+        serve(self)
+        if self._next_batch is not None and not shut:
+            shut.append(True)
+            self._server.pre_shutdown()
+
+    monkeypatch.setattr(fast_lane.FastLane, "_serve_buffer", serve_then_shut_down)
+    with MockServer(MockConfig(port=0)) as server:
+        connection = Connection(server.url)
+        try:
+            connection.send(b"".join(zeb({"userId": f"u{n}", "attributes": {"n": n}}) for n in range(100)))
+            answered = 0
+            try:
+                while True:
+                    connection.answer()
+                    answered += 1
+            except (ConnectionError, OSError):
+                pass
+        finally:
+            connection.close()
+        assert shut and answered == fast_lane.BATCH
+        assert len(server.requests(vendor="zebline")) == answered
 
 
 def test_a_client_that_does_not_read_holds_bounded_bytes() -> None:

@@ -15,7 +15,14 @@ header fields of visible ASCII; one well-formed ``Content-Length`` no larger tha
 ``keep-alive`` or ``close``. The first request that is anything else (the control API, an unknown path,
 HEAD, a chunked, compressed or oversized body, a malformed request) and every request after it on that
 connection go to aiohttp's own protocol, which is handed the connection from that request's first byte:
-aiohttp answers them exactly as it did before the lane existed.
+aiohttp answers them exactly as it did before the lane existed. So do requests aiohttp refuses although the
+lane could read them (no Host, a second Host or Content-Type, ``Sec-WebSocket-Key1``), and the first bytes of
+one that cannot become plain (TLS spoken to the port, a stray line), which aiohttp answers 400 at once.
+
+Two differences are kept, both in the client's favour and both depending on how bytes were segmented: a
+plain request followed in the same segment by one aiohttp refuses is answered before the refusal (aiohttp
+drops every request of a segment it cannot parse whole), and requests sent before the client half-closes
+are all answered (aiohttp answers as many as it reached).
 """
 
 from __future__ import annotations
@@ -51,8 +58,15 @@ _REQUEST_LINE = re.compile(rb"(GET|POST|PUT|PATCH|DELETE) (/[!-~]*) HTTP/1\.1").
 _FIELD = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([!-~]+(?:[ \t]+[!-~]+)*)?[ \t]*").fullmatch
 _LENGTH = re.compile(rb"0|[1-9][0-9]{0,17}").fullmatch
 # fields whose meaning the lane does not carry out: the request goes to aiohttp, which does (cookies: the
-# H5 page's session, read with aiohttp's own cookie parser)
-_HANDED_OVER = frozenset((b"transfer-encoding", b"expect", b"upgrade", b"content-encoding", b"cookie"))
+# H5 page's session, read with aiohttp's own cookie parser; Proxy-Connection, which llhttp reads as Connection;
+# Sec-WebSocket-Key1, which aiohttp refuses)
+_HANDED_OVER = frozenset((b"transfer-encoding", b"expect", b"upgrade", b"content-encoding", b"cookie",
+                          b"proxy-connection", b"sec-websocket-key1"))
+# fields aiohttp refuses to see twice (its parser's SINGLETON_HEADERS): a second one goes to aiohttp
+_SINGLETONS = frozenset((b"content-length", b"content-location", b"content-range", b"content-type", b"etag", b"host",
+                         b"max-forwards", b"server", b"transfer-encoding", b"user-agent"))
+# what a request's first bytes may be while the rest of its line is on its way
+_STARTS = (b"GET /", b"POST /", b"PUT /", b"PATCH /", b"DELETE /")
 _NEED_MORE = object()
 # aiohttp's compiled parser spells the field names it knows its own way (``authorization`` becomes
 # ``Authorization``); handlers and the journal see them so. Its pure-Python parser keeps them as sent.
@@ -111,20 +125,37 @@ class LaneRequest:
         return {}  # a request with a Cookie field is aiohttp's (_HANDED_OVER)
 
 
-def encode(answer: Answer, extra: bytes, close: bool) -> bytes:
-    """The answer as aiohttp writes it: status line, Content-Type, Content-Length, Date, Server, the
-    handler's and the hooks' headers."""
+def encode(answer: Answer, extra: str, close: bool) -> bytes:
+    """The answer as aiohttp writes it, field for field and in its order: the handler's headers, Content-Type,
+    the hooks' (``extra``), Content-Length, Date, Server; no body and no length for 1xx, 204 and 304."""
+    status = answer.status
     content_type = answer.content_type if answer.charset is None else f"{answer.content_type}; charset={answer.charset}"
-    head = (f"HTTP/1.1 {answer.status} {_REASONS.get(answer.status, '')}\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(answer.body)}\r\nDate: {rfc822_formatted_time()}\r\nServer: {SERVER_SOFTWARE}\r\n")
+    head = f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\n"
     if answer.headers:
         fields = "".join(f"{name}: {value}\r\n" for name, value in answer.headers.items())
         if "\r" in fields.replace("\r\n", "") or "\n" in fields.replace("\r\n", ""):
             raise ValueError("a header of the answer holds a line break")  # aiohttp refuses to write one too
         head += fields
+    bodiless = status < 200 or status in (204, 304)
+    head += f"Content-Type: {content_type}\r\n{extra}"
+    if not bodiless:
+        head += f"Content-Length: {len(answer.body)}\r\n"
+    head += f"Date: {rfc822_formatted_time()}\r\nServer: {SERVER_SOFTWARE}\r\n"
     if close:
         head += "Connection: close\r\n"
-    return head.encode() + extra + b"\r\n" + answer.body
+    return (head + "\r\n").encode() + (b"" if bodiless else answer.body)
+
+
+def _may_become_plain(start: bytes) -> bool:
+    """Whether the first bytes of a request, its head not yet whole, may still be a request the lane reads: a
+    lane method's start, a request line ending in CRLF, and no line ending in a bare LF (anything else goes to
+    aiohttp at once, which answers it 400 at once: TLS spoken to the HTTP port, a stray line, bare LFs)."""
+    line_end = start.find(b"\n")
+    if line_end < 0:
+        return any(start.startswith(s) or s.startswith(start) for s in _STARTS)
+    if start[line_end - 1:line_end] != b"\r" or _REQUEST_LINE(start[:line_end - 1]) is None:
+        return False
+    return start.count(b"\n") == start.count(b"\r\n")
 
 
 class FastLane(asyncio.Protocol):
@@ -133,13 +164,17 @@ class FastLane(asyncio.Protocol):
     def __init__(self, server: "LaneServer") -> None:
         self._server = server
         self._transport: asyncio.Transport | None = None
-        self._buffer = b""
+        self._buffer = b""  # what is being read: whole requests, or the start of one
+        self._parts: list[bytes] = []  # what arrived while nothing is read: joined once, when reading goes on
+        self._held = 0  # bytes in _buffer and _parts
+        self._head: tuple | None = None  # a request whose body is still arriving: its head, read once
+        self._wanted = 0  # the bytes of _buffer that request needs
         self._busy: asyncio.Task[None] | None = None  # the answer being awaited; later requests wait
         self._paused = False  # reading, while a waiting answer holds requests or the client reads slowly
         self._write_blocked = False
         self._closing = False  # the server is shutting down: close once the answer in hand is written
         self._next_batch: asyncio.Handle | None = None  # a full batch was answered: the rest, next step
-        self._last = 0.0
+        self._last = 0.0  # when the connection opened, a request last came whole, or an awaited answer went out
         self._timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol -------------------------------------------------------------------------------
@@ -156,17 +191,24 @@ class FastLane(asyncio.Protocol):
                 handle.cancel()
         self._timer = self._next_batch = None
         self._transport = None
-        self._buffer = b""
+        self._buffer, self._parts, self._head, self._held = b"", [], None, 0
 
     def data_received(self, data: bytes) -> None:
-        self._buffer = self._buffer + data if self._buffer else data
-        if self._busy is None and not self._write_blocked and self._next_batch is None:
+        if self._held:
+            self._parts.append(data)  # a body in many segments is joined once, not once per segment
+            self._held += len(data)
+        else:
+            self._buffer, self._held = data, len(data)
+        if self._busy is not None or self._write_blocked or self._next_batch is not None:
+            if self._held > self._server.buffer_limit:
+                self._pause()
+        elif self._held >= self._wanted:
             self._serve_buffer()
-        elif len(self._buffer) > self._server.buffer_limit and not self._paused:
-            self._pause()
 
     def eof_received(self) -> bool | None:
-        return None  # close the transport; an answer still awaited is dropped with it, as aiohttp drops it
+        # close the transport: what was read before the EOF has been answered (reading pauses while an answer
+        # is awaited or a batch waits its turn, so the EOF is read after them)
+        return None
 
     def pause_writing(self) -> None:
         self._write_blocked = True
@@ -181,13 +223,15 @@ class FastLane(asyncio.Protocol):
     # -- serving --------------------------------------------------------------------------------------------
     def _serve_buffer(self) -> None:
         """Answer every complete request in the buffer, in order, until one must wait or needs aiohttp."""
+        if self._parts:
+            self._buffer = b"".join((self._buffer, *self._parts))
+            self._parts = []
         out: list[bytes] = []
         transport = self._transport
         while self._buffer and transport is not None and not self._write_blocked:
             if len(out) == BATCH:
                 self._write(out)
                 self._pause()
-                self._last = self._server.loop.time()
                 self._next_batch = self._server.loop.call_soon(self._serve_next_batch)
                 return
             started = time.perf_counter()
@@ -217,7 +261,6 @@ class FastLane(asyncio.Protocol):
                 transport.close()
                 return
         self._write(out)
-        self._last = self._server.loop.time()
 
     def _serve_next_batch(self) -> None:
         self._next_batch = None
@@ -229,9 +272,15 @@ class FastLane(asyncio.Protocol):
         """The next request of the buffer as (route, request, path params, body, close), _NEED_MORE when it has
         not all arrived, None when aiohttp must serve it. Takes its bytes off the buffer only when complete."""
         buffer = self._buffer
+        if self._head is not None:  # its body has all arrived now (data_received waits until it has)
+            route, request, params, start, stop, close = self._head
+            if len(buffer) < stop:
+                return _NEED_MORE
+            self._head, self._wanted = None, 0
+            return self._taken(buffer, stop, route, request, params, buffer[start:stop], close)
         end = buffer.find(b"\r\n\r\n", 0, HEAD_LIMIT + 4)
         if end < 0:
-            return None if len(buffer) > HEAD_LIMIT else _NEED_MORE
+            return _NEED_MORE if len(buffer) <= HEAD_LIMIT and _may_become_plain(buffer) else None
         lines = buffer[:end].split(b"\r\n")
         first = _REQUEST_LINE(lines[0])
         if first is None or len(lines) > MAX_FIELDS + 1:
@@ -244,6 +293,7 @@ class FastLane(asyncio.Protocol):
         if hit is None:
             return None
         fields = []
+        seen: set[bytes] = set()
         length = -1
         close = False
         for line in lines[1:]:
@@ -254,6 +304,10 @@ class FastLane(asyncio.Protocol):
             value = field[2] or b""
             if name in _HANDED_OVER:
                 return None
+            if name in _SINGLETONS:
+                if name in seen:
+                    return None
+                seen.add(name)
             if name == b"content-length":
                 if length >= 0 or _LENGTH(value) is None:
                     return None
@@ -267,15 +321,23 @@ class FastLane(asyncio.Protocol):
                 elif token != b"keep-alive":
                     return None
             fields.append((_KNOWN_NAMES.get(name) or field[1].decode(), value.decode()))
+        if b"host" not in seen:  # aiohttp refuses an HTTP/1.1 request without one
+            return None
         start = end + 4
         stop = start + max(length, 0)
-        if len(buffer) < stop:
-            return _NEED_MORE
-        self._buffer = buffer[stop:]
         request = LaneRequest(method, target, path, query_string, CIMultiDictProxy(CIMultiDict(fields)),
                               self._transport)  # type: ignore[arg-type]
         route, params = hit
-        return route, request, params, buffer[start:stop], close
+        if len(buffer) < stop:  # the body is on its way: read the head once, and wait for all of it
+            self._head, self._wanted = (route, request, params, start, stop, close), stop
+            return _NEED_MORE
+        return self._taken(buffer, stop, route, request, params, buffer[start:stop], close)
+
+    def _taken(self, buffer: bytes, stop: int, *request: Any) -> tuple:
+        self._buffer = buffer[stop:]
+        self._held = len(self._buffer)
+        self._last = self._server.loop.time()  # a request came whole: the connection is not idle
+        return request
 
     async def _answer_later(self, pending: Awaitable[Answer], close: bool) -> None:
         try:
@@ -325,7 +387,8 @@ class FastLane(asyncio.Protocol):
             return
         loop = self._server.loop
         due = self._last + self._server.idle_timeout
-        if self._busy is not None or due > loop.time():
+        # awaiting an answer is not idle, nor is a body arriving (aiohttp never times one out either)
+        if self._busy is not None or self._next_batch is not None or self._head is not None or due > loop.time():
             self._timer = loop.call_at(max(due, loop.time() + 0.05), self._expire)
             return
         transport.close()
@@ -349,8 +412,11 @@ class FastLane(asyncio.Protocol):
             handler.data_received(data)
 
     def shut_down(self) -> None:
-        """Close now when no answer is awaited, else once it is written."""
+        """Close now when no answer is awaited, else once it is written; read no further request."""
         self._closing = True
+        if self._next_batch is not None:
+            self._next_batch.cancel()
+            self._next_batch = None
         if self._busy is None and self._transport is not None:
             self._transport.close()
 
@@ -370,7 +436,7 @@ class LaneServer:
                  body_limit: int) -> None:
         self.server = server
         self.routes = routes
-        self.extra_headers = "".join(f"{k}: {v}\r\n" for k, v in extra_headers.items()).encode()
+        self.extra_headers = "".join(f"{k}: {v}\r\n" for k, v in extra_headers.items())
         self.idle_timeout = idle_timeout
         self.body_limit = body_limit
         self.buffer_limit = HEAD_LIMIT + body_limit  # what a connection may hold while its answer is awaited

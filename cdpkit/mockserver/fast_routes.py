@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from cdpkit.mockserver.fast_lane import LaneServer
+
 if TYPE_CHECKING:
     from cdpkit.mockserver.pipeline import OperationRoute as Route
 
@@ -96,8 +98,6 @@ class VendorFirstRunner(web.AppRunner):
         server = await super()._make_server()
         if not self._fast_lane:
             return server
-        from cdpkit.mockserver.fast_lane import LaneServer  # fast_lane imports this module
-
         return LaneServer.wrapping(server, self._routes, self.app.on_response_prepare,
                                    idle_timeout=self._idle_timeout, body_limit=self._body_limit)
 

@@ -566,3 +566,21 @@ def test_concurrent_writes_on_redis_do_not_run_again(redis_server, fast_lane: bo
             for c in connections:
                 c.close()
         assert server.mock.store.conflicts <= 16, f"{server.mock.store.conflicts} runs again for 320 upserts"
+
+
+def test_a_shutdown_drops_an_answer_still_awaited_after_its_timeout() -> None:
+    """A request held by a 30 s delay when the mock stops: the stop waits shutdown_timeout for it, then
+    cancels it (the cancellation reaches the delay inside the route) and closes the connection."""
+    server = MockServer(MockConfig(port=0, shutdown_timeout=0.5)).start()
+    connection = Connection(server.url)
+    try:
+        server.fault(GPT, latency_ms=30_000, count=1)
+        connection.send(raw("GET", f"{GPT}?user_id=BC123", GPT_AUTH))
+        time.sleep(0.2)
+        assert len(server._runner.server.lanes) == 1
+        started = time.monotonic()
+        server.stop()
+        assert time.monotonic() - started < 5
+        assert connection.closed()
+    finally:
+        connection.close()

@@ -30,8 +30,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import types
 from functools import partial
-from typing import TYPE_CHECKING, Any, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, Coroutine, Generator, Mapping
 
 from cdpkit.mockserver.lane_http import HEAD_LIMIT, Head, encode, may_become_plain, read_head
 from cdpkit.mockserver.pipeline import Answer
@@ -288,21 +289,16 @@ class FastLane(asyncio.Protocol):
             self._transport.abort()
 
 
-async def _carry_on(started: Coroutine[Any, Any, Answer], waiting_on: Any) -> Answer:
-    """Run ``started`` (a coroutine whose first step ran outside any task and yielded ``waiting_on``: the future
-    it waits for, or None to be run again soon) to its end in the calling task, as a task would have: sent
-    on when the future is done, a cancellation thrown into it."""
+@types.coroutine
+def _carry_on(started: Coroutine[Any, Any, Answer], waiting_on: Any) -> Generator[Any, Any, Answer]:
+    """Run ``started`` to its end in the awaiting task, as if that task had run its first step too: that step
+    ran outside any task and yielded ``waiting_on`` (the future it waits for, or None), which goes up to the
+    task here; what the task sends or throws back (a cancellation) goes on to ``started``."""
     while True:
         try:
-            if waiting_on is None:
-                await asyncio.sleep(0)
-            else:
-                waiting_on._asyncio_future_blocking = False  # what a task does with the future it takes up
-                await asyncio.wait((waiting_on,))
-        except asyncio.CancelledError:
-            if waiting_on is not None:
-                waiting_on.cancel()
-            step = partial(started.throw, asyncio.CancelledError())
+            yield waiting_on
+        except BaseException as thrown:
+            step = partial(started.throw, thrown)
         else:
             step = partial(started.send, None)
         try:

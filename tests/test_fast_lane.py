@@ -584,3 +584,19 @@ def test_a_shutdown_drops_an_answer_still_awaited_after_its_timeout() -> None:
         assert connection.closed()
     finally:
         connection.close()
+
+
+def test_requests_sent_before_a_half_close_are_answered(servers) -> None:
+    """A client that sends its requests and shuts its side (SHUT_WR) gets every answer, the first one delayed,
+    then the end of the connection."""
+    lane, _ = servers
+    lane.reset()
+    lane.fault(GPT, latency_ms=200, count=1)
+    connection = Connection(lane.url)
+    try:
+        connection.send(raw("GET", f"{GPT}?user_id=BC123", GPT_AUTH) * 3)
+        connection.sock.shutdown(socket.SHUT_WR)
+        assert [connection.answer()[0] for _ in range(3)] == [200] * 3
+        assert connection.closed()
+    finally:
+        connection.close()

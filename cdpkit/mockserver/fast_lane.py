@@ -73,9 +73,11 @@ class FastLane(asyncio.Protocol):
         self._head: Head | None = None  # a request whose body is still arriving: its head, read once
         self._wanted = 0  # the bytes of _buffer that request needs
         self._busy: asyncio.Task[None] | None = None  # the answer being awaited; later requests wait
-        self._paused = False  # reading, while a waiting answer holds requests or the client reads slowly
+        self._paused = False  # reading: while too much waits behind an awaited answer, a batch waits its turn,
+        # or the client does not read its answers
         self._write_blocked = False
         self._closing = False  # the server is shutting down: close once the answer in hand is written
+        self._eof = False  # the client half-closed while answers were due: close once they are written
         self._next_batch: asyncio.Handle | None = None  # a full batch was answered: the rest, next step
         self._last = 0.0  # when the connection opened, a request last came whole, or an awaited answer went out
         self._timer: asyncio.TimerHandle | None = None
@@ -109,9 +111,11 @@ class FastLane(asyncio.Protocol):
             self._serve_buffer()
 
     def eof_received(self) -> bool | None:
-        # close the transport: what was read before the EOF has been answered (reading pauses while an answer
-        # is awaited or a batch waits its turn, so the EOF is read after them)
-        return None
+        """The client will send no more: close now, or once the answers to what it sent are written."""
+        if self._busy is None and self._next_batch is None:
+            return None
+        self._eof = True
+        return True  # half-open until then (_serve_buffer closes it)
 
     def pause_writing(self) -> None:
         self._write_blocked = True
@@ -159,8 +163,9 @@ class FastLane(asyncio.Protocol):
                         result = done.value
                     else:
                         self._write(out)
+                        # reading goes on (a pause and resume cost two system calls per request): what arrives
+                        # meanwhile is held, and past buffer_limit reading pauses (data_received)
                         self._busy = self._server.loop.create_task(self._answer_later(result, waiting_on, close))
-                        self._pause()
                         return
                 out.append(encode(result, self._server.extra_headers, close))
             except Exception:
@@ -173,6 +178,8 @@ class FastLane(asyncio.Protocol):
                 transport.close()
                 return
         self._write(out)
+        if self._eof and self._busy is None and self._next_batch is None and transport is not None:
+            transport.close()
 
     def _serve_next_batch(self) -> None:
         self._next_batch = None
@@ -224,7 +231,7 @@ class FastLane(asyncio.Protocol):
             return
         self._last = self._server.loop.time()
         if not self._write_blocked and self._next_batch is None:
-            self._resume()
+            self._resume()  # if what arrived meanwhile passed buffer_limit
             self._serve_buffer()
 
     def _write(self, out: list[bytes]) -> None:

@@ -67,11 +67,13 @@ def table_row(output: str, server: str, scenario: str = "zebline.users") -> list
 
 
 def test_bare_and_memory_side_by_side_with_start_up_times() -> None:
-    output = run_bench(*QUICK, "--server", "bare", "--server", "memory", "--startup-runs", "1")
+    """The bare handler, the raw protocol and the mock with and without its fast lane all load and answer 2xx."""
+    output = run_bench(*QUICK, "--server", "bare", "--server", "raw", "--server", "memory", "--server", "nolane",
+                       "--startup-runs", "1")
     for label in ("bare aiohttp handler", "cdpkit mock", "python -m cdpkit mock"):
         assert re.search(rf"^  {re.escape(label)}\s+\d+ ms", output, re.MULTILINE), output
     assert "FAILED" not in output
-    for server in ("bare", "memory"):
+    for server in ("bare", "raw", "memory", "nolane"):
         assert table_row(output, server)[-2:] == ["200", "100%"], output
     assert re.search(r"zebline\.users: memory ÷ bare\s+\d+\.\d\d", output), output
     assert re.search(r"start-up: cdpkit mock\s+\d+ ms", output), output

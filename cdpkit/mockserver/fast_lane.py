@@ -48,6 +48,8 @@ log = logging.getLogger("cdpkit.mock")
 # waits its turn behind the other connections instead of holding the loop (~2 ms at most)
 BATCH = 32
 _NEED_MORE = object()
+# a bug of the lane itself (the route's own bugs are the route's MOCK-BUG answer): loud, and the connection closed
+_BUG = Answer(500, "application/json", None, b'{"error": "cdpkit mock internal error"}')
 
 
 class StaticHeaders:
@@ -170,8 +172,7 @@ class FastLane(asyncio.Protocol):
                 out.append(encode(result, self._server.extra_headers, close))
             except Exception:
                 log.exception("mock bug in the fast lane")
-                out.append(encode(Answer(500, "application/json", None, b'{"error": "cdpkit mock internal error"}'),
-                                  self._server.extra_headers, True))
+                out.append(encode(_BUG, self._server.extra_headers, True))
                 close = True
             if close or self._closing:
                 self._write(out)
@@ -218,8 +219,7 @@ class FastLane(asyncio.Protocol):
             raise
         except Exception:
             log.exception("mock bug in the fast lane")
-            data, close = encode(Answer(500, "application/json", None, b'{"error": "cdpkit mock internal error"}'),
-                                 self._server.extra_headers, True), True
+            data, close = encode(_BUG, self._server.extra_headers, True), True
         finally:
             self._busy = None
         transport = self._transport

@@ -603,15 +603,16 @@ def test_requests_sent_before_a_half_close_are_answered(servers) -> None:
 
 
 @pytest.mark.parametrize("fast_lane", [True, False])
-def test_an_answer_that_cannot_be_written_is_a_loud_500_never_a_split_header(fast_lane: bool) -> None:
+def test_an_answer_that_cannot_be_written_is_a_loud_500_never_a_split_header(fast_lane: bool, monkeypatch) -> None:
     """A handler bug that puts a line break in a header of its answer (here, on purpose) is never written as
     two header lines: aiohttp refuses to write it and drops the connection without an answer; the lane
     refuses too, and answers 500 before it closes."""
     from cdpkit.mockserver.vendor import Reply
 
     server = MockServer(MockConfig(port=0, fast_lane=fast_lane, vendors=["gptbots"]))
-    server.mock.vendors["gptbots"].handlers["get_user_cdp"] = (
-        lambda call: Reply(200, {"ok": True}, headers={"X-Echo": "a\r\nSet-Cookie: injected=1"}))
+    # the vendor's handler table is its module's, shared by every mock of the process: patched for this test only
+    monkeypatch.setitem(server.mock.vendors["gptbots"].handlers, "get_user_cdp",
+                        lambda call: Reply(200, {"ok": True}, headers={"X-Echo": "a\r\nSet-Cookie: injected=1"}))
     with server:
         connection = Connection(server.url)
         try:

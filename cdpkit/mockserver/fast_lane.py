@@ -255,12 +255,15 @@ class FastLane(asyncio.Protocol):
         if transport is None:
             return
         loop = self._server.loop
-        due = self._last + self._server.idle_timeout
-        # awaiting an answer is not idle, nor is a body arriving (aiohttp never times one out either)
-        if self._busy is not None or self._next_batch is not None or self._head is not None or due > loop.time():
-            self._timer = loop.call_at(max(due, loop.time() + 0.05), self._expire)
-            return
-        transport.close()
+        idle = self._server.idle_timeout
+        # awaiting an answer is not idle, nor is a body arriving (aiohttp never times one out either): look again
+        # a whole idle_timeout later, not in a loop of short waits for as long as the answer or the body takes
+        if self._busy is not None or self._next_batch is not None or self._head is not None:
+            self._timer = loop.call_at(loop.time() + idle, self._expire)
+        elif self._last + idle > loop.time():
+            self._timer = loop.call_at(self._last + idle, self._expire)
+        else:
+            transport.close()
 
     def _hand_over(self) -> None:
         """Give the connection, from the buffered request on, to aiohttp's own protocol for good."""

@@ -34,7 +34,7 @@ import types
 from functools import partial
 from typing import TYPE_CHECKING, Any, Coroutine, Generator, Mapping
 
-from cdpkit.mockserver.lane_http import HEAD_LIMIT, Head, encode, may_become_plain, read_head
+from cdpkit.mockserver.lane_http import HEAD_LIMIT, Head, HeadReader, encode, may_become_plain
 from cdpkit.mockserver.pipeline import Answer
 
 if TYPE_CHECKING:
@@ -197,7 +197,7 @@ class FastLane(asyncio.Protocol):
             end = buffer.find(b"\r\n\r\n", 0, HEAD_LIMIT + 4)
             if end < 0:
                 return _NEED_MORE if len(buffer) <= HEAD_LIMIT and may_become_plain(buffer) else None
-            head = read_head(buffer, end, self._server.routes, self._server.body_limit, self._transport)  # type: ignore[arg-type]
+            head = self._server.heads.read(buffer, end, self._transport)  # type: ignore[arg-type]
             if head is None:
                 return None
         if len(buffer) < head.stop:  # the body is on its way: the head is read once, the body waited for whole
@@ -326,6 +326,7 @@ class LaneServer:
                  body_limit: int) -> None:
         self.server = server
         self.routes = routes
+        self.heads = HeadReader(routes, body_limit)
         self.extra_headers = "".join(f"{k}: {v}\r\n" for k, v in extra_headers.items())
         self.idle_timeout = idle_timeout
         self.body_limit = body_limit

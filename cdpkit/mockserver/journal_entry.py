@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from itertools import chain
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 import orjson
 
@@ -147,6 +147,31 @@ def _without_echoes(sent: "list[str]", body_values: int, path: str, headers_kept
     return path, headers_kept, query_kept, body_kept, answer_kept
 
 
+class KeptHeaders(NamedTuple):
+    """What a record keeps of a request's header fields: the pairs, credentials masked; the characters they
+    hold; and the credential values they carried, looked for elsewhere in a refusal. A function of the fields
+    alone, so the fast lane makes it once per distinct head it meets (lane_http.HeadReader), not per request."""
+
+    pairs: tuple[tuple[str, str], ...]
+    size: int
+    secrets: tuple[str, ...]
+
+
+def keep_headers(header_items: Iterable[tuple[str, str]]) -> KeptHeaders:
+    """:class:`KeptHeaders` of a request's ``(name, value)`` header pairs."""
+    # names as plain str: aiohttp's are multidict.istr, which the memory journal's marshal cannot write
+    pairs = tuple([(str(name), value) for name, value in header_items])
+    size = sum(map(len, chain.from_iterable(pairs)))
+    flags = [name_verdicts.get(name) for name, _ in pairs]
+    if None in flags:
+        flags = [secret_name(name) for name, _ in pairs]
+    if True not in flags:
+        return KeptHeaders(pairs, size, ())
+    secrets = tuple([pair[1] for pair, secret in zip(pairs, flags) if secret])
+    pairs = tuple([pair if not secret else (pair[0], _secret_header(pair[1])) for pair, secret in zip(pairs, flags)])
+    return KeptHeaders(pairs, size, secrets)
+
+
 def record(
     now: float,
     vendor: str,
@@ -167,25 +192,19 @@ def record(
     """A journal record of one exchange (see the module's docstring); :func:`materialize` makes the entry.
 
     ``query_items``/``header_items`` are the request's ``(name, value)`` pairs (``query_items`` is only
-    read when ``query_string`` is not empty); ``parsed`` is the body's JSON (None if it was not parsed),
+    read when ``query_string`` is not empty; ``header_items`` may be their :class:`KeptHeaders` already);
+    ``parsed`` is the body's JSON (None if it was not parsed),
     ``answer_json`` the JSON the handler replied (None when the answer is not JSON), as :func:`_kept_body` takes them.
 
     An answer that is not a success (status 300 and up) is also searched for the request's credentials repeated
     elsewhere (a refusal's message, its path, a redirect's location that keeps the other query parameters): the
     mock's answers quote what was sent only when they refuse or redirect it, so a success, the ordinary case,
     pays nothing for that search."""
-    # names as plain str: aiohttp's are multidict.istr, which the memory journal's marshal cannot write
-    headers_kept = tuple([(str(name), value) for name, value in header_items])
-    size = len(path) + len(query_string) + sum(map(len, chain.from_iterable(headers_kept)))
-    sent: list[str] = []  # the credential values this request carried, for the search above
+    kept_headers = header_items if type(header_items) is KeptHeaders else keep_headers(header_items)
+    headers_kept = kept_headers.pairs
+    size = len(path) + len(query_string) + kept_headers.size
+    sent = list(kept_headers.secrets)  # the credential values this request carried, for the search above
     verdicts = name_verdicts
-    flags = [verdicts.get(name) for name, _ in headers_kept]
-    if None in flags:
-        flags = [secret_name(name) for name, _ in headers_kept]
-    if True in flags:
-        sent += [pair[1] for pair, secret in zip(headers_kept, flags) if secret]
-        headers_kept = tuple([pair if not secret else (pair[0], _secret_header(pair[1]))
-                              for pair, secret in zip(headers_kept, flags)])
     query_kept: tuple = ()
     if query_string:
         kept = []

@@ -1,7 +1,7 @@
 """What the fast lane (:mod:`cdpkit.mockserver.fast_lane`) reads of a request's bytes and how it writes an
 answer's, as aiohttp would (issue 9): pure functions of bytes, no connection state.
 
-:func:`read_head` takes a request head only when every byte of it means to the lane what it means to
+:class:`HeadReader` takes a request head only when every byte of it means to the lane what it means to
 aiohttp, and says None for anything else, which the lane then hands to aiohttp; :func:`encode` writes an
 answer field for field as aiohttp writes it. ``tests/test_fast_lane.py`` holds both to aiohttp's answers.
 """
@@ -20,6 +20,7 @@ from aiohttp.http import SERVER_SOFTWARE
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDictProxy, istr
 from yarl import URL
 
+from cdpkit.mockserver.journal_entry import KeptHeaders, keep_headers
 from cdpkit.mockserver.pipeline import Answer
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 HEAD_LIMIT = 8190  # bytes of request line and header fields (aiohttp's own line limit; beyond it, aiohttp judges)
 MAX_FIELDS = 100
+FIELDS_MEMORY_BYTES = 1 << 20  # of header field blocks a HeadReader remembers (HeadReader)
 _REQUEST_LINE = re.compile(rb"(GET|POST|PUT|PATCH|DELETE) (/[!-~]*) HTTP/1\.1").fullmatch
 _FIELD = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([!-~]+(?:[ \t]+[!-~]+)*)?[ \t]*").fullmatch
 _LENGTH = re.compile(rb"0|[1-9][0-9]{0,17}").fullmatch
@@ -51,14 +53,15 @@ class LaneRequest:
     """What an :class:`~cdpkit.mockserver.pipeline.OperationRoute` and its handler read of a request, with
     aiohttp's meanings (its decoded query string, multidicts and content type)."""
 
-    __slots__ = ("method", "path", "raw_path", "headers", "transport", "_query_string", "_url")
+    __slots__ = ("method", "path", "raw_path", "headers", "transport", "kept_headers", "_query_string", "_url")
 
     def __init__(self, method: str, target: str, path: str, query_string: str,
-                 headers: CIMultiDictProxy[str], transport: asyncio.Transport) -> None:
+                 headers: CIMultiDictProxy[str], transport: asyncio.Transport, kept_headers: KeptHeaders) -> None:
         self.method = method
         self.raw_path = target
         self.path = path  # plain: what aiohttp decodes it to is itself
         self.headers = headers
+        self.kept_headers = kept_headers  # what the journal keeps of them, made once for these fields
         self.transport: asyncio.Transport | None = transport
         self._query_string = query_string
         self._url: URL | None = None
@@ -132,25 +135,28 @@ class Head:
     close: bool
 
 
-def read_head(buffer: bytes, end: int, routes: "VendorRoutes", body_limit: int,
-              transport: asyncio.Transport) -> Head | None:
-    """The head ``buffer[:end]`` (``end``: where its blank line starts), or None when aiohttp must read it."""
-    lines = buffer[:end].split(b"\r\n")
-    first = _REQUEST_LINE(lines[0])
-    if first is None or len(lines) > MAX_FIELDS + 1:
-        return None
-    method, target = first[1].decode(), first[2].decode()
-    path, _, query_string = target.partition("?")
-    if "#" in target:
-        return None
-    hit = routes.find_path(method, path)
-    if hit is None:
+@dataclass(frozen=True, slots=True)
+class Fields:
+    """What a head's header fields say to the lane: the request's headers (a read-only view, so requests may
+    share it), the body's length, whether to close after the answer, and what the journal keeps of them."""
+
+    headers: CIMultiDictProxy[str]
+    length: int
+    close: bool
+    kept: KeptHeaders
+
+
+def read_fields(block: bytes, body_limit: int) -> Fields | None:
+    """The header fields ``block`` (the head after its request line's CRLF, before its blank line), or None
+    when aiohttp must read them."""
+    lines = block.split(b"\r\n")
+    if len(lines) > MAX_FIELDS:
         return None
     fields = []
     seen: set[bytes] = set()
     length = -1
     close = False
-    for line in lines[1:]:
+    for line in lines:
         field = _FIELD(line)
         if field is None:
             return None
@@ -177,5 +183,52 @@ def read_head(buffer: bytes, end: int, routes: "VendorRoutes", body_limit: int,
         fields.append((_KNOWN_NAMES.get(name) or field[1].decode(), value.decode()))
     if b"host" not in seen:  # aiohttp refuses an HTTP/1.1 request without one
         return None
-    request = LaneRequest(method, target, path, query_string, CIMultiDictProxy(CIMultiDict(fields)), transport)
-    return Head(hit[0], hit[1], request, end + 4, end + 4 + max(length, 0), close)
+    return Fields(CIMultiDictProxy(CIMultiDict(fields)), max(length, 0), close, keep_headers(fields))
+
+
+_UNREAD = object()
+
+
+class HeadReader:
+    """Reads request heads for one server, remembering what each distinct block of header fields said.
+
+    A client sends the same fields again and again (its Host, its credential, its Content-Type; the length
+    changes with the body), and reading them is most of reading a head: a block met before is looked up, not
+    parsed, matched and masked again (issue 9). The memory holds blocks of at most :data:`HEAD_LIMIT` bytes and
+    is emptied past :data:`FIELDS_MEMORY_BYTES` of them, so it stays bounded whatever clients send; like a
+    request being served, it holds its fields (a credential among them) in this process's memory only."""
+
+    def __init__(self, routes: "VendorRoutes", body_limit: int) -> None:
+        self.routes = routes
+        self.body_limit = body_limit
+        self._known: dict[bytes, Fields | None] = {}
+        self._known_bytes = 0
+
+    def read(self, buffer: bytes, end: int, transport: asyncio.Transport) -> Head | None:
+        """The head ``buffer[:end]`` (``end``: where its blank line starts), or None when aiohttp must read it."""
+        line_end = buffer.find(b"\r\n", 0, end)
+        if line_end < 0:  # a request line and no field: no Host, which aiohttp refuses
+            return None
+        first = _REQUEST_LINE(buffer[:line_end])
+        if first is None:
+            return None
+        method, target = first[1].decode(), first[2].decode()
+        path, _, query_string = target.partition("?")
+        if "#" in target:
+            return None
+        hit = self.routes.find_path(method, path)
+        if hit is None:
+            return None
+        block = buffer[line_end + 2:end]
+        fields = self._known.get(block, _UNREAD)
+        if fields is _UNREAD:
+            fields = read_fields(block, self.body_limit)
+            if self._known_bytes + len(block) > FIELDS_MEMORY_BYTES:
+                self._known.clear()
+                self._known_bytes = 0
+            self._known[block] = fields
+            self._known_bytes += len(block)
+        if fields is None:
+            return None
+        request = LaneRequest(method, target, path, query_string, fields.headers, transport, fields.kept)
+        return Head(hit[0], hit[1], request, end + 4, end + 4 + fields.length, fields.close)

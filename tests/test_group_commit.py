@@ -178,3 +178,39 @@ def test_close_commits_what_is_queued_and_answers_its_waiters_with_the_outcome()
 
     x, y = asyncio.run(fails())
     assert isinstance(x, Boom) and y is x and not group.closed
+
+
+def test_settle_answers_its_own_loops_waiters_at_once_and_another_loops_through_that_loop() -> None:
+    """On the loop that committed, a waiter is answered in the same step (no wake-up system call per request);
+    a waiter of another loop, running in another thread, is answered by that loop, never from this thread."""
+    from cdpkit.mockserver.group_commit import settle
+
+    other = asyncio.new_event_loop()
+    thread = threading.Thread(target=other.run_forever, daemon=True)
+    thread.start()
+    try:
+        answered_in: list[str] = []
+
+        async def make_waiter() -> asyncio.Future[None]:
+            waiter = asyncio.get_running_loop().create_future()
+            waiter.add_done_callback(lambda _: answered_in.append(threading.current_thread().name))
+            return waiter
+
+        foreign = asyncio.run_coroutine_threadsafe(make_waiter(), other).result(5)
+
+        async def main() -> None:
+            own = asyncio.get_running_loop().create_future()
+            failed = asyncio.get_running_loop().create_future()
+            settle([own, foreign], None)
+            settle([failed], RuntimeError("disk full"))
+            assert own.done() and own.result() is None, "a waiter of the running loop waited for a later step"
+            assert failed.done() and isinstance(failed.exception(), RuntimeError)
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(asyncio.sleep(0), other))
+
+        asyncio.run(main())
+        assert foreign.done() and foreign.result() is None
+        assert answered_in == [thread.name]
+    finally:
+        other.call_soon_threadsafe(other.stop)
+        thread.join(5)
+        other.close()

@@ -219,6 +219,41 @@ def test_group_committed_requests_are_durable_when_answered_and_refusals_change_
     again.close()
 
 
+def test_one_batch_leaves_on_disk_what_its_requests_left_in_memory(tmp_path):
+    """A batch writes each key once, with its last value (a delete included), and adds each (vendor, verdict)
+    count once by the batch's number: what a reopened file holds is what the requests, in order, left."""
+    import sqlite3
+
+    from cdpkit.mockserver.store import _DELETED, _dumps
+
+    path = str(tmp_path / "b.sqlite")
+    store = SqliteStore(path, journal_limit=300)
+    store.put("v/a", "gone", 0)
+    store.put("v/a", "deleted", 0)
+    store.finish(entry(), keep_writes=True)
+    first_id = store._next_id
+    batch = [
+        ({("v/a", "k"): _dumps(1), ("v/a", "gone"): _DELETED, ("v/a", "deleted"): _DELETED}, entry(), first_id),
+        ({("v/a", "k"): _DELETED, ("v/a", "j"): _dumps("j1")}, entry(verdict="bad"), first_id + 1),
+        ({("v/a", "k"): _dumps(3), ("v/a", "j"): _DELETED, ("v/a", "gone"): _dumps("back")}, entry(), first_id + 2),
+        (None, entry(vendor="tto"), first_id + 3),
+    ]
+    store._write(batch)
+    with sqlite3.connect(path) as db:
+        state = dict(db.execute("SELECT key, value FROM state WHERE ns='v/a'").fetchall())
+        counts = dict(((v, d), n) for v, d, n in db.execute("SELECT vendor, verdict, n FROM counts"))
+        ids = [row[0] for row in db.execute("SELECT id FROM journal ORDER BY id")]
+    assert {k: bytes(v) for k, v in state.items()} == {"k": _dumps(3), "gone": _dumps("back")}
+    assert counts == {("zebline", "good"): 3, ("zebline", "bad"): 1, ("tto", "good"): 1}
+    assert ids == list(range(1, first_id + 4))
+    # the journal is cut to its limit in a batch that crosses a multiple of 256, as row by row it was
+    store._write([(None, entry(), n) for n in range(first_id + 4, 600)])
+    with sqlite3.connect(path) as db:
+        (oldest,) = db.execute("SELECT min(id) FROM journal").fetchone()
+    assert oldest == 512 - 300 + 1
+    store.close()
+
+
 def test_a_synchronous_commit_keeps_the_order_of_queued_requests(tmp_path):
     import asyncio
 

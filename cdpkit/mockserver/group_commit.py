@@ -35,9 +35,19 @@ Commit = Callable[[list], None]  # commits one batch of items, in order, or rais
 
 
 def settle(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
-    """Answer the requests waiting on a batch, from whichever thread committed it: each on its own loop."""
+    """Answer the requests waiting on a batch, from whichever thread committed it: each on its own loop. A
+    waiter of the loop this runs on is answered at once: ``call_soon_threadsafe`` wakes its loop with a system
+    call each time, one per request of every batch (issue 9), for a loop that is already awake."""
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
     for waiter in waiters:
-        waiter.get_loop().call_soon_threadsafe(_answer, waiter, error)
+        loop = waiter.get_loop()
+        if loop is running:
+            _answer(waiter, error)
+        else:
+            loop.call_soon_threadsafe(_answer, waiter, error)
 
 
 def _answer(waiter: asyncio.Future[None], error: BaseException | None) -> None:

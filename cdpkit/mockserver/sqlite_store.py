@@ -15,6 +15,7 @@ is logged; memory already holds their writes.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import sqlite3
 from typing import Any, Awaitable
@@ -102,29 +103,39 @@ class SqliteStore(Store):
         return self._batches.add((kept, entry, entry_id), asyncio.get_running_loop(), wait=kept is not None)
 
     def _write(self, items: list[tuple[Writes | None, Any, int | None]]) -> None:
-        """One transaction: every item's state writes and journal row, in order."""
+        """One transaction: every item's state writes and journal row. A batch's statements are made whole
+        first and run with ``executemany``: a key written twice in the batch is written once, with its last
+        value, and the counts grow once per (vendor, verdict) by the batch's number (one statement per write,
+        each through Python, cost the writer thread a GIL hold per row while the loop waited for it)."""
         if not items:
             return
+        final: Writes = {}
+        rows: list[tuple[int, bytes]] = []
+        counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        trim = None
+        for writes, entry, entry_id in items:
+            if writes:
+                final.update(writes)
+            if entry is not None:
+                full = materialize(entry) if type(entry) is tuple else dict(entry)
+                full["id"] = entry_id  # the id Store._append gives (or gave) it
+                rows.append((entry_id, _dumps(full)))
+                counts[(full["vendor"], full["verdict"])] += 1
+                if entry_id % 256 == 0:
+                    trim = entry_id - self.journal_limit
         db = self._db
         db.execute("BEGIN")
         try:
-            for writes, entry, entry_id in items:
-                if writes:
-                    for (ns, key), raw in writes.items():
-                        if raw is _DELETED:
-                            db.execute("DELETE FROM state WHERE ns=? AND key=?", (ns, key))
-                        else:
-                            db.execute("INSERT OR REPLACE INTO state VALUES (?, ?, ?)", (ns, key, raw))
-                if entry is not None:
-                    full = materialize(entry) if type(entry) is tuple else dict(entry)
-                    full["id"] = entry_id  # the id Store._append gives (or gave) it
-                    db.execute("INSERT INTO journal VALUES (?, ?)", (entry_id, _dumps(full)))
-                    db.execute(
-                        "INSERT INTO counts VALUES (?, ?, 1) ON CONFLICT(vendor, verdict) DO UPDATE SET n = n + 1",
-                        (full["vendor"], full["verdict"]),
-                    )
-                    if entry_id % 256 == 0:
-                        db.execute("DELETE FROM journal WHERE id <= ?", (entry_id - self.journal_limit,))
+            deleted = [key for key, raw in final.items() if raw is _DELETED]
+            if deleted:
+                db.executemany("DELETE FROM state WHERE ns=? AND key=?", deleted)
+            db.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?)",
+                           [(ns, key, raw) for (ns, key), raw in final.items() if raw is not _DELETED])
+            db.executemany("INSERT INTO journal VALUES (?, ?)", rows)
+            db.executemany("INSERT INTO counts VALUES (?, ?, ?) ON CONFLICT(vendor, verdict) DO UPDATE SET n = n + excluded.n",
+                           [(vendor, verdict, n) for (vendor, verdict), n in counts.items()])
+            if trim is not None:
+                db.execute("DELETE FROM journal WHERE id <= ?", (trim,))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

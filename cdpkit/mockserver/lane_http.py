@@ -28,7 +28,11 @@ if TYPE_CHECKING:
 
 HEAD_LIMIT = 8190  # bytes of request line and header fields (aiohttp's own line limit; beyond it, aiohttp judges)
 MAX_FIELDS = 100
-FIELDS_MEMORY_BYTES = 1 << 20  # of header field blocks a HeadReader remembers (HeadReader)
+FIELDS_MEMORY_BYTES = 4 << 20  # what a HeadReader's memory may hold, by the estimate below (HeadReader)
+# What remembering a block costs, estimated from above: its bytes twice over (the key, and the strings decoded
+# from them) and a third for slack, and per field its multidict entry, its journal pair and their objects
+# (tracemalloc: 2.2 times a block of long fields, ~165 bytes a tiny field; tests/test_lane_heads.py measures it)
+BLOCK_COPIES, FIELD_BYTES = 3, 200
 _REQUEST_LINE = re.compile(rb"(GET|POST|PUT|PATCH|DELETE) (/[!-~]*) HTTP/1\.1").fullmatch
 _FIELD = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([!-~]+(?:[ \t]+[!-~]+)*)?[ \t]*").fullmatch
 _LENGTH = re.compile(rb"0|[1-9][0-9]{0,17}").fullmatch
@@ -194,9 +198,10 @@ class HeadReader:
 
     A client sends the same fields again and again (its Host, its credential, its Content-Type; the length
     changes with the body), and reading them is most of reading a head: a block met before is looked up, not
-    parsed, matched and masked again (issue 9). The memory holds blocks of at most :data:`HEAD_LIMIT` bytes and
-    is emptied past :data:`FIELDS_MEMORY_BYTES` of them, so it stays bounded whatever clients send; like a
-    request being served, it holds its fields (a credential among them) in this process's memory only."""
+    parsed, matched and masked again (issue 9). It is emptied when what it holds would pass
+    :data:`FIELDS_MEMORY_BYTES` (by an estimate from its bytes and its number of fields), so it stays bounded whatever
+    clients send, many tiny fields included; like a request being served, it holds its fields (a credential
+    among them) in this process's memory only, never in the journal, a log or a file."""
 
     def __init__(self, routes: "VendorRoutes", body_limit: int) -> None:
         self.routes = routes
@@ -223,11 +228,12 @@ class HeadReader:
         fields = self._known.get(block, _UNREAD)
         if fields is _UNREAD:
             fields = read_fields(block, self.body_limit)
-            if self._known_bytes + len(block) > FIELDS_MEMORY_BYTES:
+            weight = BLOCK_COPIES * len(block) + FIELD_BYTES * (block.count(b"\n") + 1)
+            if self._known_bytes + weight > FIELDS_MEMORY_BYTES:
                 self._known.clear()
                 self._known_bytes = 0
             self._known[block] = fields
-            self._known_bytes += len(block)
+            self._known_bytes += weight
         if fields is None:
             return None
         request = LaneRequest(method, target, path, query_string, fields.headers, transport, fields.kept)

@@ -1,5 +1,6 @@
 """What the fast lane (:mod:`cdpkit.mockserver.fast_lane`) reads of a request's bytes and how it writes an
-answer's, as aiohttp would (issue 9): pure functions of bytes, no connection state.
+answer's, as aiohttp would (issue 9): functions of bytes, no connection state (a :class:`HeadReader` is one
+server's, and remembers only what blocks of header fields said).
 
 :class:`HeadReader` takes a request head only when every byte of it means to the lane what it means to
 aiohttp, and says None for anything else, which the lane then hands to aiohttp; :func:`encode` writes an
@@ -199,9 +200,9 @@ class HeadReader:
     A client sends the same fields again and again (its Host, its credential, its Content-Type; the length
     changes with the body), and reading them is most of reading a head: a block met before is looked up, not
     parsed, matched and masked again (issue 9). It is emptied when what it holds would pass
-    :data:`FIELDS_MEMORY_BYTES` (by an estimate from its bytes and its number of fields), so it stays bounded whatever
-    clients send, many tiny fields included; like a request being served, it holds its fields (a credential
-    among them) in this process's memory only, never in the journal, a log or a file."""
+    :data:`FIELDS_MEMORY_BYTES` (estimated from each block's bytes and number of fields), so it stays bounded
+    whatever clients send, many tiny fields included; like a request being served, it holds its fields (a
+    credential among them) in this process's memory only, never in the journal, a log or a file."""
 
     def __init__(self, routes: "VendorRoutes", body_limit: int) -> None:
         self.routes = routes

@@ -8,8 +8,9 @@ and their statements join the batch a writer thread commits next (``synchronous=
 is answered once that batch is on disk. A request that wrote nothing (a GET, a refusal) never waits:
 its journal row rides along in the next batch. Requests see each other's writes in the order they were
 made, as with the memory store, so a read may see a write whose batch is still being committed (that
-writer has not been answered yet). If a batch cannot be committed, its writers get a 500 and the error
-is logged; memory already holds their writes.
+writer has not been answered yet). If a batch cannot be committed, its writers get a deliberate 503 that
+names the failure, with Retry-After (pipeline._once_durable), and the error is logged; memory already holds
+their writes.
 """
 
 from __future__ import annotations
@@ -132,7 +133,8 @@ class SqliteStore(Store):
             db.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?)",
                            [(ns, key, raw) for (ns, key), raw in final.items() if raw is not _DELETED])
             db.executemany("INSERT INTO journal VALUES (?, ?)", rows)
-            db.executemany("INSERT INTO counts VALUES (?, ?, ?) ON CONFLICT(vendor, verdict) DO UPDATE SET n = n + excluded.n",
+            db.executemany("INSERT INTO counts VALUES (?, ?, ?) "
+                           "ON CONFLICT(vendor, verdict) DO UPDATE SET n = n + excluded.n",
                            [(vendor, verdict, n) for (vendor, verdict), n in counts.items()])
             if trim is not None:
                 db.execute("DELETE FROM journal WHERE id <= ?", (trim,))

@@ -31,9 +31,11 @@ HEAD_LIMIT = 8190  # bytes of request line and header fields (aiohttp's own line
 MAX_FIELDS = 100
 FIELDS_MEMORY_BYTES = 4 << 20  # what a HeadReader's memory may hold, by the estimate below (HeadReader)
 # What remembering a block costs, estimated from above: its bytes twice over (the key, and the strings decoded
-# from them) and a third for slack, and per field its multidict entry, its journal pair and their objects
-# (tracemalloc: 2.2 times a block of long fields, ~165 bytes a tiny field; tests/test_lane_heads.py measures it)
-BLOCK_COPIES, FIELD_BYTES = 3, 200
+# from them) and a third for slack; its names once more (the multidict's lower-case copies); per field its
+# multidict entry, its journal pair and their objects; and per credential field the journal's masked copy, its
+# pair and its place among the secrets (tracemalloc: 2.2 times a block of long fields, ~165 bytes a tiny
+# field, ~120 more a credential field; tests/test_lane_heads.py measures each shape)
+BLOCK_COPIES, FIELD_BYTES, SECRET_FIELD_BYTES = 3, 200, 200
 _REQUEST_LINE = re.compile(rb"(GET|POST|PUT|PATCH|DELETE) (/[!-~]*) HTTP/1\.1").fullmatch
 _FIELD = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([!-~]+(?:[ \t]+[!-~]+)*)?[ \t]*").fullmatch
 _LENGTH = re.compile(rb"0|[1-9][0-9]{0,17}").fullmatch
@@ -230,6 +232,9 @@ class HeadReader:
         if fields is _UNREAD:
             fields = read_fields(block, self.body_limit)
             weight = BLOCK_COPIES * len(block) + FIELD_BYTES * (block.count(b"\n") + 1)
+            if fields is not None:
+                kept = fields.kept
+                weight += sum(len(name) for name, _ in kept.pairs) + SECRET_FIELD_BYTES * len(kept.secrets)
             if self._known_bytes + weight > FIELDS_MEMORY_BYTES:
                 self._known.clear()
                 self._known_bytes = 0

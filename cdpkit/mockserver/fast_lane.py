@@ -325,11 +325,9 @@ class LaneServer:
     def __init__(self, server: "Server", routes: "VendorRoutes", extra_headers: Mapping[str, str], idle_timeout: float,
                  body_limit: int) -> None:
         self.server = server
-        self.routes = routes
         self.heads = HeadReader(routes, body_limit)
         self.extra_headers = "".join(f"{k}: {v}\r\n" for k, v in extra_headers.items())
         self.idle_timeout = idle_timeout
-        self.body_limit = body_limit
         self.buffer_limit = HEAD_LIMIT + body_limit  # what a connection may hold while its answer is awaited
         self.loop = asyncio.get_running_loop()
         self.lanes: set[FastLane] = set()

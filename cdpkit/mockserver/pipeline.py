@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Mapping
 import orjson
 from aiohttp import web
 
-from cdpkit.mockserver.journal_entry import record, scrub
+from cdpkit.mockserver.journal_entry import scrub
 from cdpkit.mockserver.vendor import Call, Rejection, Reply, Vendor
 
 if TYPE_CHECKING:
@@ -210,16 +210,8 @@ class OperationRoute:
                 violations: tuple[str, ...], keep: bool, started: float) -> Answer | Awaitable[Answer]:
         """Commit (or drop) this request's writes and record the exchange, in one step."""
         answer = to_answer(reply)
-        query_string = request.query_string
-        # the fast lane's request carries what the journal keeps of its fields, made once for those fields
-        headers = getattr(request, "kept_headers", None) or request.headers.items()
-        entry = record(
-            time.time(), self.vendor, self.operation_id, request.method, request.path, query_string,
-            request.query.items() if query_string else (), headers, raw, parsed, reply.status, answer.body,
-            reply.body if reply.content_type == "application/json" else None, violations,
-            round((time.perf_counter() - started) * 1000, 3),
-        )
-        durable = self.mock.store.finish_request(entry, keep, state.writes if state is not None else {})
+        durable = self.mock.journal(self.vendor, self.operation_id, request, raw, parsed, reply.status, violations,
+                                    started, reply, keep, answer.body, state.writes if state is not None else None)
         if durable is not None:  # SQLite: answered once the batch holding this request's writes is on disk
             return _once_durable(durable, answer)
         return answer

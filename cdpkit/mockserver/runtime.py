@@ -179,7 +179,7 @@ class Mock:
         self,
         vendor: str,
         operation: str,
-        request: web.Request,
+        request: Any,
         raw: bytes,
         parsed: Any,
         status: int,
@@ -194,11 +194,15 @@ class Mock:
         step; returns what to await before answering (SQLite: the batch holding the writes is on disk).
 
         The record is masked, printable and bounded, and built into the journal's entry only when read
-        (:mod:`cdpkit.mockserver.journal_entry`); ``answer`` is the response body as sent."""
+        (:mod:`cdpkit.mockserver.journal_entry`); ``answer`` is the response body as sent. ``request`` is
+        aiohttp's or the fast lane's (:class:`~cdpkit.mockserver.lane_http.LaneRequest`)."""
         answer_json = reply.body if reply is not None and reply.content_type == "application/json" else None
+        query_string = request.query_string
+        # the fast lane's request carries what the journal keeps of its fields, made once for those fields
+        headers = getattr(request, "kept_headers", None) or request.headers.items()
         entry = journal_entry.record(
-            time.time(), vendor, operation, request.method, request.path, request.query_string,
-            request.query.items() if request.query_string else (), request.headers.items(), raw, parsed,
+            time.time(), vendor, operation, request.method, request.path, query_string,
+            request.query.items() if query_string else (), headers, raw, parsed,
             status, answer, answer_json, violations, round((time.perf_counter() - started) * 1000, 3),
         )
         return self.store.finish_request(entry, keep, writes or {})

@@ -93,10 +93,7 @@ class FastLane(asyncio.Protocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._server.lanes.discard(self)
-        for handle in (self._timer, self._next_batch):
-            if handle is not None:
-                handle.cancel()
-        self._timer = self._next_batch = None
+        self._cancel_timers()
         self._transport = None
         self._buffer, self._parts, self._head, self._held = b"", [], None, 0
 
@@ -265,16 +262,20 @@ class FastLane(asyncio.Protocol):
         else:
             transport.close()
 
+    def _cancel_timers(self) -> None:
+        """Stop the idle clock and a batch waiting its turn: the connection is gone, or aiohttp's now."""
+        for handle in (self._timer, self._next_batch):
+            if handle is not None:
+                handle.cancel()
+        self._timer = self._next_batch = None
+
     def _hand_over(self) -> None:
         """Give the connection, from the buffered request on, to aiohttp's own protocol for good."""
         transport = self._transport
         if transport is None:
             return
         self._server.lanes.discard(self)
-        for handle in (self._timer, self._next_batch):
-            if handle is not None:
-                handle.cancel()
-        self._timer = self._next_batch = None
+        self._cancel_timers()
         self._resume()
         data, self._buffer, self._transport = self._buffer, b"", None
         handler = self._server.aiohttp_protocol()

@@ -5,7 +5,7 @@ aiohttp pays for every request with a task step, a ``StreamReader``, a ``BaseReq
 a fixed JSON body costs 41 µs of CPU per request, a plain asyncio protocol doing the same 9 µs. So a
 connection starts here, in :class:`FastLane`: a request read whole in ``data_received`` goes to its
 operation's :meth:`~cdpkit.mockserver.pipeline.OperationRoute.serve` at once, and the answer is written
-in the same step. A route that must wait (an injected delay, Redis, SQLite's durability) runs in a task,
+at the end of the loop's turn, with every connection's (:mod:`tick_writes`). A route that must wait (an injected delay, Redis, SQLite's durability) runs in a task,
 and the connection's later requests wait their turn, so answers keep their order.
 
 The lane takes only what it reads exactly as aiohttp would, and checks it strictly: an HTTP/1.1 request
@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Coroutine, Generator, Mapping
 
 from cdpkit.mockserver.lane_http import HEAD_LIMIT, Head, HeadReader, encode, may_become_plain
 from cdpkit.mockserver.pipeline import Answer
+from cdpkit.mockserver.tick_writes import TickWrites
 
 if TYPE_CHECKING:
     from aiohttp.web_server import Server
@@ -83,6 +84,7 @@ class FastLane(asyncio.Protocol):
         self._next_batch: asyncio.Handle | None = None  # a full batch was answered: the rest, next step
         self._last = 0.0  # when the connection opened, a request last came whole, or an awaited answer went out
         self._timer: asyncio.TimerHandle | None = None
+        self._out: list[bytes] = []  # answers ready, written at the end of the loop's turn (tick_writes)
 
     # -- asyncio.Protocol -------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -95,7 +97,7 @@ class FastLane(asyncio.Protocol):
         self._server.lanes.discard(self)
         self._cancel_timers()
         self._transport = None
-        self._buffer, self._parts, self._head, self._held = b"", [], None, 0
+        self._buffer, self._parts, self._head, self._held, self._out = b"", [], None, 0, []
 
     def data_received(self, data: bytes) -> None:
         if self._held:
@@ -146,6 +148,7 @@ class FastLane(asyncio.Protocol):
                 break
             if taken is None:
                 self._write(out)
+                self.flush()  # aiohttp writes its answers at once: the lane's, before them, go first
                 self._hand_over()
                 return
             route, request, params, body, close = taken
@@ -173,11 +176,11 @@ class FastLane(asyncio.Protocol):
                 close = True
             if close or self._closing:
                 self._write(out)
-                transport.close()
+                self._close()
                 return
         self._write(out)
         if self._eof and self._busy is None and self._next_batch is None and transport is not None:
-            transport.close()
+            self._close()
 
     def _serve_next_batch(self) -> None:
         self._next_batch = None
@@ -222,9 +225,9 @@ class FastLane(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        transport.write(data)
+        self._write([data])
         if close or self._closing:
-            transport.close()
+            self._close()
             return
         self._last = self._server.loop.time()
         if not self._write_blocked and self._next_batch is None:
@@ -232,8 +235,23 @@ class FastLane(asyncio.Protocol):
             self._serve_buffer()
 
     def _write(self, out: list[bytes]) -> None:
+        """Hold ``out`` to be written with every connection's answers at the end of this turn (tick_writes)."""
         if out and self._transport is not None and not self._transport.is_closing():
-            self._transport.write(out[0] if len(out) == 1 else b"".join(out))
+            if not self._out:
+                self._server.writes.due(self)
+            self._out += out
+
+    def flush(self) -> None:
+        """Write the answers held: at the end of the turn, or now, before the connection closes or changes hands."""
+        out, self._out = self._out, []
+        transport = self._transport
+        if out and transport is not None and not transport.is_closing():
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+    def _close(self) -> None:
+        self.flush()
+        if self._transport is not None:
+            self._transport.close()
 
     def _pause(self) -> None:
         if not self._paused and self._transport is not None:
@@ -260,7 +278,7 @@ class FastLane(asyncio.Protocol):
         elif self._last + idle > loop.time():
             self._timer = loop.call_at(self._last + idle, self._expire)
         else:
-            transport.close()
+            self._close()
 
     def _cancel_timers(self) -> None:
         """Stop the idle clock and a batch waiting its turn: the connection is gone, or aiohttp's now."""
@@ -290,8 +308,8 @@ class FastLane(asyncio.Protocol):
         if self._next_batch is not None:
             self._next_batch.cancel()
             self._next_batch = None
-        if self._busy is None and self._transport is not None:
-            self._transport.close()
+        if self._busy is None:
+            self._close()
 
     def abort(self) -> None:
         if self._busy is not None:
@@ -332,6 +350,7 @@ class LaneServer:
         self.buffer_limit = HEAD_LIMIT + body_limit  # what a connection may hold while its answer is awaited
         self.loop = asyncio.get_running_loop()
         self.lanes: set[FastLane] = set()
+        self.writes = TickWrites(self.loop)
 
     @classmethod
     def wrapping(cls, server: "Server", routes: "VendorRoutes", hooks: Any, idle_timeout: float,

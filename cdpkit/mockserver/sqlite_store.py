@@ -52,15 +52,25 @@ class SqliteStore(Store):
             """
             PRAGMA journal_mode=WAL;
             PRAGMA synchronous=FULL;
-            CREATE TABLE IF NOT EXISTS state (ns TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
-                                              PRIMARY KEY (ns, key));
+            CREATE TABLE IF NOT EXISTS state (ns TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL);
             CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY, entry BLOB NOT NULL);
             CREATE TABLE IF NOT EXISTS counts (vendor TEXT NOT NULL, verdict TEXT NOT NULL, n INTEGER NOT NULL,
                                                PRIMARY KEY (vendor, verdict));
             """
         )
-        for ns, key, value in self._db.execute("SELECT ns, key, value FROM state"):
+        # where each key's row is (see _write); a file of an older cdpkit, with an index on (ns, key), works as is
+        self._rows: dict[str, dict[str, int]] = collections.defaultdict(dict)
+        self._next_row = 1
+        stale = []
+        for row, ns, key, value in self._db.execute("SELECT rowid, ns, key, value FROM state ORDER BY rowid"):
             self._data[ns][key] = bytes(value)
+            before = self._rows[ns].get(key)
+            if before is not None:
+                stale.append((before,))
+            self._rows[ns][key] = row
+            self._next_row = row + 1
+        if stale:
+            self._db.executemany("DELETE FROM state WHERE rowid = ?", stale)
         rows = self._db.execute("SELECT id, entry FROM journal ORDER BY id DESC LIMIT ?", (journal_limit,))
         for row_id, raw in reversed(rows.fetchall()):
             entry = orjson.loads(raw)
@@ -124,14 +134,24 @@ class SqliteStore(Store):
                 counts[(full["vendor"], full["verdict"])] += 1
                 if entry_id % 256 == 0:
                     trim = entry_id - self.journal_limit
+        # A key's new value is a new row at the table's end and its old row is deleted by rowid, found in
+        # _rows: no index on (ns, key), whose pages a random key (a Zebline trackID) would dirty at random,
+        # two per upsert, each written to the WAL at every commit.
+        where, next_row = self._rows, self._next_row
+        old: list[tuple[int]] = []
+        new: list[tuple[int, str, str, bytes]] = []
+        for (ns, key), raw in final.items():
+            row = where[ns].get(key)
+            if row is not None:
+                old.append((row,))
+            if raw is not _DELETED:
+                new.append((next_row, ns, key, raw))
+                next_row += 1
         db = self._db
         db.execute("BEGIN")
         try:
-            deleted = [key for key, raw in final.items() if raw is _DELETED]
-            if deleted:
-                db.executemany("DELETE FROM state WHERE ns=? AND key=?", deleted)
-            db.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?)",
-                           [(ns, key, raw) for (ns, key), raw in final.items() if raw is not _DELETED])
+            db.executemany("DELETE FROM state WHERE rowid = ?", old)
+            db.executemany("INSERT INTO state (rowid, ns, key, value) VALUES (?, ?, ?, ?)", new)
             db.executemany("INSERT INTO journal VALUES (?, ?)", rows)
             db.executemany("INSERT INTO counts VALUES (?, ?, ?) "
                            "ON CONFLICT(vendor, verdict) DO UPDATE SET n = n + excluded.n",
@@ -142,6 +162,12 @@ class SqliteStore(Store):
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        for (ns, key), raw in final.items():
+            if raw is _DELETED:
+                where[ns].pop(key, None)
+        for row, ns, key, _ in new:
+            where[ns][key] = row
+        self._next_row = next_row
 
     def reset(self) -> None:
         with self._db_lock:
@@ -151,6 +177,7 @@ class SqliteStore(Store):
             finally:
                 settle(waiters, None)
             super().reset()
+            self._rows.clear()
             self._db.executescript("BEGIN; DELETE FROM state; DELETE FROM journal; DELETE FROM counts; COMMIT;")
 
     def close(self) -> None:

@@ -102,3 +102,38 @@ def test_a_key_found_twice_at_open_keeps_its_later_row(tmp_path: Path) -> None:
     store._write([({("v/a", "k"): _dumps("newer")}, None, None)])
     assert on_disk(path) == [("v/a", "k", _dumps("newer"))]
     store.close()
+
+
+def test_the_journal_reads_the_same_after_a_restart(tmp_path: Path) -> None:
+    """Journal rows are records as recorded (journal_entry.record_json), made entries only when read: every
+    kind of record reads the same from the reopened file as from memory before, and none keeps a credential."""
+    import orjson
+
+    from cdpkit.mockserver.journal_entry import BODY_LIMIT, record
+
+    big = orjson.dumps({"note": "é" * BODY_LIMIT})
+    cases = [
+        # (query, headers, raw body, its JSON, status, answer)
+        ("", [("Host", "mock"), ("Authorization", "Bearer tok-1234567890")], b'{"userId": "u\xc3\xa9"}',
+         {"userId": "ué"}, 200, b'{"ok": true}'),
+        ("api_key=k-1234567890&x=1", [("Host", "mock")], b'{"api_key": "k-1234567890", "event": "e"}',
+         {"api_key": "k-1234567890", "event": "e"}, 401, b'{"error": "api_key k-1234567890 is not known"}'),
+        ("", [("Host", "mock"), ("X-Note", "caf\udce9")], b"not json \xff", None, 400, b'{"error": "bad"}'),
+        ("", [("Host", "mock")], big, orjson.loads(big), 413, b'{"error": "too large"}'),
+    ]
+    path = tmp_path / "j.sqlite"
+    store = SqliteStore(str(path))
+    for query, headers, raw, parsed, status, answer in cases:
+        items = [tuple(pair.split("=")) for pair in query.split("&")] if query else []
+        rec = record(1767174918.25, "tto", "track", "POST", "/v1/track", query, items, headers, raw, parsed, status,
+                     answer, orjson.loads(answer), ("TTO-X",) if status >= 400 else (), 1.5)
+        store.finish(rec, keep_writes=False)  # type: ignore[arg-type]
+    before = store.journal()
+    store.close()
+    again = SqliteStore(str(path))
+    assert again.journal() == before and len(before) == len(cases)
+    again.close()
+    with sqlite3.connect(path) as db:
+        on_file = b"".join(bytes(row[0]) for row in db.execute("SELECT entry FROM journal"))
+    for secret in (b"tok-1234567890", b"k-1234567890"):
+        assert secret not in on_file

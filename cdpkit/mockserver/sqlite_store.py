@@ -24,7 +24,7 @@ from typing import Any, Awaitable
 import orjson
 
 from cdpkit.mockserver.group_commit import GroupCommit, settle
-from cdpkit.mockserver.journal_entry import materialize
+from cdpkit.mockserver.journal_entry import fields, materialize, record_from_json, record_json
 from cdpkit.mockserver.store import (
     _DELETED,
     DEFAULT_JOURNAL_BYTES,
@@ -73,8 +73,12 @@ class SqliteStore(Store):
             self._db.executemany("DELETE FROM state WHERE rowid = ?", stale)
         rows = self._db.execute("SELECT id, entry FROM journal ORDER BY id DESC LIMIT ?", (journal_limit,))
         for row_id, raw in reversed(rows.fetchall()):
-            entry = orjson.loads(raw)
-            entry["id"] = row_id
+            raw = bytes(raw)
+            if raw[:1] == b"[":  # a record (record_json)
+                entry = record_from_json(raw)
+            else:  # an entry, as a seed writes it and as cdpkit wrote every row before records
+                entry = orjson.loads(raw)
+                entry["id"] = row_id
             self._keep(row_id, entry)
             self._next_id = row_id + 1
         for vendor, verdict, n in self._db.execute("SELECT vendor, verdict, n FROM counts"):
@@ -128,10 +132,8 @@ class SqliteStore(Store):
             if writes:
                 final.update(writes)
             if entry is not None:
-                full = materialize(entry) if type(entry) is tuple else dict(entry)
-                full["id"] = entry_id  # the id Store._append gives (or gave) it
-                rows.append((entry_id, _dumps(full)))
-                counts[(full["vendor"], full["verdict"])] += 1
+                rows.append((entry_id, _journal_row(entry, entry_id)))
+                counts[fields(entry)[:2]] += 1
                 if entry_id % 256 == 0:
                     trim = entry_id - self.journal_limit
         # A key's new value is a new row at the table's end and its old row is deleted by rowid, found in
@@ -183,6 +185,19 @@ class SqliteStore(Store):
     def close(self) -> None:
         """Commit what is queued (requests in flight are answered), then close."""
         self._batches.close(then=self._db.close)
+
+
+def _journal_row(entry: Any, entry_id: int) -> bytes:
+    """What the journal table keeps of an entry: a record as it is (record_json), or, for an entry dict (a
+    seed's, an older row's) and a record holding text JSON cannot spell (a header that was not UTF-8), the entry."""
+    if type(entry) is tuple:
+        try:
+            return record_json(entry)
+        except TypeError:
+            entry = materialize(entry)
+    full = dict(entry)
+    full["id"] = entry_id  # the id Store._append gives (or gave) it
+    return _dumps(full)
 
 
 def _log_failure(error: BaseException) -> None:

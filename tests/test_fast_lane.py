@@ -587,6 +587,31 @@ def test_a_shutdown_drops_an_answer_still_awaited_after_its_timeout() -> None:
         connection.close()
 
 
+def test_a_shutdown_drops_an_answer_still_waiting_for_its_sqlite_batch(tmp_path) -> None:
+    """A write whose batch is stuck on the disk when the mock stops: the lane waits shutdown_timeout for it, then
+    drops it (the connection closed, no answer) instead of hanging or answering before the write is durable."""
+    import threading
+
+    server = MockServer(MockConfig(port=0, shutdown_timeout=0.5, state=f"sqlite:{tmp_path / 'stuck.db'}")).start()
+    store = server.mock.store
+    working, gate = store._write, threading.Event()
+    store._write = lambda items: (gate.wait(10), working(items))[1]
+    connection = Connection(server.url)
+    try:
+        connection.send(zeb(UPSERT))
+        time.sleep(0.2)
+        [lane] = server._runner.server.lanes
+        assert lane._busy is not None and not lane._busy.done()
+        threading.Timer(1.5, gate.set).start()  # the disk comes back after the stop gave up on the answer
+        started = time.monotonic()
+        server.stop()
+        assert time.monotonic() - started < 5
+        assert connection.closed()
+    finally:
+        gate.set()
+        connection.close()
+
+
 def test_requests_sent_before_a_half_close_are_answered(servers) -> None:
     """A client that sends its requests and shuts its side (SHUT_WR) gets every answer, the first one delayed,
     then the end of the connection."""

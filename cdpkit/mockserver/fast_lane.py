@@ -35,7 +35,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Coroutine, Generator, Mapping
 
 from cdpkit.mockserver.lane_http import HEAD_LIMIT, Head, HeadReader, encode, may_become_plain
-from cdpkit.mockserver.pipeline import Answer
+from cdpkit.mockserver.pipeline import Answer, Durable
 from cdpkit.mockserver.tick_writes import TickWrites
 
 if TYPE_CHECKING:
@@ -154,6 +154,11 @@ class FastLane(asyncio.Protocol):
             route, request, params, body, close = taken
             try:
                 result = route.serve(request, params, body, started)
+                if type(result) is Durable:  # SQLite: due when its batch is on disk
+                    self._write(out)
+                    self._busy = waiter = result.waiter
+                    waiter.add_done_callback(partial(self._durable, result, close))
+                    return
                 if not isinstance(result, Answer):
                     # Its first step runs now, as aiohttp runs a request's handler up to its first wait before
                     # the next request is read: Redis registers this request's writes in flight there, and a
@@ -222,6 +227,19 @@ class FastLane(asyncio.Protocol):
             data, close = encode(_BUG, self._server.extra_headers, True), True
         finally:
             self._busy = None
+        self._answered(data, close)
+
+    def _durable(self, result: Durable, close: bool, waiter: "asyncio.Future[None]") -> None:
+        if waiter.cancelled():  # shut down with the answer still awaited (abort)
+            self._busy = None
+            if self._transport is not None:
+                self._transport.abort()
+            return
+        self._busy = None
+        self._answered(encode(result.outcome(), self._server.extra_headers, close), close)
+
+    def _answered(self, data: bytes, close: bool) -> None:
+        """Write an awaited answer, then serve what arrived meanwhile."""
         transport = self._transport
         if transport is None or transport.is_closing():
             return

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from cdpkit.mockserver.fast_lane import LaneServer
+from cdpkit.mockserver.lane_server import LaneServer
 from cdpkit.mockserver.lane_http import HEAD_LIMIT
 from cdpkit.mockserver.runtime import MockConfig
 from cdpkit.mockserver.server import MockServer

@@ -32,16 +32,13 @@ import logging
 import time
 import types
 from functools import partial
-from typing import TYPE_CHECKING, Any, Coroutine, Generator, Mapping
+from typing import TYPE_CHECKING, Any, Coroutine, Generator
 
-from cdpkit.mockserver.lane_http import HEAD_LIMIT, Head, HeadReader, encode, may_become_plain
+from cdpkit.mockserver.lane_http import HEAD_LIMIT, Head, encode, may_become_plain
 from cdpkit.mockserver.pipeline import Answer, Durable
-from cdpkit.mockserver.tick_writes import TickWrites
 
 if TYPE_CHECKING:
-    from aiohttp.web_server import Server
-
-    from cdpkit.mockserver.fast_routes import VendorRoutes
+    from cdpkit.mockserver.lane_server import LaneServer
 
 log = logging.getLogger("cdpkit.mock")
 
@@ -51,17 +48,6 @@ BATCH = 32
 _NEED_MORE = object()
 # a bug of the lane itself (the route's own bugs are the route's MOCK-BUG answer): loud, and the connection closed
 _BUG = Answer(500, "application/json", None, b'{"error": "cdpkit mock internal error"}')
-
-
-class StaticHeaders:
-    """An ``on_response_prepare`` hook that sets fixed headers, which the lane can set too (``--workers``
-    names the process in every answer this way). Any other hook keeps every connection on aiohttp."""
-
-    def __init__(self, headers: Mapping[str, str]) -> None:
-        self.headers = dict(headers)
-
-    async def __call__(self, request: Any, response: Any) -> None:
-        response.headers.update(self.headers)
 
 
 class FastLane(asyncio.Protocol):
@@ -352,69 +338,3 @@ def _carry_on(started: Coroutine[Any, Any, Answer], waiting_on: Any) -> Generato
             waiting_on = step()
         except StopIteration as done:
             return done.value
-
-
-class LaneServer:
-    """The protocol factory a site listens with: aiohttp's ``Server``, whose connections start in a
-    :class:`FastLane`. Everything else (the handler, aiohttp's own connections, shutting down) is the
-    wrapped server's."""
-
-    def __init__(self, server: "Server", routes: "VendorRoutes", extra_headers: Mapping[str, str], idle_timeout: float,
-                 body_limit: int) -> None:
-        self.server = server
-        self.heads = HeadReader(routes, body_limit)
-        self.extra_headers = "".join(f"{k}: {v}\r\n" for k, v in extra_headers.items())
-        self.idle_timeout = idle_timeout
-        self.buffer_limit = HEAD_LIMIT + body_limit  # what a connection may hold while its answer is awaited
-        self.loop = asyncio.get_running_loop()
-        self.lanes: set[FastLane] = set()
-        self.writes = TickWrites(self.loop)
-
-    @classmethod
-    def wrapping(cls, server: "Server", routes: "VendorRoutes", hooks: Any, idle_timeout: float,
-                 body_limit: int) -> "LaneServer | Server":
-        """A lane server around ``server``, or ``server`` itself when an ``on_response_prepare`` hook does
-        what the lane cannot (anything but :class:`StaticHeaders`)."""
-        headers: dict[str, str] = {}
-        for hook in hooks:
-            if not isinstance(hook, StaticHeaders):
-                return server
-            headers.update(hook.headers)
-        return cls(server, routes, headers, idle_timeout, body_limit)
-
-    def __call__(self) -> FastLane:
-        return FastLane(self)
-
-    def aiohttp_protocol(self) -> asyncio.Protocol:
-        return self.server()
-
-    @property
-    def request_handler(self) -> Any:
-        return self.server.request_handler
-
-    @request_handler.setter
-    def request_handler(self, handler: Any) -> None:
-        self.server.request_handler = handler
-
-    @property
-    def connections(self) -> list[Any]:
-        return self.server.connections + list(self.lanes)
-
-    @property
-    def requests_count(self) -> int:
-        return self.server.requests_count
-
-    def pre_shutdown(self) -> None:
-        for lane in list(self.lanes):
-            lane.shut_down()
-        self.server.pre_shutdown()
-
-    async def shutdown(self, timeout: float | None = None) -> None:
-        """Wait up to ``timeout`` seconds for the answers in hand, then drop what is left."""
-        busy = [lane._busy for lane in self.lanes if lane._busy is not None]
-        if busy:
-            await asyncio.wait(busy, timeout=timeout)
-        for lane in list(self.lanes):
-            lane.abort()
-        self.lanes.clear()
-        await self.server.shutdown(timeout)

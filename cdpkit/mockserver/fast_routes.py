@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from cdpkit.mockserver.fast_lane import LaneServer
+from cdpkit.mockserver.lane_server import LaneServer
 
 if TYPE_CHECKING:
     from cdpkit.mockserver.pipeline import OperationRoute as Route

@@ -28,7 +28,7 @@ from aiohttp import web
 
 from cdpkit.mockserver import event_loop
 from cdpkit.mockserver.app import build_app, runner_for
-from cdpkit.mockserver.fast_lane import StaticHeaders
+from cdpkit.mockserver.lane_server import StaticHeaders
 from cdpkit.mockserver.runtime import Mock, MockConfig
 
 READY_TIMEOUT = 60.0  # seconds the supervisor waits for every worker to listen

@@ -122,3 +122,21 @@ def test_a_closing_connection_writes_its_answers_before_it_closes(server: MockSe
     log = on_loop(server, steps)
     assert [what for what, _, _ in log] == ["write", "close"]
     assert answers(log[0][2])[0]["response"]["status"] == "queued"
+
+
+def test_a_connection_whose_write_fails_keeps_no_other_answer_unsent(server: MockServer) -> None:
+    class Broken(Transport):
+        def write(self, data: bytes) -> None:
+            raise OSError("the socket broke")
+
+    async def steps(log: list) -> None:
+        broken, fine = FastLane(server._runner.server), FastLane(server._runner.server)
+        broken.connection_made(Broken("broken", log))
+        fine.connection_made(Transport("fine", log))
+        broken.data_received(upsert("tick-broken"))
+        fine.data_received(upsert("tick-fine"))
+        await asyncio.sleep(0)
+        broken.connection_lost(None)
+        fine.connection_lost(None)
+
+    assert [(what, name) for what, name, _ in on_loop(server, steps)] == [("write", "fine")]

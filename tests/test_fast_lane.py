@@ -569,6 +569,14 @@ def test_concurrent_writes_on_redis_do_not_run_again(redis_server, fast_lane: bo
         assert server.mock.store.conflicts <= 16, f"{server.mock.store.conflicts} runs again for 320 upserts"
 
 
+def stop_gives_up_on_the_held_answer(server: MockServer, connection: Connection) -> None:
+    """Stop the mock holding an answer: within its shutdown_timeout (not the answer's wait) the connection closes."""
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 5
+    assert connection.closed()
+
+
 def test_a_shutdown_drops_an_answer_still_awaited_after_its_timeout() -> None:
     """A request held by a 30 s delay when the mock stops: the stop waits shutdown_timeout for it, then
     cancels it (the cancellation reaches the delay inside the route) and closes the connection."""
@@ -579,10 +587,7 @@ def test_a_shutdown_drops_an_answer_still_awaited_after_its_timeout() -> None:
         connection.send(raw("GET", f"{GPT}?user_id=BC123", GPT_AUTH))
         time.sleep(0.2)
         assert len(server._runner.server.lanes) == 1
-        started = time.monotonic()
-        server.stop()
-        assert time.monotonic() - started < 5
-        assert connection.closed()
+        stop_gives_up_on_the_held_answer(server, connection)
     finally:
         connection.close()
 
@@ -603,10 +608,7 @@ def test_a_shutdown_drops_an_answer_still_waiting_for_its_sqlite_batch(tmp_path)
         [lane] = server._runner.server.lanes
         assert lane._busy is not None and not lane._busy.done()
         threading.Timer(1.5, gate.set).start()  # the disk comes back after the stop gave up on the answer
-        started = time.monotonic()
-        server.stop()
-        assert time.monotonic() - started < 5
-        assert connection.closed()
+        stop_gives_up_on_the_held_answer(server, connection)
     finally:
         gate.set()
         connection.close()

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
+import time
 from typing import Any, Callable
 
 import pytest
@@ -140,3 +143,107 @@ def test_a_connection_whose_write_fails_keeps_no_other_answer_unsent(server: Moc
         fine.connection_lost(None)
 
     assert [(what, name) for what, name, _ in on_loop(server, steps)] == [("write", "fine")]
+
+
+# -- what held answers must survive (found by an adversarial review of this change) ---------------------------
+
+GET = b"GET /v1/accounts/LICENSE_CODE/users?userId=u1 HTTP/1.1\r\nHost: mock\r\nauthorization: ACCESS_TOKEN\r\n\r\n"
+
+
+def port_of(server: MockServer) -> int:
+    return int(server.url.rsplit(":", 1)[1])
+
+
+def read_to_end(sock: socket.socket) -> bytes:
+    got = b""
+    try:
+        while data := sock.recv(1 << 16):
+            got += data
+    except ConnectionResetError:
+        pass
+    return got
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_every_request_sent_before_a_half_close_is_answered(loop: str) -> None:
+    """More requests than one batch answers, then the client's FIN: uvloop read the FIN in the turn that
+    answered the second batch, the transport closed, and the held answers were dropped (33 sent, 32 answered)."""
+    with MockServer(MockConfig(port=0, loop=loop)) as server:
+        for sent in (31, 33, 70):
+            with socket.create_connection(("127.0.0.1", port_of(server)), timeout=5) as sock:
+                sock.sendall(GET * sent)
+                sock.shutdown(socket.SHUT_WR)
+                assert read_to_end(sock).count(b"HTTP/1.1 ") == sent
+
+
+def test_a_fin_read_in_the_turn_an_awaited_answer_is_ready_does_not_drop_it(tmp_path: Any) -> None:
+    with MockServer(MockConfig(port=0, state=f"sqlite:{tmp_path / 'eof.sqlite'}")) as server:
+        async def steps(log: list) -> None:
+            lane = FastLane(server._runner.server)
+            transport = Transport("a", log)
+            lane.connection_made(transport)
+            lane.data_received(upsert("eof"))  # SQLite: the answer awaits its batch
+            await lane._busy  # resumed after the lane's own callback: the answer is held for the turn's end
+            log.append(("fin", "a", b""))
+            if not lane.eof_received():  # what asyncio's and uvloop's transports do on reading the FIN
+                transport.close()
+            await asyncio.sleep(0)
+            lane.connection_lost(None)
+
+        assert [what for what, _, _ in on_loop(server, steps)] == ["fin", "write", "close"]
+
+
+def test_a_drop_fault_writes_the_answers_before_it_first(tmp_path: Any) -> None:
+    """An upsert and a request a drop fault takes, pipelined: the upsert's answer reaches the client, as it does
+    through aiohttp, which answers one request after the other."""
+    with MockServer(MockConfig(port=0, state=f"sqlite:{tmp_path / 'drop.sqlite'}")) as server:
+        server.fault("*/users", method="GET", drop=True)
+        for attempt in range(5):
+            with socket.create_connection(("127.0.0.1", port_of(server)), timeout=5) as sock:
+                sock.sendall(upsert(f"drop-{attempt}") + GET)
+                assert read_to_end(sock).count(b"HTTP/1.1 200 ") == 1, f"attempt {attempt}"
+
+
+def test_request_bytes_held_while_answers_are_awaited_stay_bounded() -> None:
+    """A client pipelining faster than its answers come (each delayed by a fault) and reading none: the lane
+    held one more segment each time an awaited answer resumed reading and met another (20 MB within a second)."""
+    with MockServer(MockConfig(port=0)) as server:
+        server.fault("*/users", latency_ms=1)
+        limit = server._runner.server.buffer_limit
+
+        def held() -> int:
+            async def look() -> int:
+                return max([lane._held for lane in server._runner.server.lanes], default=0)
+            return asyncio.run_coroutine_threadsafe(look(), server._loop).result(5)
+
+        with socket.create_connection(("127.0.0.1", port_of(server))) as sock:
+            sock.settimeout(0.05)
+            payload, most = upsert("held") * 2000, 0
+            deadline = time.monotonic() + 1.5
+            while time.monotonic() < deadline:
+                try:
+                    sock.send(payload)
+                except socket.timeout:
+                    pass
+                most = max(most, held())
+        assert 0 < most <= limit + (1 << 18), f"{most} bytes held, the limit is {limit}"
+
+
+def test_a_reset_before_a_hand_over_reaches_no_exception_handler() -> None:
+    """Plain requests, then one aiohttp must take, then a reset, while the loop is busy: the lane handed a
+    transport already closing to aiohttp, whose request task then failed where nobody heard it."""
+    chunked = (b"POST /v1/accounts/LICENSE_CODE/users HTTP/1.1\r\nHost: mock\r\nContent-Type: application/json\r\n"
+               b"authorization: ACCESS_TOKEN\r\nTransfer-Encoding: chunked\r\n\r\n")
+    with MockServer(MockConfig(port=0)) as server:
+        heard: list[Any] = []
+        server._loop.call_soon_threadsafe(server._loop.set_exception_handler, lambda _, context: heard.append(context))
+        for _ in range(10):
+            sock = socket.create_connection(("127.0.0.1", port_of(server)))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            time.sleep(0.01)
+            server._loop.call_soon_threadsafe(time.sleep, 0.05)  # the loop busy while the bytes and the reset arrive
+            time.sleep(0.01)
+            sock.sendall(GET * 40 + chunked)
+            sock.close()  # SO_LINGER 0: a reset
+            time.sleep(0.1)
+        assert heard == []

@@ -71,6 +71,7 @@ class FastLane(asyncio.Protocol):
         self._last = 0.0  # when the connection opened, a request last came whole, or an awaited answer went out
         self._timer: asyncio.TimerHandle | None = None
         self._out: list[bytes] = []  # answers ready, written at the end of the loop's turn (tick_writes)
+        self._drop = _Drop(self)
 
     # -- asyncio.Protocol -------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -100,6 +101,7 @@ class FastLane(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         """The client will send no more: close now, or once the answers to what it sent are written."""
         if self._busy is None and self._next_batch is None:
+            self.flush()  # answers made this turn, after the end was read, go out before the transport closes
             return None
         self._eof = True
         return True  # half-open until then (_serve_buffer closes it)
@@ -120,11 +122,10 @@ class FastLane(asyncio.Protocol):
         if self._parts:
             self._buffer = b"".join((self._buffer, *self._parts))
             self._parts = []
-        out: list[bytes] = []
+        served = 0
         transport = self._transport
         while self._buffer and transport is not None and not self._write_blocked:
-            if len(out) == BATCH:
-                self._write(out)
+            if served == BATCH:
                 self._pause()
                 self._next_batch = self._server.loop.call_soon(self._serve_next_batch)
                 return
@@ -133,17 +134,17 @@ class FastLane(asyncio.Protocol):
             if taken is _NEED_MORE:
                 break
             if taken is None:
-                self._write(out)
                 self.flush()  # aiohttp writes its answers at once: the lane's, before them, go first
                 self._hand_over()
                 return
             route, request, params, body, close = taken
+            served += 1
             try:
                 result = route.serve(request, params, body, started)
                 if type(result) is Durable:  # SQLite: due when its batch is on disk
-                    self._write(out)
                     self._busy = waiter = result.waiter
                     waiter.add_done_callback(partial(self._durable, result, close))
+                    self._hold_reading()
                     return
                 if not isinstance(result, Answer):
                     # Its first step runs now, as aiohttp runs a request's handler up to its first wait before
@@ -155,23 +156,26 @@ class FastLane(asyncio.Protocol):
                     except StopIteration as done:
                         result = done.value
                     else:
-                        self._write(out)
-                        # reading goes on (a pause and resume cost two system calls per request): what arrives
-                        # meanwhile is held, and past buffer_limit reading pauses (data_received)
                         self._busy = self._server.loop.create_task(self._answer_later(result, waiting_on, close))
+                        self._hold_reading()
                         return
-                out.append(encode(result, self._server.extra_headers, close))
+                self._hold(encode(result, self._server.extra_headers, close))
             except Exception:
                 log.exception("mock bug in the fast lane")
-                out.append(encode(_BUG, self._server.extra_headers, True))
+                self._hold(encode(_BUG, self._server.extra_headers, True))
                 close = True
             if close or self._closing:
-                self._write(out)
                 self._close()
                 return
-        self._write(out)
         if self._eof and self._busy is None and self._next_batch is None and transport is not None:
             self._close()
+
+    def _hold_reading(self) -> None:
+        """An answer is awaited: reading goes on (a pause and resume cost two system calls per request), what
+        arrives is held, and past buffer_limit reading pauses, here as in data_received, whichever path resumed
+        it (an awaited answer that resumed reading and met another would otherwise read on without bound)."""
+        if self._held > self._server.buffer_limit:
+            self._pause()
 
     def _serve_next_batch(self) -> None:
         self._next_batch = None
@@ -188,7 +192,7 @@ class FastLane(asyncio.Protocol):
             end = buffer.find(b"\r\n\r\n", 0, HEAD_LIMIT + 4)
             if end < 0:
                 return _NEED_MORE if len(buffer) <= HEAD_LIMIT and may_become_plain(buffer) else None
-            head = self._server.heads.read(buffer, end, self._transport)  # type: ignore[arg-type]
+            head = self._server.heads.read(buffer, end, self._drop)
             if head is None:
                 return None
         if len(buffer) < head.stop:  # the body is on its way: the head is read once, the body waited for whole
@@ -229,7 +233,7 @@ class FastLane(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        self._write([data])
+        self._hold(data)
         if close or self._closing:
             self._close()
             return
@@ -238,12 +242,12 @@ class FastLane(asyncio.Protocol):
             self._resume()  # if what arrived meanwhile passed buffer_limit
             self._serve_buffer()
 
-    def _write(self, out: list[bytes]) -> None:
-        """Hold ``out`` to be written with every connection's answers at the end of this turn (tick_writes)."""
-        if out and self._transport is not None and not self._transport.is_closing():
+    def _hold(self, data: bytes) -> None:
+        """Hold an answer to be written with every connection's at the end of this turn (tick_writes)."""
+        if self._transport is not None and not self._transport.is_closing():
             if not self._out:
                 self._server.writes.due(self)
-            self._out += out
+            self._out.append(data)
 
     def flush(self) -> None:
         """Write the answers held: at the end of the turn, or now, before the connection closes or changes hands."""
@@ -294,7 +298,7 @@ class FastLane(asyncio.Protocol):
     def _hand_over(self) -> None:
         """Give the connection, from the buffered request on, to aiohttp's own protocol for good."""
         transport = self._transport
-        if transport is None:
+        if transport is None or transport.is_closing():  # reset meanwhile (its connection_lost is due)
             return
         self._server.lanes.discard(self)
         self._cancel_timers()
@@ -320,6 +324,23 @@ class FastLane(asyncio.Protocol):
             self._busy.cancel()
         if self._transport is not None:
             self._transport.abort()
+
+
+class _Drop:
+    """What a route sees as a lane request's transport: a drop fault aborts the connection after the answers
+    held for the requests before it are written, as aiohttp, answering one request after another, has written
+    them by then."""
+
+    __slots__ = ("_lane",)
+
+    def __init__(self, lane: FastLane) -> None:
+        self._lane = lane
+
+    def abort(self) -> None:
+        lane = self._lane
+        lane.flush()
+        if lane._transport is not None:
+            lane._transport.abort()
 
 
 @types.coroutine

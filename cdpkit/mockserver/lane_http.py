@@ -9,11 +9,10 @@ answer field for field as aiohttp writes it. ``tests/test_fast_lane.py`` holds b
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from aiohttp import hdrs, http_parser
 from aiohttp.helpers import parse_content_type, rfc822_formatted_time
@@ -63,13 +62,13 @@ class LaneRequest:
     __slots__ = ("method", "path", "raw_path", "headers", "transport", "kept_headers", "_query_string", "_url")
 
     def __init__(self, method: str, target: str, path: str, query_string: str,
-                 headers: CIMultiDictProxy[str], transport: asyncio.Transport, kept_headers: KeptHeaders) -> None:
+                 headers: CIMultiDictProxy[str], transport: Any, kept_headers: KeptHeaders) -> None:
         self.method = method
         self.raw_path = target
         self.path = path  # plain: what aiohttp decodes it to is itself
         self.headers = headers
         self.kept_headers = kept_headers  # what the journal keeps of them, made once for these fields
-        self.transport: asyncio.Transport | None = transport
+        self.transport = transport  # what a drop fault aborts (the lane's, which writes the answers held first)
         self._query_string = query_string
         self._url: URL | None = None
 
@@ -212,7 +211,7 @@ class HeadReader:
         self._known: dict[bytes, Fields | None] = {}
         self._known_bytes = 0
 
-    def read(self, buffer: bytes, end: int, transport: asyncio.Transport) -> Head | None:
+    def read(self, buffer: bytes, end: int, transport: Any) -> Head | None:
         """The head ``buffer[:end]`` (``end``: where its blank line starts), or None when aiohttp must read it."""
         line_end = buffer.find(b"\r\n", 0, end)
         if line_end < 0:  # a request line and no field: no Host, which aiohttp refuses

@@ -5,8 +5,9 @@ aiohttp pays for every request with a task step, a ``StreamReader``, a ``BaseReq
 a fixed JSON body costs 41 µs of CPU per request, a plain asyncio protocol doing the same 9 µs. So a
 connection starts here, in :class:`FastLane`: a request read whole in ``data_received`` goes to its
 operation's :meth:`~cdpkit.mockserver.pipeline.OperationRoute.serve` at once, and the answer is written
-at the end of the loop's turn, with every connection's (:mod:`tick_writes`). A route that must wait (an injected delay, Redis, SQLite's durability) runs in a task,
-and the connection's later requests wait their turn, so answers keep their order.
+at the end of the loop's turn, with every connection's (:mod:`tick_writes`). A route that must wait (an
+injected delay, Redis, SQLite's durability) is awaited, and the connection's later requests wait their
+turn, so answers keep their order.
 
 The lane takes only what it reads exactly as aiohttp would, and checks it strictly: an HTTP/1.1 request
 line with GET, POST, PUT, PATCH or DELETE and a vendor operation's plain path (:mod:`fast_routes`);
@@ -134,7 +135,6 @@ class FastLane(asyncio.Protocol):
             if taken is _NEED_MORE:
                 break
             if taken is None:
-                self.flush()  # aiohttp writes its answers at once: the lane's, before them, go first
                 self._hand_over()
                 return
             route, request, params, body, close = taken
@@ -220,12 +220,11 @@ class FastLane(asyncio.Protocol):
         self._answered(data, close)
 
     def _durable(self, result: Durable, close: bool, waiter: "asyncio.Future[None]") -> None:
+        self._busy = None
         if waiter.cancelled():  # shut down with the answer still awaited (abort)
-            self._busy = None
             if self._transport is not None:
                 self._transport.abort()
             return
-        self._busy = None
         self._answered(encode(result.outcome(), self._server.extra_headers, close), close)
 
     def _answered(self, data: bytes, close: bool) -> None:
@@ -297,6 +296,7 @@ class FastLane(asyncio.Protocol):
 
     def _hand_over(self) -> None:
         """Give the connection, from the buffered request on, to aiohttp's own protocol for good."""
+        self.flush()  # aiohttp writes its answers at once: the lane's, before them, go first
         transport = self._transport
         if transport is None or transport.is_closing():  # reset meanwhile (its connection_lost is due)
             return

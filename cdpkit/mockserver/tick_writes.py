@@ -10,9 +10,9 @@ system CPU per request before, 35 and 6-9 after; 15,500 against 21,400-23,000 re
 
 What a client sees: an answer leaves once the requests that arrived with it, on every connection, are
 answered, instead of as soon as it is ready; one connection alone on the mock waits for nothing (the turn
-holds only its request). Order and content per connection are unchanged, and whatever closes a connection or
-hands it to aiohttp writes that connection's answers first (:meth:`FastLane.flush
-<cdpkit.mockserver.fast_lane.FastLane.flush>`).
+holds only its request). Order and content per connection are unchanged, and whatever closes a connection
+(the client's half-close included), hands it to aiohttp or drops it for a fault writes that connection's
+answers first (:meth:`FastLane.flush <cdpkit.mockserver.fast_lane.FastLane.flush>`).
 """
 
 from __future__ import annotations

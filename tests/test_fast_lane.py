@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import os
 import re
+import signal
 import socket
 import time
 from typing import Any, Iterator
@@ -522,31 +524,60 @@ def test_the_lane_is_on_by_default_and_can_be_turned_off(tmp_path) -> None:
     assert config_from_args(parser.parse_args(["--config", str(config)])).fast_lane is False
 
 
-def test_a_write_the_store_could_not_make_durable_is_a_503_either_way(tmp_path) -> None:
-    """SQLite's batch failing (a full disk, say) is answered 503 with Retry-After by the lane and by aiohttp
-    alike, never a 500 passed off as a bug; the mock answers the next request once the store works again."""
+def test_a_write_the_store_could_not_make_durable_is_a_503_either_way(tmp_path, monkeypatch) -> None:
+    """SQLite's batch failing (here the file locked by another program, as a full disk would fail it) is answered
+    503 with Retry-After by the lane and by aiohttp alike, never a 500 passed off as a bug; the mock answers the
+    next request once the store works again. The writer process really fails: nothing here is patched but how
+    long it waits for the lock."""
     import sqlite3
 
+    from cdpkit.mockserver import sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT", 0.1)
     for fast_lane in (True, False):
-        with MockServer(MockConfig(port=0, fast_lane=fast_lane, state=f"sqlite:{tmp_path / f'{fast_lane}.db'}")) as server:
-            store = server.mock.store
-            working = store._write
-
-            def failing(items):
-                raise sqlite3.OperationalError("database or disk is full")
-
-            store._write = failing
+        db = tmp_path / f"{fast_lane}.db"
+        with MockServer(MockConfig(port=0, fast_lane=fast_lane, state=f"sqlite:{db}")) as server:
             connection = Connection(server.url)
+            other = sqlite3.connect(db, isolation_level=None)
             try:
+                other.execute("BEGIN EXCLUSIVE")
                 connection.send(zeb(UPSERT))
                 status, fields, body = connection.answer()
                 assert (status, fields["retry-after"]) == (503, "1")
-                assert json.loads(body)["cause"] == "OperationalError: database or disk is full"
-                store._write = working
+                assert json.loads(body)["cause"] == "OperationalError: database is locked"
+                other.execute("COMMIT")
                 connection.send(zeb({**UPSERT, "userId": "after"}))
                 assert connection.answer()[0] == 200
             finally:
+                other.close()
                 connection.close()
+
+
+def test_a_writer_process_that_ends_fails_its_batch_and_the_next_gets_a_new_one(tmp_path) -> None:
+    """The SQLite writer process killed with a batch in flight: that batch's request is answered 503 (its write
+    may or may not be on disk), a new writer takes the next, and what it acknowledges survives a restart."""
+    import signal
+
+    db = tmp_path / "killed.db"
+    with MockServer(MockConfig(port=0, state=f"sqlite:{db}")) as server:
+        store = server.mock.store
+        first = store._writer.pid
+        os.kill(first, signal.SIGSTOP)  # the batch stays in flight until the kill
+        connection = Connection(server.url)
+        try:
+            connection.send(zeb(UPSERT))
+            time.sleep(0.2)
+            os.kill(first, signal.SIGKILL)
+            status, _, body = connection.answer()
+            assert status == 503 and json.loads(body)["cause"].startswith("WriterGone: the SQLite writer process ended")
+            connection.send(zeb({**UPSERT, "userId": "after"}))
+            assert connection.answer()[0] == 200
+            assert store._writer is not None and store._writer.pid != first
+        finally:
+            connection.close()
+    with MockServer(MockConfig(port=0, state=f"sqlite:{db}")) as again:
+        users = again.mock.store.keys("zebline/users:LICENSE_CODE")
+        assert "after" in users
 
 
 @pytest.mark.parametrize("fast_lane", [True, False])
@@ -598,19 +629,20 @@ def test_a_shutdown_drops_an_answer_still_waiting_for_its_sqlite_batch(tmp_path)
     import threading
 
     server = MockServer(MockConfig(port=0, shutdown_timeout=0.5, state=f"sqlite:{tmp_path / 'stuck.db'}")).start()
-    store = server.mock.store
-    working, gate = store._write, threading.Event()
-    store._write = lambda items: (gate.wait(10), working(items))[1]
+    writer = server.mock.store._writer.pid
+    os.kill(writer, signal.SIGSTOP)  # stuck, as on a disk that does not answer
+    resumed = threading.Timer(1.5, os.kill, (writer, signal.SIGCONT))  # the disk comes back after the stop gave up
     connection = Connection(server.url)
     try:
         connection.send(zeb(UPSERT))
         time.sleep(0.2)
         [lane] = server._runner.server.lanes
         assert lane._busy is not None and not lane._busy.done()
-        threading.Timer(1.5, gate.set).start()  # the disk comes back after the stop gave up on the answer
+        resumed.start()
         stop_gives_up_on_the_held_answer(server, connection)
     finally:
-        gate.set()
+        resumed.cancel()
+        os.kill(writer, signal.SIGCONT) if server.mock.store._writer is not None else None
         connection.close()
 
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from cdpkit.mockserver.sqlite_store import SqliteStore
+from cdpkit.mockserver.sqlite_store import SqliteStore, _item
+from cdpkit.mockserver.sqlite_writer import SqliteWriter
 from cdpkit.mockserver.store import _DELETED, _dumps
 
 
@@ -63,19 +64,20 @@ class FailingCommit:
 
 
 def test_a_failed_commit_leaves_the_rows_it_did_not_write_where_they_were(tmp_path: Path) -> None:
+    """The writer process's own object, in this process: a COMMIT that fails leaves its rowid map as it was."""
     path = tmp_path / "f.sqlite"
-    store = SqliteStore(str(path))
-    store._write([({("v/a", "k"): _dumps(1), ("v/a", "gone"): _dumps(0)}, None, None)])
-    real = store._db
-    store._db = FailingCommit(real)  # type: ignore[assignment]
+    writer = SqliteWriter(str(path), 10_000)
+    writer.write([_item({("v/a", "k"): _dumps(1), ("v/a", "gone"): _dumps(0)}, None, None)])
+    real = writer.db
+    writer.db = FailingCommit(real)  # type: ignore[assignment]
     with pytest.raises(sqlite3.OperationalError):
-        store._write([({("v/a", "k"): _dumps(2), ("v/a", "gone"): _DELETED, ("v/a", "new"): _dumps(9)}, None, None)])
+        writer.write([_item({("v/a", "k"): _dumps(2), ("v/a", "gone"): _DELETED, ("v/a", "new"): _dumps(9)}, None, None)])
     assert on_disk(path) == [("v/a", "gone", _dumps(0)), ("v/a", "k", _dumps(1))]
     # the next batch must find the rows where the failed one left them: one row per key, the last value
-    store._write([({("v/a", "k"): _dumps(3), ("v/a", "gone"): _DELETED}, None, None)])
+    writer.write([_item({("v/a", "k"): _dumps(3), ("v/a", "gone"): _DELETED}, None, None)])
     assert on_disk(path) == [("v/a", "k", _dumps(3))]
-    store._db = real
-    store.close()
+    writer.db = real
+    writer.close()
 
 
 def test_a_file_with_the_earlier_keyed_table_is_read_and_written(tmp_path: Path) -> None:

@@ -249,7 +249,7 @@ async def _once_durable(durable: Awaitable[None], answer: Answer) -> Answer:
 
 def _not_durable(exc: BaseException) -> Answer:
     body = {"error": "cdpkit mock: its state store could not make this request's writes durable",
-            "cause": f"{type(exc).__name__}: {exc}", "violation": STORE_WRITE_FAILED}
+            "cause": getattr(exc, "cause", None) or f"{type(exc).__name__}: {exc}", "violation": STORE_WRITE_FAILED}
     return Answer(503, "application/json", None, orjson.dumps(body), {"Retry-After": "1"})
 
 

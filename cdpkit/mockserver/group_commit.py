@@ -1,8 +1,10 @@
 """Group commit: the writes of concurrent requests reach the durable store in one batch, off the event loop.
 
-Why: a request must not be answered before its writes are durable (a SQLite transaction on disk, a journal
-entry in Redis that every process reads), yet one commit per request would cost a disk sync or a round trip
-each, made one after another. So a request queues what it wrote and waits; one writer thread of the store's
+The Redis journal's (redis_journal.py). SQLite group-commits the same way, with the same promises, through a
+writer *process* instead of this thread (sqlite_store.py says why: the interpreter lock).
+
+Why: a request must not be answered before its writes are durable (a journal entry in Redis that every
+process reads), yet one commit per request would cost a round trip each, made one after another. So a request queues what it wrote and waits; one writer thread of the store's
 takes *the whole queue* and commits it at once, then answers every request of that batch. Requests arriving
 meanwhile form the next batch. This gives three promises, which the stores' tests and
 ``tests/test_group_commit.py`` hold:
@@ -11,10 +13,9 @@ meanwhile form the next batch. This gives three promises, which the stores' test
   commit failed (every request of the failed batch gets it; none of the next batch does);
 - no request waits on a commit it did not make: a batch's waiters are answered as soon as *it* is committed,
   not when the queue next runs dry, and never with a later batch's outcome;
-- a request the store does not make wait (``wait=False``: on SQLite a GET or a refusal, which wrote no
-  state) gets no future at all and is answered at once; its item (the journal row) rides along in the next
-  batch. On Redis every journaled request waits, because its journal entry *is* the write another process
-  must be able to read once it is answered.
+- a request the store does not make wait (``wait=False``) gets no future at all and is answered at once; its
+  item rides along in the next batch. On Redis every journaled request waits, because its journal entry *is*
+  the write another process must be able to read once it is answered.
 
 Items are committed in the order they were queued, and batches in the order they were taken: ``lock`` is held
 while a batch is taken and committed, by the writer thread and by a store's synchronous paths (a seed's commit,
@@ -64,7 +65,7 @@ class GroupCommit(Generic[Item]):
     ``commit`` is called in the writer thread with each batch, under :attr:`lock`. The queue has a lock of its
     own, so a request queues on the event loop while a batch is being committed and never waits for it (a
     Redis that hangs mid-write would otherwise hold the loop). ``on_failure`` hears a batch's error on the loop
-    before its waiters do (SQLite logs it).
+    before its waiters do (to log it).
     """
 
     def __init__(self, commit: Commit, thread_name: str, *,

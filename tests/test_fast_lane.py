@@ -561,7 +561,7 @@ def test_a_writer_process_that_ends_fails_its_batch_and_the_next_gets_a_new_one(
     db = tmp_path / "killed.db"
     with MockServer(MockConfig(port=0, state=f"sqlite:{db}")) as server:
         store = server.mock.store
-        first = store._writer.pid
+        first = store._link.pid
         os.kill(first, signal.SIGSTOP)  # the batch stays in flight until the kill
         connection = Connection(server.url)
         try:
@@ -572,7 +572,7 @@ def test_a_writer_process_that_ends_fails_its_batch_and_the_next_gets_a_new_one(
             assert status == 503 and json.loads(body)["cause"].startswith("WriterGone: the SQLite writer process ended")
             connection.send(zeb({**UPSERT, "userId": "after"}))
             assert connection.answer()[0] == 200
-            assert store._writer is not None and store._writer.pid != first
+            assert store._link.pid not in (None, first)
         finally:
             connection.close()
     with MockServer(MockConfig(port=0, state=f"sqlite:{db}")) as again:
@@ -629,7 +629,7 @@ def test_a_shutdown_drops_an_answer_still_waiting_for_its_sqlite_batch(tmp_path)
     import threading
 
     server = MockServer(MockConfig(port=0, shutdown_timeout=0.5, state=f"sqlite:{tmp_path / 'stuck.db'}")).start()
-    writer = server.mock.store._writer.pid
+    writer = server.mock.store._link.pid
     os.kill(writer, signal.SIGSTOP)  # stuck, as on a disk that does not answer
     resumed = threading.Timer(1.5, os.kill, (writer, signal.SIGCONT))  # the disk comes back after the stop gave up
     connection = Connection(server.url)
@@ -642,7 +642,7 @@ def test_a_shutdown_drops_an_answer_still_waiting_for_its_sqlite_batch(tmp_path)
         stop_gives_up_on_the_held_answer(server, connection)
     finally:
         resumed.cancel()
-        os.kill(writer, signal.SIGCONT) if server.mock.store._writer is not None else None
+        os.kill(writer, signal.SIGCONT) if server.mock.store._link.pid == writer else None
         connection.close()
 
 

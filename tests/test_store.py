@@ -185,19 +185,21 @@ def test_a_request_scope_reads_its_own_writes_and_nothing_of_another_requests(st
 
 def test_group_committed_requests_are_durable_when_answered_and_refusals_change_nothing(tmp_path):
     import asyncio
+    import marshal
     import sqlite3
 
     path = str(tmp_path / "g.sqlite")
     store = SqliteStore(path)
     commits: list[int] = []  # the size of each batch sent to the writer process
-    send = store._send
+    send = store._link._send
 
-    def counting(op: str, argument: object, waiters: list) -> None:
+    def counting(data: bytes, waiters: list) -> bool:
+        op, argument = marshal.loads(data[4:])
         if op == "write":
-            commits.append(len(argument))  # type: ignore[arg-type]
-        send(op, argument, waiters)
+            commits.append(len(argument))
+        return send(data, waiters)
 
-    store._send = counting
+    store._link._send = counting
 
     async def request(i: int, keep: bool, writes: bool) -> bool:
         scope = store.scope("v").for_request()

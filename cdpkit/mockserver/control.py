@@ -19,6 +19,7 @@ import orjson
 from aiohttp import web
 
 from cdpkit.mockserver.faults import FaultSpecError, parse_fault
+from cdpkit.mockserver.pipeline import not_durable
 from cdpkit.mockserver.runtime import MOCK_KEY, Mock
 
 PREFIX = "/__mock"
@@ -217,7 +218,12 @@ async def store_outage(
     store = request.app[MOCK_KEY].store
     outage = getattr(store, "outage", None)  # only the Redis store has one
     if outage is None or request.match_info.route.handler in _STORE_FREE:
-        return await handler(request)
+        try:
+            return await handler(request)
+        except Exception as exc:
+            if not getattr(exc, "store_write_failed", False):  # SQLite's (sqlite_link.WriteFailed)
+                raise
+            return not_durable(exc).response()
     # imported here, not at start-up: a Redis store has loaded it already
     from cdpkit.mockserver.redis_outage import HEADERS, unreachable
 

@@ -47,7 +47,7 @@ def settle(waiters: list[asyncio.Future[None]], error: BaseException | None) -> 
         loop = waiter.get_loop()
         if loop is running:
             _answer(waiter, error)
-        else:
+        elif not loop.is_closed():  # a loop since closed has no one left to answer
             loop.call_soon_threadsafe(_answer, waiter, error)
 
 

@@ -243,11 +243,11 @@ async def _once_durable(durable: Awaitable[None], answer: Answer) -> Answer:
     try:
         await durable
     except Exception as exc:
-        return _not_durable(exc)
+        return not_durable(exc)
     return answer
 
 
-def _not_durable(exc: BaseException) -> Answer:
+def not_durable(exc: BaseException) -> Answer:
     body = {"error": "cdpkit mock: its state store could not make this request's writes durable",
             "cause": getattr(exc, "cause", None) or f"{type(exc).__name__}: {exc}", "violation": STORE_WRITE_FAILED}
     return Answer(503, "application/json", None, orjson.dumps(body), {"Retry-After": "1"})
@@ -269,4 +269,4 @@ class Durable:
     def outcome(self) -> Answer:
         """The answer to send, ``waiter`` being done (not cancelled)."""
         exc = self.waiter.exception()
-        return self.answer if exc is None else _not_durable(exc)
+        return self.answer if exc is None else not_durable(exc)

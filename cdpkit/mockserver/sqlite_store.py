@@ -79,7 +79,11 @@ class SqliteStore(Store):
     def finish(self, entry: dict[str, Any] | None, keep_writes: bool) -> None:
         """Synchronous: the queued batch, then these pending writes and ``entry``, on disk in one
         transaction before memory is updated as :class:`Store` does."""
-        item = _item(self._pending if keep_writes else None, entry, self._next_id if entry is not None else None)
+        writes = self._pending if keep_writes else None
+        if not writes and entry is None:  # nothing to write (a failed seed rolled back): no round trip
+            super().finish(entry, keep_writes)
+            return
+        item = _item(writes, entry, self._next_id if entry is not None else None)
         try:
             self._link.run("write", [item])
         except BaseException:

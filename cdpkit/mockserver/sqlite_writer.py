@@ -107,7 +107,7 @@ class SqliteWriter:
                 db.execute("DELETE FROM journal WHERE id <= ?", (trim,))
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            _roll_back(db)
             raise
         for (ns, key), value in final.items():
             if value is None:
@@ -117,11 +117,26 @@ class SqliteWriter:
         self.next_row = next_row
 
     def reset(self) -> None:
-        self.db.executescript("BEGIN; DELETE FROM state; DELETE FROM journal; DELETE FROM counts; COMMIT;")
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            for table in ("state", "journal", "counts"):
+                db.execute(f"DELETE FROM {table}")
+            db.execute("COMMIT")
+        except BaseException:
+            _roll_back(db)
+            raise
         self.rows.clear()
 
     def close(self) -> None:
         self.db.close()
+
+
+def _roll_back(db: sqlite3.Connection) -> None:
+    """End a failed transaction, if SQLite has not ended it itself (a full disk can), so that the error the
+    mock hears is the one that failed it and the next message starts afresh."""
+    if db.in_transaction:
+        db.execute("ROLLBACK")
 
 
 def read_frame(fd: int) -> bytes | None:
@@ -178,6 +193,7 @@ def serve(writer: SqliteWriter, requests: int, replies: int) -> int:
             else:
                 raise ValueError(f"unknown operation {op!r}")
         except Exception as exc:  # the mock answers the batch's requests 503 with this; the writer carries on
+            _roll_back(writer.db)
             write_all(replies, frame(failure(exc)))
             continue
         write_all(replies, frame(None))

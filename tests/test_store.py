@@ -193,11 +193,11 @@ def test_group_committed_requests_are_durable_when_answered_and_refusals_change_
     commits: list[int] = []  # the size of each batch sent to the writer process
     send = store._link._send
 
-    def counting(data: bytes, waiters: list, *rest: object) -> object:
-        op, argument = marshal.loads(data[4:])
+    def counting(seq: int, data: bytes, waiters: list, *rest: object) -> object:
+        op, _, argument = marshal.loads(data[4:])
         if op == "write":
             commits.append(len(argument))
-        return send(data, waiters, *rest)
+        return send(seq, data, waiters, *rest)
 
     store._link._send = counting
 

@@ -5,15 +5,15 @@ Two ways to commit. Requests queue their items (:meth:`WriterLink.add`, on the e
 the queue goes to the writer whenever nothing is in flight, written as the pipe takes it (``add_writer``), and
 the loop reads the answer as it reads sockets (``add_reader``), settles the batch's waiters and sends what
 queued meanwhile. The synchronous paths (a seed's commit, a reset, the close; :meth:`WriterLink.run`) send what
-is queued first and block until the writer answers their own message, for SYNC_WAIT at most.
+is queued first and block until the writer answers their own message, for SYNC_WAIT at most on an event loop.
 
-What the writer's end means. A message written whole and not answered may or may not be on disk: its waiters
-get ``WriterGone`` (a 503), a synchronous path raises it, and a reset (which may be repeated) is sent again to a
-new writer. A message the writer did not read whole (the pipe refused it; the writer ended first) reached no
-writer, so a new one takes it. A writer that ends between messages is replaced when the next message is due.
-A writer that cannot open the file fails what waits for it with its error. The loop never waits for a writer
-to start: the new writer's "ready" is answered like any message, and the queue is sent then. A synchronous
-path or the close that waits past its deadline kills the writer; the close then starts no other.
+What the writer's end means. Every message carries a number the writer commits with it, and a new writer's
+"ready" says the last number on disk. A message the writer did not read whole reached no writer, and one it
+read but did not answer is in doubt: either way the next writer settles it, answering its requests if it is on
+disk and taking it again if not, so nothing is committed twice and nothing a writer never committed is lost. A
+writer that ends as it starts, or cannot open the file, fails what waits for it with why (it is not restarted
+in a loop). The loop never waits for a writer to start: the new writer's "ready" is answered like any message.
+A synchronous path or the close that waits past its deadline kills the writer; the close then starts no other.
 """
 
 from __future__ import annotations
@@ -22,34 +22,22 @@ import asyncio
 import logging
 import marshal
 import os
-import select
-import sqlite3
 import subprocess
 import threading
 import time
 from typing import IO, Any
 
 from cdpkit.mockserver.group_commit import settle as _settle
-from cdpkit.mockserver.sqlite_writer import FRAME, frame
+from cdpkit.mockserver.sqlite_pipe import (  # noqa: F401  (WriteFailed: this module's API)
+    WriteFailed, Waiters, cause, encoded, forget_on, past, poll, running_loop,
+)
+from cdpkit.mockserver.sqlite_writer import FRAME
 
 log = logging.getLogger("cdpkit.mock")
 
-Waiters = list["asyncio.Future[None]"]
 SYNC_WAIT = 10.0  # seconds a synchronous path on the event loop (a seed, a reset) waits for the writer: the
 # writer's own lock wait (BUSY_TIMEOUT) and a commit; one with no loop running (the seeds at start) waits on
 _REFUSED = object()  # _send's answer for a message no writer read whole
-
-
-class WriteFailed(sqlite3.OperationalError):
-    """A message the writer could not commit, or whose fate its end left unknown; ``cause`` says which, as the
-    503 shows it (the writer's own error type, as it raised it)."""
-
-    store_write_failed = True  # the control API answers it 503, as a vendor route does (control.store_outage)
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.cause = f"{kind}: {message}"
-        self.gone = kind == "WriterGone"
 
 
 class WriterLink:
@@ -63,8 +51,11 @@ class WriterLink:
         self._waiters: Waiters = []
         self._flight: Waiters | None = None  # the waiters of the message in flight, if one is
         self._starting = False  # the message in flight is a new writer's "ready"
+        self._sent: tuple[int, bytes, list[Any] | None] = (0, b"", None)  # in flight: its number, bytes, items
+        self._seq = 0  # the number of the last message sent (the writer commits it with the message)
+        self._committed = 0  # the number of the last message known committed
+        self._doubt: tuple[int, bytes, Waiters] | None = None  # read whole by a writer that ended unanswered
         self._unsent: memoryview | None = None  # the part of the message in flight the pipe has not taken yet
-        self._unsent_items: list[Any] = []  # that message's items: a new writer takes them if this one ends
         self._replies = bytearray()  # answers read, not yet whole
         self._proc: subprocess.Popen[bytes] | None = None
         self._watched: tuple[asyncio.AbstractEventLoop, int] | None = None  # the loop reading the answers, the fd
@@ -92,18 +83,31 @@ class WriterLink:
             self._pump()
 
     def _pump(self) -> None:
-        """Send the queue if nothing is in flight, starting a writer first if none is running."""
-        if self._flight is not None or not self._items or self.closed:
+        """Send what is due if nothing is in flight (a message in doubt first, then the queue), starting a writer
+        first if none is running."""
+        if self._flight is not None or self.closed or (not self._items and self._doubt is None):
             return
         if self._proc is None:
-            self._spawn_for_queue()  # its "ready" pumps again
+            self._spawn_for_queue()  # its "ready" settles the doubt, if any, and pumps again
+            return
+        if self._doubt is not None:
+            seq, data, waiters = self._doubt
+            self._doubt = None
+            if self._send(seq, data, waiters, None, None) is _REFUSED:
+                self._doubt = (seq, data, waiters)
+                self._spawn_for_queue()
             return
         items, waiters = self._items, self._waiters
         self._items, self._waiters = [], []
-        data = _encoded(("write", items), waiters)
-        if data is not None and self._send(data, waiters, items, None) is _REFUSED:
+        seq, data = self._message("write", items, waiters)
+        if data is not None and self._send(seq, data, waiters, items, None) is _REFUSED:
             self._requeue(items, waiters)
             self._spawn_for_queue()
+
+    def _message(self, op: str, argument: Any, waiters: Waiters) -> tuple[int, bytes | None]:
+        """The next message's number and bytes (None, its waiters answered, if marshal cannot write it)."""
+        self._seq += 1
+        return self._seq, encoded((op, self._seq, argument), waiters)
 
     def _requeue(self, items: list[Any], waiters: Waiters) -> None:
         """A message no writer read whole goes back to the queue's front, for the next writer."""
@@ -112,11 +116,17 @@ class WriterLink:
     def _spawn_for_queue(self) -> None:
         try:
             self._spawn()
-        except OSError as exc:  # no process to be had (a limit reached): what is queued fails with why
-            error = WriteFailed("WriterGone", f"the SQLite writer process could not start: {exc}")
-            log.error("SQLite commit failed: %s", error.cause)
-            waiters, self._waiters, self._items = self._waiters, [], []
-            _settle(waiters, error)
+        except OSError as exc:  # no process to be had (a limit reached): what waits fails with why
+            self._give_up(WriteFailed("WriterGone", f"the SQLite writer process could not start: {exc}"))
+
+    def _give_up(self, error: BaseException) -> None:
+        """No writer will take what waits (the queue, a message in doubt): its requests hear why."""
+        waiters, self._waiters, self._items = self._waiters, [], []
+        if self._doubt is not None:
+            waiters, self._doubt = self._doubt[2] + waiters, None
+        if waiters:
+            log.error("SQLite commit failed: %s", cause(error))
+        _settle(waiters, error)
 
     def _on_readable(self) -> None:
         with self._lock:
@@ -141,7 +151,7 @@ class WriterLink:
         """``op`` after what is queued, answered before this returns (on an event loop within SYNC_WAIT, unless
         ``deadline`` says otherwise); its error is raised. A write goes in one message with the queue (whose
         waiters hear its outcome too); another op after the queue's own."""
-        if deadline is None and _running_loop() is not None:
+        if deadline is None and running_loop() is not None:
             deadline = time.monotonic() + SYNC_WAIT
         with self._lock:
             error = self._run(op, argument, deadline)
@@ -150,47 +160,64 @@ class WriterLink:
 
     def _run(self, op: str, argument: Any, deadline: float | None) -> BaseException | None:
         self._wait(deadline)  # a batch in flight: its outcome is its waiters'
+        if self._doubt is not None:  # read by a writer that ended: the next one says whether it is on disk
+            seq, data, waiters = self._doubt
+            self._doubt = None
+            self._exchange(seq, data, waiters, deadline)
         items, waiters = self._items, self._waiters
         self._items, self._waiters = [], []
         if op == "write":
-            return self._exchange(("write", items + argument), waiters, deadline)
-        if items:
-            self._exchange(("write", items), waiters, deadline)
-        if op == "close" and self._proc is None:  # no writer left to close: none is started for that
-            return None
-        return self._exchange((op, argument), [], deadline, again=op == "reset")
-
-    def _exchange(self, message: tuple, waiters: Waiters, deadline: float | None,
-                  again: bool = False) -> BaseException | None:
-        """Send ``message`` and wait for its answer. A new writer takes it when none read it whole (also when the
-        one started for it ended first), and with ``again`` (a reset: doing it twice is doing it once) when its
-        writer ended without answering."""
-        data = _encoded(message, waiters)
+            items, waiters = items + argument, waiters
+        elif items:
+            seq, data = self._message("write", items, waiters)
+            if data is not None:
+                self._exchange(seq, data, waiters, deadline)
+            items, waiters = argument, []
+        else:
+            items, waiters = argument, []
+        if op == "close":
+            if self._proc is None:  # no writer left to close: none is started for that
+                return None
+            data = encoded(("close", 0, None), [])
+            return self._exchange(0, data, [], deadline) if data is not None else None
+        seq, data = self._message(op, items, waiters)
         if data is None:
             return WriteFailed("EncodeError", "a batch the writer's pipe cannot carry")
+        return self._exchange(seq, data, waiters, deadline)
+
+    def _exchange(self, seq: int, data: bytes, waiters: Waiters, deadline: float | None) -> BaseException | None:
+        """Send message ``seq`` and wait for its answer. A new writer takes it when none read it whole (also when
+        the one started for it ended first); when its writer ended without answering, the next writer's "ready"
+        says whether it is on disk, and it is sent again if not."""
         error: BaseException | None = None
         for _ in range(3):
             error = self._ready(deadline)
-            if error is None:
-                flight = waiters if not again else []  # a reset's own waiters hear only its last outcome
-                sent = self._send(data, flight, None, deadline)
-                if sent is _REFUSED:
-                    continue
-                error = sent if sent is not None else self._wait(deadline)
-                if not (again and getattr(error, "gone", False) and not _past(deadline)):
+            if error is not None:
+                if not getattr(error, "gone", False) or past(deadline):
                     break
-            elif not getattr(error, "gone", False) or _past(deadline):
+                continue
+            if self._doubt is not None and self._doubt[0] == seq:
+                self._doubt = None  # not on disk: sent again below
+            elif seq and self._committed >= seq:
+                return None  # on disk before its writer ended (the "ready" answered its waiters)
+            sent = self._send(seq, data, waiters, None, deadline)
+            if sent is _REFUSED:
+                continue
+            error = sent if sent is not None else self._wait(deadline)
+            if error is None or not getattr(error, "gone", False) or past(deadline):
                 break
         else:
-            error = error or WriteFailed("WriterGone", "three SQLite writer processes ended before reading a batch")
-        if error is not None or again:
+            error = error or WriteFailed("WriterGone", "three SQLite writer processes ended before answering")
+        if error is not None:
+            if self._doubt is not None and self._doubt[0] == seq:
+                self._doubt = None
             _settle(waiters, error)
         return error
 
     def _ready(self, deadline: float | None) -> BaseException | None:
         """A writer ready for a message (started if none is), or why there is none."""
         if self._proc is None:
-            if _past(deadline):
+            if past(deadline):
                 return WriteFailed("WriterGone", "no SQLite writer process, and no time left to start one")
             try:
                 self._spawn()
@@ -208,8 +235,9 @@ class WriterLink:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return self._ended(TimeoutError("no answer in time"), kill=True)
-            unsent = [self._proc.stdin] if self._unsent is not None else []
-            readable, writable, _ = select.select([self._stdout()], unsent, [], left)  # type: ignore[list-item]
+            readable, writable = poll(self._stdout().fileno(),
+                                       self._proc.stdin.fileno() if self._unsent is not None else None,  # type: ignore[union-attr]
+                                       left)
             if writable:
                 self._write_unsent()
             if readable:
@@ -226,9 +254,11 @@ class WriterLink:
                 if self._items or self._proc is not None:
                     error = self._run("close", None, deadline)
                     if error is not None:
-                        log.error("SQLite store: the writer did not close cleanly: %s", _cause(error))
+                        log.error("SQLite store: the writer did not close cleanly: %s", cause(error))
             finally:
                 self._stop(kill=self._proc is not None and self._proc.poll() is None)
+                if self._doubt is not None or self._waiters:
+                    self._give_up(WriteFailed("WriterGone", "the SQLite store closed before a writer answered"))
 
     # -- the pipes ---------------------------------------------------------------------------------------------
 
@@ -238,38 +268,43 @@ class WriterLink:
         os.set_blocking(proc.stdin.fileno(), False)  # type: ignore[union-attr]
         self._proc, self._flight, self._starting = proc, [], True
         self._replies.clear()
-        loop = _running_loop()  # a synchronous path with no loop here reads the answers itself
+        loop = running_loop()  # a synchronous path with no loop here reads the answers itself
         if loop is not None:
             self._watch(loop)
 
     def _stdout(self) -> IO[bytes]:
         return self._proc.stdout  # type: ignore[union-attr,return-value]
 
-    def _send(self, data: bytes, waiters: Waiters, items: list[Any] | None, deadline: float | None) -> Any:
-        """Start writing ``data``, ``waiters`` then in flight. On the loop (``items`` given) what the pipe does
-        not take at once is written as it drains; on a synchronous path, until ``deadline``. None once sent (or
-        being sent); _REFUSED if the writer ended before reading it whole (that writer is stopped, nothing is in
-        flight); the error if the deadline passed first (the writer killed)."""
-        self._flight = waiters
-        self._unsent, self._unsent_items = memoryview(data), items or []
+    def _send(self, seq: int, data: bytes, waiters: Waiters, items: list[Any] | None,
+              deadline: float | None) -> Any:
+        """Start writing message ``seq``, ``waiters`` then in flight. On the loop (``items`` given: from the
+        queue; or none from a synchronous path) what the pipe does not take at once is written as it drains;
+        on a synchronous path, until ``deadline``. None once sent (or being sent); _REFUSED if the writer ended
+        before reading it whole (that writer is stopped, nothing is in flight); the error if the deadline passed
+        first (the writer killed)."""
+        self._flight, self._sent = waiters, (seq, data, items)
+        self._unsent = memoryview(data)
         if not self._write_unsent(requeue=False):
             self._flight = None
             return _REFUSED
         if self._unsent is None:
             return None
-        if items is not None:
-            loop = _running_loop()
-            if loop is not None:
-                fd = self._proc.stdin.fileno()  # type: ignore[union-attr]
-                loop.add_writer(fd, self._on_writable)
-                self._writing = (loop, fd)
-                return None
+        loop = running_loop() if deadline is None else None
+        if loop is not None:
+            fd = self._proc.stdin.fileno()  # type: ignore[union-attr]
+            loop.add_writer(fd, self._on_writable)
+            self._writing = (loop, fd)
+            return None
         while self._unsent is not None:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 self._unsent = None
-                return self._ended(TimeoutError("the writer did not read its message in time"), kill=True)
-            select.select([], [self._proc.stdin], [], left)  # type: ignore[list-item,union-attr]
+                self._flight = None
+                self._stop(kill=True)
+                error = WriteFailed("WriterGone", "the SQLite writer process did not read its message in time")
+                _settle(waiters, error)
+                return error
+            poll(None, self._proc.stdin.fileno(), left)  # type: ignore[union-attr]
             if not self._write_unsent(requeue=False):
                 self._flight = None
                 return _REFUSED
@@ -277,7 +312,7 @@ class WriterLink:
 
     def _write_unsent(self, requeue: bool = True) -> bool:
         """Write what the pipe takes of the message in flight; False if the writer ended before reading it whole
-        (stopped; with ``requeue``, the message back at the queue's front for the next writer)."""
+        (stopped; with ``requeue``, the message goes to the next writer: back in the queue, or in doubt still)."""
         if self._unsent is None or self._proc is None:
             return True
         try:
@@ -285,17 +320,25 @@ class WriterLink:
         except BlockingIOError:
             return True
         except OSError:
-            items, waiters = self._unsent_items, self._flight or []
-            self._unsent, self._unsent_items, self._flight = None, [], None
+            waiters = self._flight or []
+            self._unsent, self._flight = None, None
             self._stop(kill=True)
             if requeue:
-                self._requeue(items, waiters)
+                self._unread(waiters)
             return False
         self._unsent = self._unsent[written:] if written < len(self._unsent) else None
         if self._unsent is None:
-            self._unsent_items = []
             self._forget_writing()
         return True
+
+    def _unread(self, waiters: Waiters) -> None:
+        """The message in flight reached no writer whole: a new one takes it, from the queue's front (or, a
+        message in doubt, as it is)."""
+        seq, data, items = self._sent
+        if items is not None:
+            self._requeue(items, waiters)
+        else:
+            self._doubt = (seq, data, waiters)
 
     def _read(self) -> BaseException | None:
         """Settle the messages the writer answered; the last one's error, or the writer's end's. Answers read
@@ -319,42 +362,61 @@ class WriterLink:
                 break
             reply = marshal.loads(bytes(self._replies[FRAME.size:FRAME.size + size]))
             del self._replies[:FRAME.size + size]
-            error = None if reply is None else WriteFailed(*reply)
-            self._answered(error)
+            error = WriteFailed(*reply) if type(reply) is tuple else None
+            self._answered(error, reply if type(reply) is int else None)
         if ended and self._proc is proc:
             error = self._ended(cause) or error
         return error
 
-    def _answered(self, error: BaseException | None) -> None:
+    def _answered(self, error: BaseException | None, committed: int | None = None) -> None:
+        """The message in flight answered: with ``error``, or, a new writer's "ready", with the number of the last
+        message on disk (which settles a message in doubt: answered if it is on disk, sent again if not)."""
         waiters, self._flight = self._flight or [], None
         starting, self._starting = self._starting, False
         if error is not None:
-            log.error("SQLite commit failed: %s", _cause(error))
             if starting:  # no writer could open the file: what waits for one fails with why, and it exits
-                waiters, self._waiters, self._items = waiters + self._waiters, [], []
                 self._stop(kill=True)
+                self._give_up(error)
+            else:
+                log.error("SQLite commit failed: %s", cause(error))
+        elif committed is not None:
+            self._committed = max(self._committed, committed)
+            self._seq = max(self._seq, committed)
+            if self._doubt is not None and self._doubt[0] <= committed:
+                waiters, self._doubt = waiters + self._doubt[2], None
+        elif self._sent[0]:
+            self._committed = max(self._committed, self._sent[0])
         _settle(waiters, error)
 
     def _ended(self, cause: BaseException | None, kill: bool = False) -> BaseException | None:
-        """The writer ended (or, ``kill``, is ended). A message it did not read whole goes to the next writer; one
-        it read and did not answer fails with that, its error returned; with nothing in flight, the next message
-        starts a new writer."""
-        proc = self._proc
+        """The writer ended (or, ``kill``, is ended). A message it did not read whole goes to the next writer, and
+        so does one it read and did not answer (in doubt: the next writer's "ready" says whether it is on disk).
+        Returns an error that says so (a synchronous path's wait ends with it) if a message was in flight."""
+        proc, starting = self._proc, self._starting
+        in_flight = self._flight is not None
         if self._unsent is not None:
-            items, waiters = self._unsent_items, self._flight or []
-            self._unsent, self._unsent_items, self._flight = None, [], None
-            if items:
-                self._requeue(items, waiters)
+            waiters = self._flight or []
+            self._unsent, self._flight = None, None
+            self._unread(waiters)
         self._stop(kill)
         code = proc.returncode if proc is not None else None
-        if self._flight is None:
-            if not self.closed:
-                log.warning("the SQLite writer process ended between batches (exit status %s); a new one "
-                            "takes the next", code)
-            return None
         error = WriteFailed("WriterGone", f"the SQLite writer process ended (exit status {code}"
                             + (f", {cause}" if cause is not None else "") + ")")
-        self._answered(error)
+        if self._flight is None:
+            if not self.closed and not in_flight:
+                log.warning("the SQLite writer process ended between batches (exit status %s); a new one "
+                            "takes the next", code)
+            return error if in_flight else None
+        waiters, self._flight = self._flight, None
+        if starting:  # what waits for it fails with why (a writer that cannot start is not retried at once)
+            self._starting = False
+            self._give_up(WriteFailed("WriterGone", f"the SQLite writer process ended as it started (exit status {code})"))
+            return error
+        seq, data, _ = self._sent
+        if seq:
+            self._doubt = (seq, data, waiters)
+        else:  # the close: nothing to commit
+            _settle(waiters, error)
         return error
 
     def _stop(self, kill: bool = False) -> None:
@@ -363,7 +425,7 @@ class WriterLink:
             return
         self._starting = False
         writing, self._writing = self._writing, None
-        _forget_on(writing, "writer", proc.stdin)  # type: ignore[arg-type]
+        forget_on(writing, "writer", proc.stdin)  # type: ignore[arg-type]
         self._unwatch(proc.stdout)  # type: ignore[arg-type]
         if kill:
             proc.kill()
@@ -371,7 +433,10 @@ class WriterLink:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:  # stuck in the kernel (a disk that hangs): left to the system
+                log.error("the SQLite writer process %s does not end", proc.pid)
 
     def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
         """Have ``loop`` (this thread's) read the writer's answers; a loop that read them before stops. Nothing
@@ -387,55 +452,8 @@ class WriterLink:
         """Stop reading on the loop that does, then close ``pipe``. From another thread, both happen on that loop:
         closed first, the pipe's descriptor could be reused by a new writer's before the loop forgot it."""
         watched, self._watched = self._watched, None
-        _forget_on(watched, "reader", pipe)
+        forget_on(watched, "reader", pipe)
 
     def _forget_writing(self) -> None:
         writing, self._writing = self._writing, None
-        _forget_on(writing, "writer", None)
-
-
-def _forget_on(registered: tuple[asyncio.AbstractEventLoop, int] | None, kind: str, pipe: IO[bytes] | None) -> None:
-    """Remove a reader or writer from its loop, then close ``pipe``: from another thread, both on that loop, so
-    that the descriptor is not reused by a new writer's pipe before the loop has forgotten it."""
-    if registered is None or registered[0].is_closed():
-        if pipe is not None:
-            pipe.close()
-        return
-    loop, fd = registered
-    if _running_loop() is loop:
-        _forget(loop, kind, fd, pipe)
-    else:
-        loop.call_soon_threadsafe(_forget, loop, kind, fd, pipe)
-
-
-def _forget(loop: asyncio.AbstractEventLoop, kind: str, fd: int, pipe: IO[bytes] | None) -> None:
-    (loop.remove_reader if kind == "reader" else loop.remove_writer)(fd)
-    if pipe is not None:
-        pipe.close()
-
-
-def _encoded(message: tuple, waiters: Waiters) -> bytes | None:
-    """The message as the pipe carries it; None, its waiters answered with why, if marshal cannot write it (the
-    writer carries on: only this batch fails)."""
-    try:
-        return frame(message)
-    except Exception as exc:
-        error = WriteFailed("EncodeError", f"a batch the writer's pipe cannot carry: {exc}")
-        log.error("SQLite commit failed: %s", error.cause)
-        _settle(waiters, error)
-        return None
-
-
-def _past(deadline: float | None) -> bool:
-    return deadline is not None and time.monotonic() >= deadline
-
-
-def _cause(error: BaseException) -> str:
-    return getattr(error, "cause", None) or f"{type(error).__name__}: {error}"
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
+        forget_on(writing, "writer", None)

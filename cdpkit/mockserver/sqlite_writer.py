@@ -1,5 +1,5 @@
 """The SQLite store's writer: the process that owns the database connection and commits the batches the mock
-sends it (``python -m cdpkit.mockserver.sqlite_writer PATH JOURNAL_LIMIT BUSY_TIMEOUT``).
+sends it (``python -P .../sqlite_writer.py PATH JOURNAL_LIMIT BUSY_TIMEOUT``, started by sqlite_link).
 
 Why a process of its own (issue 9): a writer *thread* shares the interpreter lock with the event loop, and
 every statement it steps gives the lock up and must win it back from a loop that is serving requests. Measured
@@ -10,10 +10,12 @@ Here the statements run beside the loop, not against it; the loop's cost per bat
 two system calls.
 
 The pipe protocol, both ways: a 4-byte little-endian length, then a ``marshal`` payload. The mock sends
-``(op, payload)``; ``op`` is ``"write"`` (a list of items), ``"reset"`` or ``"close"``. The writer answers each
-message, in order, with ``None`` (committed) or ``(error type, message)`` (nothing of that message is on disk),
-and once with ``None`` when it is ready. Reaching the end of its input (the mock gone, even killed) it closes
-the database and exits.
+``(op, number, payload)``; ``op`` is ``"write"`` (a list of items), ``"reset"`` or ``"close"``, and the number
+(0 for a close) is committed with the message. The writer answers each message, in order, with ``None``
+(committed) or ``(error type, message)`` (nothing of that message is on disk), and once, when it is ready, with
+the number of the last message on disk: a message whose writer ended unanswered is sent again to the next
+writer only if it is not there. Reaching the end of its input (the mock gone, even killed) it closes the
+database and exits.
 
 An item is ``(writes, row, entry id, vendor, verdict)``: ``writes`` a list of ``(ns, key, value)`` with
 ``None`` for a deleted key (or ``None``: nothing written), ``row`` the journal row's bytes (or ``None``: no entry).
@@ -39,6 +41,7 @@ CREATE TABLE IF NOT EXISTS state (ns TEXT NOT NULL, key TEXT NOT NULL, value BLO
 CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY, entry BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS counts (vendor TEXT NOT NULL, verdict TEXT NOT NULL, n INTEGER NOT NULL,
                                    PRIMARY KEY (vendor, verdict));
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
 """
 
 Item = tuple  # (writes, row, entry id, vendor, verdict), as the module docstring says
@@ -65,11 +68,15 @@ class SqliteWriter:
             self.next_row = row + 1
         if stale:
             self.db.executemany("DELETE FROM state WHERE rowid = ?", stale)
+        found = self.db.execute("SELECT v FROM meta WHERE k = 'seq'").fetchone()
+        self.seq = found[0] if found else 0  # the number of the last message committed (the "ready" says it)
 
-    def write(self, items: list[Item]) -> None:
-        """One transaction: every item's state writes and journal row. A key written twice in the batch is
-        written once, with its last value, and the counts grow once per (vendor, verdict) by the batch's number."""
-        if not items:
+    def write(self, items: list[Item], seq: int = 0) -> None:
+        """One transaction: every item's state writes and journal row, and the message's number ``seq`` (a new
+        writer tells the mock the last one, so a message whose writer ended unanswered is sent again only if it
+        is not on disk). A key written twice in the batch is written once, with its last value, and the counts
+        grow once per (vendor, verdict) by the batch's number."""
+        if not items and not seq:
             return
         final: dict[tuple[str, str], bytes | None] = {}
         journal: list[tuple[int, bytes]] = []
@@ -105,6 +112,7 @@ class SqliteWriter:
                            [(vendor, verdict, n) for (vendor, verdict), n in counts.items()])
             if trim is not None:
                 db.execute("DELETE FROM journal WHERE id <= ?", (trim,))
+            self._mark(seq)
             db.execute("COMMIT")
         except BaseException:
             _roll_back(db)
@@ -115,18 +123,25 @@ class SqliteWriter:
         for row, ns, key, _ in new:
             where[ns][key] = row
         self.next_row = next_row
+        self.seq = seq or self.seq
 
-    def reset(self) -> None:
+    def reset(self, seq: int = 0) -> None:
         db = self.db
         db.execute("BEGIN")
         try:
             for table in ("state", "journal", "counts"):
                 db.execute(f"DELETE FROM {table}")
+            self._mark(seq)
             db.execute("COMMIT")
         except BaseException:
             _roll_back(db)
             raise
         self.rows.clear()
+        self.seq = seq or self.seq
+
+    def _mark(self, seq: int) -> None:
+        if seq:
+            self.db.execute("INSERT INTO meta VALUES ('seq', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v", (seq,))
 
     def close(self) -> None:
         self.db.close()
@@ -180,12 +195,12 @@ def serve(writer: SqliteWriter, requests: int, replies: int) -> int:
         if payload is None:  # the mock is gone: what it sent is committed, nothing is pending
             writer.close()
             return 0
-        op, argument = marshal.loads(payload)
+        op, seq, argument = marshal.loads(payload)
         try:
             if op == "write":
-                writer.write(argument)
+                writer.write(argument, seq)
             elif op == "reset":
-                writer.reset()
+                writer.reset(seq)
             elif op == "close":
                 writer.close()
                 write_all(replies, frame(None))
@@ -210,7 +225,7 @@ def main(argv: list[str]) -> int:
     except Exception as exc:
         write_all(replies, frame(failure(exc)))
         return 1
-    write_all(replies, frame(None))
+    write_all(replies, frame(writer.seq))  # ready, and the number of the last message on disk
     return serve(writer, 0, replies)
 
 

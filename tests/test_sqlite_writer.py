@@ -373,3 +373,31 @@ def test_a_failed_reset_leaves_the_writer_able_to_write(tmp_path: Path, monkeypa
     store.commit()
     assert keys_on_disk(path) == ["j", "k"]
     store.close()
+
+
+def test_a_writer_whose_pipes_are_past_descriptor_1024_is_waited_on(tmp_path: Path) -> None:
+    """A mock holding a thousand client sockets gives a new writer's pipes descriptors past 1024, which select()
+    cannot wait on (the first versions raised ValueError from a seed's commit, a reset and the close)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert hard == resource.RLIM_INFINITY or hard >= 1200, f"this machine allows {hard} open files: the test needs 1200"
+    if soft != resource.RLIM_INFINITY and soft < 1200:  # a machine's default soft limit is often 1024
+        resource.setrlimit(resource.RLIMIT_NOFILE, (4096 if hard == resource.RLIM_INFINITY else min(hard, 4096), hard))
+    path = tmp_path / "fds.db"
+    store = SqliteStore(str(path))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        kill_idle_writer(store)
+        store.put("v/a", "k", 1)
+        store.commit()  # a new writer, its pipes past 1024
+        assert store._link._stdout().fileno() > 1024
+        store.reset()
+        store.put("v/a", "j", 2)
+        store.commit()
+        store.close()
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert keys_on_disk(path) == ["j"]

@@ -34,6 +34,26 @@ def kill_idle_writer(store: SqliteStore) -> int:
     return pid
 
 
+async def committed_then_killed(store: SqliteStore, lose_the_answer: bool) -> BaseException | None:
+    """One upsert's batch, committed and answered by the writer while the loop is busy, then the writer killed
+    before the loop reads; with ``lose_the_answer``, its answer gone with it. What the request heard."""
+    waiter = store.finish_request(None, True, {("v/a", "k"): _dumps(1)})
+    assert waiter is not None
+    pid = store._link.pid
+    assert pid is not None
+    time.sleep(0.5)  # the loop busy: the writer commits and answers meanwhile
+    os.kill(pid, signal.SIGKILL)
+    if lose_the_answer:
+        store._link._replies.clear()
+        os.read(store._link._stdout().fileno(), 1 << 16)
+    time.sleep(0.1)
+    try:
+        await asyncio.wait_for(waiter, 10)
+    except Exception as exc:
+        return exc
+    return None
+
+
 def test_a_synchronous_commit_after_the_writer_died_reaches_a_new_writer(tmp_path: Path) -> None:
     """A seed's commit and a reset, the writer dead: the pipe refuses the message, which reached no writer, so a
     new one commits it. The first version answered success and lost both (the reset came back after a restart)."""
@@ -86,22 +106,7 @@ def test_a_message_on_disk_whose_writer_ended_unanswered_is_not_sent_again(tmp_p
 
     monkeypatch.setattr(store._link, "_send", counting)
 
-    async def main() -> BaseException | None:
-        waiter = store.finish_request(None, True, {("v/a", "k"): _dumps(1)})
-        assert waiter is not None
-        pid = store._link.pid
-        time.sleep(0.5)  # the loop busy: the writer commits and answers meanwhile; the answer is not read
-        os.kill(pid, signal.SIGKILL)  # type: ignore[arg-type]
-        store._link._replies.clear()  # as if its answer had been lost with it
-        os.read(store._link._stdout().fileno(), 1 << 16)
-        time.sleep(0.1)
-        try:
-            await asyncio.wait_for(waiter, 10)
-        except Exception as exc:
-            return exc
-        return None
-
-    assert asyncio.run(main()) is None
+    assert asyncio.run(committed_then_killed(store, lose_the_answer=True)) is None
     assert len(sent) == len(set(sent)), f"a message sent twice: {sent}"
     store.close()
     assert keys_on_disk(path) == ["k"]
@@ -131,20 +136,7 @@ def test_an_answer_read_together_with_the_writers_end_counts(tmp_path: Path) -> 
     path = tmp_path / "eof.db"
     store = SqliteStore(str(path))
 
-    async def main() -> BaseException | None:
-        waiter = store.finish_request(None, True, {("v/a", "k"): _dumps(1)})
-        assert waiter is not None
-        pid = store._link.pid
-        time.sleep(0.5)  # the loop busy: the writer commits and answers meanwhile
-        os.kill(pid, signal.SIGKILL)  # type: ignore[arg-type]
-        time.sleep(0.2)
-        try:
-            await asyncio.wait_for(waiter, 10)
-        except Exception as exc:
-            return exc
-        return None
-
-    assert asyncio.run(main()) is None
+    assert asyncio.run(committed_then_killed(store, lose_the_answer=False)) is None
     store.close()
     assert keys_on_disk(path) == ["k"]
 

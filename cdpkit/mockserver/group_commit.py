@@ -1,11 +1,11 @@
 """Group commit: the writes of concurrent requests reach the durable store in one batch, off the event loop.
 
 The Redis journal's (redis_journal.py). SQLite group-commits the same way, with the same promises, through a
-writer *process* instead of this thread (sqlite_store.py says why: the interpreter lock).
+writer *process* instead of this thread (sqlite_writer.py says why: the interpreter lock).
 
 Why: a request must not be answered before its writes are durable (a journal entry in Redis that every
-process reads), yet one commit per request would cost a round trip each, made one after another. So a request queues what it wrote and waits; one writer thread of the store's
-takes *the whole queue* and commits it at once, then answers every request of that batch. Requests arriving
+process reads), yet one commit per request would cost a round trip each, made one after another. So a
+request queues what it wrote and waits; one writer thread of the store's takes *the whole queue* and commits it at once, then answers every request of that batch. Requests arriving
 meanwhile form the next batch. This gives three promises, which the stores' tests and
 ``tests/test_group_commit.py`` hold:
 

@@ -6,8 +6,8 @@ writer *process* instead of this thread (sqlite_writer.py says why: the interpre
 Why: a request must not be answered before its writes are durable (a journal entry in Redis that every
 process reads), yet one commit per request would cost a round trip each, made one after another. So a
 request queues what it wrote and waits; one writer thread of the store's takes *the whole queue* and commits
-it at once, then answers every request of that batch. Requests arriving meanwhile form the next batch. This gives three promises, which the stores' tests and
-``tests/test_group_commit.py`` hold:
+it at once, then answers every request of that batch. Requests arriving meanwhile form the next batch. This
+gives three promises, which the stores' tests and ``tests/test_group_commit.py`` hold:
 
 - each request is answered once the batch holding its writes is durable, with that batch's error if the
   commit failed (every request of the failed batch gets it; none of the next batch does);

@@ -166,21 +166,17 @@ class WriterLink:
             self._exchange(seq, data, waiters, deadline)
         items, waiters = self._items, self._waiters
         self._items, self._waiters = [], []
-        if op == "write":
-            items, waiters = items + argument, waiters
-        elif items:
-            seq, data = self._message("write", items, waiters)
-            if data is not None:
-                self._exchange(seq, data, waiters, deadline)
-            items, waiters = argument, []
-        else:
-            items, waiters = argument, []
-        if op == "close":
-            if self._proc is None:  # no writer left to close: none is started for that
-                return None
-            data = encoded(("close", 0, None), [])
-            return self._exchange(0, data, [], deadline) if data is not None else None
-        seq, data = self._message(op, items, waiters)
+        if op == "write":  # one message with the queue, whose waiters hear its outcome
+            return self._commit_now("write", items + argument, waiters, deadline)
+        if items:
+            self._commit_now("write", items, waiters, deadline)
+        if op == "close" and self._proc is None:  # no writer left to close: none is started for that
+            return None
+        return self._commit_now(op, argument, [], deadline)
+
+    def _commit_now(self, op: str, argument: Any, waiters: Waiters, deadline: float | None) -> BaseException | None:
+        """Message ``op`` (numbered, but for a close, which commits nothing), sent and answered now; its error."""
+        seq, data = (0, encoded(("close", 0, None), waiters)) if op == "close" else self._message(op, argument, waiters)
         if data is None:
             return WriteFailed("EncodeError", "a batch the writer's pipe cannot carry")
         return self._exchange(seq, data, waiters, deadline)
